@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class OtpConfig(AppConfig):
+    name = "otp"
+    verbose_name = "OTP"

@@ -1,0 +1,347 @@
+"""Tenancy and stream configuration: accounts, members, sender IDs, contacts, tags,
+streams and their event templates."""
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from . import placeholders, validators
+from .tokens import IssuedToken
+
+
+class Account(models.Model):
+    """The tenant: every other object of the console belongs to exactly one account."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=50, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def custom_field_keys(self) -> list[str]:
+        return list(self.contact_fields.values_list("key", flat=True))
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        ADMIN = "admin", "Admin"
+        MEMBER = "member", "Member"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "account"], name="unique_membership"),
+            models.CheckConstraint(
+                condition=Q(role__in=["owner", "admin", "member"]), name="membership_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.account} ({self.role})"
+
+    @property
+    def can_manage(self) -> bool:
+        """Owners and admins rotate tokens and change gateways."""
+        return self.role in (self.Role.OWNER, self.Role.ADMIN)
+
+
+class SenderID(models.Model):
+    """What the recipient sees as the sender: an alphanumeric name (3-11 characters),
+    a phone number in E.164 form, or a short code."""
+
+    class Kind(models.TextChoices):
+        ALPHANUMERIC = "alphanumeric", "Alphanumeric"
+        PHONE = "phone", "Phone number"
+        SHORT_CODE = "short_code", "Short code"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="sender_ids")
+    value = models.CharField(max_length=16)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.ALPHANUMERIC)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "sender ID"
+        ordering = ["value"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "value"], name="unique_sender_per_account"),
+        ]
+
+    def __str__(self) -> str:
+        return self.value
+
+    def clean(self) -> None:
+        value = (self.value or "").strip()
+        if self.kind == self.Kind.ALPHANUMERIC:
+            if not validators.ALNUM_SENDER_RE.match(value) or value.isdigit():
+                raise ValidationError(
+                    {
+                        "value": "An alphanumeric sender ID has 3 to 11 characters (letters, "
+                        "digits, space, dot, hyphen, underscore) and at least one letter."
+                    }
+                )
+        elif self.kind == self.Kind.PHONE:
+            try:
+                value = validators.normalize_phone(value)
+            except ValidationError as exc:
+                raise ValidationError({"value": exc.messages}) from exc
+        elif not validators.SHORT_CODE_RE.match(value):
+            raise ValidationError({"value": "A short code has 3 to 8 digits."})
+        self.value = value
+
+
+class ContactField(models.Model):
+    """A custom contact field of an account; its key is usable as a placeholder."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contact_fields")
+    key = models.CharField(
+        max_length=40,
+        validators=[
+            RegexValidator(
+                placeholders.FIELD_KEY_RE,
+                "Lower-case letters, digits and underscores, starting with a letter.",
+            )
+        ],
+    )
+    name = models.CharField(max_length=60)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key"], name="unique_field_per_account"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def clean(self) -> None:
+        if self.key in (placeholders.CODE, *placeholders.CONTACT_FIELDS):
+            raise ValidationError({"key": f"{self.key!r} is a built-in placeholder."})
+
+
+class Contact(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    phone = models.CharField(max_length=16, validators=[validators.validate_e164])
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name", "phone"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "phone"], name="unique_contact_phone"),
+        ]
+
+    def __str__(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{name} ({self.phone})" if name else self.phone
+
+    def clean(self) -> None:
+        if not isinstance(self.custom_fields, dict) or not all(
+            isinstance(k, str) and isinstance(v, str | int | float)
+            for k, v in self.custom_fields.items()
+        ):
+            raise ValidationError({"custom_fields": "Custom fields map field keys to values."})
+        if self.account_id:
+            unknown = set(self.custom_fields) - set(self.account.custom_field_keys())
+            if unknown:
+                raise ValidationError(
+                    {"custom_fields": f"Unknown field(s): {', '.join(sorted(unknown))}."}
+                )
+
+    def placeholder_values(self) -> dict[str, str]:
+        values = {k: str(v) for k, v in self.custom_fields.items()}
+        values.update(first_name=self.first_name, last_name=self.last_name)
+        return values
+
+
+class Tag(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=40)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="unique_tag_per_account"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Stream(models.Model):
+    """An OTP stream: who may call it, how codes are made and limited, and (through its
+    event templates) what the messages say."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        DISABLED = "disabled", "Disabled"
+
+    class CodeGenerator(models.TextChoices):
+        PLATFORM = "platform", "The platform generates the code"
+        CLIENT = "client", "I will generate and send the code myself"
+
+    class WizardStep(models.IntegerChoices):
+        DETAILS = 1, "Details"
+        CODE = 2, "Code handling"
+        CONTENT = 3, "Message content"
+        SUMMARY = 4, "Summary"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="streams")
+    name = models.CharField(max_length=100)
+    description = models.TextField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    # Where a draft stopped: the wizard reopens it there.
+    wizard_step = models.PositiveSmallIntegerField(
+        choices=WizardStep.choices, default=WizardStep.DETAILS
+    )
+
+    allowed_ips = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validators.validate_ip_list],
+        help_text="Addresses and CIDR ranges allowed to call the API. Empty: none.",
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="streams")
+    default_sender = models.ForeignKey(
+        SenderID,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="streams",
+        help_text="Empty means Customized: each request picks one of the account's sender IDs.",
+    )
+
+    code_generator = models.CharField(
+        max_length=10, choices=CodeGenerator.choices, default=CodeGenerator.PLATFORM
+    )
+    code_length = models.PositiveSmallIntegerField(
+        default=6, validators=[MinValueValidator(4), MaxValueValidator(32)]
+    )
+    code_digits = models.BooleanField(default=True)
+    code_upper = models.BooleanField(default=False)
+    code_lower = models.BooleanField(default=False)
+    code_special = models.BooleanField(default=False)
+    code_ttl_seconds = models.PositiveIntegerField(
+        default=300, validators=[MinValueValidator(30), MaxValueValidator(86400)]
+    )
+    max_attempts = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="Wrong codes allowed before the verification is locked.",
+    )
+    send_limit_enabled = models.BooleanField(default=False)
+    send_limit_count = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    send_limit_cooldown_minutes = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(10080)]
+    )
+    allowed_countries = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validators.validate_country_list],
+        help_text="ISO country codes messages may go to. Empty: every country.",
+    )
+
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    token_prefix = models.CharField(max_length=16, blank=True, editable=False)
+    token_issued_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "status", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(code_length__gte=4, code_length__lte=32), name="stream_code_length"
+            ),
+            models.CheckConstraint(
+                condition=Q(code_digits=True)
+                | Q(code_upper=True)
+                | Q(code_lower=True)
+                | Q(code_special=True),
+                name="stream_alphabet_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "active", "disabled"]), name="stream_status"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not (self.code_digits or self.code_upper or self.code_lower or self.code_special):
+            raise ValidationError({"code_digits": "Choose at least one kind of character."})
+        if (
+            self.default_sender_id
+            and self.account_id
+            and self.default_sender.account_id != self.account_id
+        ):
+            raise ValidationError({"default_sender": "Unknown sender ID."})
+
+    @property
+    def is_customized_sender(self) -> bool:
+        return self.default_sender_id is None
+
+    @property
+    def platform_generates_code(self) -> bool:
+        return self.code_generator == self.CodeGenerator.PLATFORM
+
+    def set_token(self, token: IssuedToken) -> None:
+        self.token_hash = token.hash
+        self.token_prefix = token.prefix
+        self.token_issued_at = timezone.now()
+
+
+class EventTemplate(models.Model):
+    """The text sent for one event of a stream (log-in, password reset, ...)."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="templates")
+    name = models.CharField(max_length=100)
+    key = models.CharField(
+        max_length=64,
+        validators=[validators.validate_event_key],
+        help_text=validators.EVENT_KEY_HELP,
+    )
+    text = models.TextField(max_length=1600)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "key"], name="unique_event_key_per_stream"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})"
+
+    def clean(self) -> None:
+        known = self.stream.account.custom_field_keys() if self.stream_id else []
+        errors = placeholders.template_text_errors(self.text or "", known)
+        if errors:
+            raise ValidationError({"text": errors})

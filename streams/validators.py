@@ -1,0 +1,75 @@
+"""Field-level rules shared by the models, the wizard forms and the API."""
+
+import ipaddress
+import re
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+
+EVENT_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+EVENT_KEY_HELP = "1 to 64 characters: letters, digits, underscore (_), hyphen (-) and dot (.)."
+ALNUM_SENDER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{1,9}[A-Za-z0-9]$")
+SHORT_CODE_RE = re.compile(r"^[0-9]{3,8}$")
+
+
+def parse_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An IPv4/IPv6 address (a /32 or /128) or a CIDR range with no host bits set."""
+    value = value.strip()
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        if "/" in value:
+            try:
+                loose = ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                pass
+            else:
+                raise ValidationError(
+                    f"{value} has host bits set; did you mean {loose}?", code="invalid_ip"
+                ) from exc
+        raise ValidationError(
+            f"{value!r} is not an IPv4/IPv6 address or CIDR range.", code="invalid_ip"
+        ) from exc
+
+
+def validate_ip_list(values: list) -> None:
+    if not isinstance(values, list):
+        raise ValidationError("Expected a list of addresses.", code="invalid_ip")
+    for value in values:
+        parse_network(str(value))
+
+
+def validate_country_list(values: list) -> None:
+    if not isinstance(values, list):
+        raise ValidationError("Expected a list of country codes.", code="invalid_country")
+    unknown = [v for v in values if v not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown:
+        raise ValidationError(
+            f"Unknown country code(s): {', '.join(map(str, unknown))}. "
+            "Use ISO 3166 alpha-2 codes such as US or DE.",
+            code="invalid_country",
+        )
+
+
+def validate_event_key(value: str) -> None:
+    if not EVENT_KEY_RE.match(value or ""):
+        raise ValidationError(f"Invalid event key. {EVENT_KEY_HELP}", code="invalid_event_key")
+
+
+def normalize_phone(value: str, region: str | None = None) -> str:
+    """E.164 form of ``value`` (international, or national with ``region``)."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError(f"{value!r} is not a phone number.", code="invalid_phone") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(f"{value!r} is not a valid phone number.", code="invalid_phone")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def validate_e164(value: str) -> None:
+    if not value.startswith("+") or normalize_phone(value) != value:
+        raise ValidationError(
+            f"{value!r} is not a phone number in E.164 form (+14155552671).",
+            code="invalid_phone",
+        )

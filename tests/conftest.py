@@ -1,0 +1,50 @@
+"""Shared fixtures. Tests that need the real services (PostgreSQL, Redis, a Celery
+worker) are marked ``services``: they skip without them on a laptop, and CI sets
+``OTP_FAIL_ON_SKIP=1`` so that any skip fails the run instead."""
+
+import os
+
+import pytest
+
+from tests import factories
+from tests.services import require_postgres, require_redis, start_worker, stop_worker
+
+FAIL_ON_SKIP = os.environ.get("OTP_FAIL_ON_SKIP") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if FAIL_ON_SKIP and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"skipped, and OTP_FAIL_ON_SKIP=1 forbids skips: {reason}"
+
+
+@pytest.fixture
+def account(db):
+    return factories.make_account()
+
+
+@pytest.fixture
+def owner(account):
+    return factories.make_user(account=account, role="owner")
+
+
+@pytest.fixture
+def stream_and_token(account):
+    return factories.make_stream(account)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real ``celery worker`` process on the test database and the configured broker,
+    for the whole session. Tests using it need ``transactional_db`` so the worker sees
+    their rows."""
+    require_postgres()
+    require_redis()
+    with django_db_blocker.unblock():
+        worker = start_worker()
+    yield worker
+    stop_worker(worker)

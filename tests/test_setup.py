@@ -1,0 +1,126 @@
+"""The demo and token commands, and settings with and without an environment."""
+
+import os
+import subprocess
+import sys
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from streams.models import Account, Contact, EventTemplate, SenderID, Stream
+from streams.tokens import hash_token
+from tests.factories import make_stream
+from tests.services import ROOT
+
+pytestmark = pytest.mark.django_db
+
+
+def run_demo() -> str:
+    out = StringIO()
+    call_command("demo", stdout=out)
+    return out.getvalue()
+
+
+def printed_token(output: str) -> str:
+    return next(
+        line.split(":", 1)[1].strip() for line in output.splitlines() if "API token:" in line
+    )
+
+
+def test_demo_creates_everything_once_and_rotates_the_token():
+    first = run_demo()
+    second = run_demo()
+    assert Account.objects.filter(slug="demo").count() == 1
+    stream = Stream.objects.get(name="Demo log-in")
+    assert stream.status == "active"
+    assert stream.allowed_ips == ["127.0.0.1", "::1"]
+    assert EventTemplate.objects.filter(stream=stream, key="login").count() == 1
+    assert SenderID.objects.count() == 1 and Contact.objects.count() == 1
+    assert "admin / otp-streams-demo" in second
+    assert "http://127.0.0.1:8000/" in second
+    old, new = printed_token(first), printed_token(second)
+    assert old != new
+    assert stream.token_hash == hash_token(new)
+
+
+def test_rotate_token_prints_a_new_working_token(account):
+    stream, old = make_stream(account)
+    out = StringIO()
+    call_command("rotate_token", str(stream.pk), stdout=out)
+    new = out.getvalue().splitlines()[1]
+    stream.refresh_from_db()
+    assert stream.token_hash == hash_token(new) != hash_token(old)
+
+
+def test_rotate_token_of_unknown_stream_is_a_clear_error():
+    with pytest.raises(CommandError, match="No stream with id 999"):
+        call_command("rotate_token", "999")
+
+
+def settings_in_subprocess(env: dict[str, str], code: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env={"DJANGO_SETTINGS_MODULE": "config.settings", **clean},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_embedded_default_with_no_environment(tmp_path):
+    out = settings_in_subprocess(
+        {"VAR_DIR": str(tmp_path)},
+        "from django.conf import settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER, s.DEBUG)",
+    )
+    assert out == "django.db.backends.sqlite3 True False"
+    assert (tmp_path / "secret_key").exists()  # generated once, kept for restarts
+
+
+def test_production_environment_uses_postgres_and_redis(tmp_path):
+    out = settings_in_subprocess(
+        {
+            "VAR_DIR": str(tmp_path),
+            "DATABASE_URL": "postgres://u:p@db.internal:5432/otp",
+            "REDIS_URL": "redis://cache.internal:6379/0",
+        },
+        "from django.conf import settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['HOST'], "
+        "s.CELERY_BROKER_URL, s.CELERY_TASK_ALWAYS_EAGER, s.CACHES['default']['BACKEND'])",
+    )
+    assert out == (
+        "django.db.backends.postgresql db.internal redis://cache.internal:6379/0 False "
+        "django.core.cache.backends.redis.RedisCache"
+    )
+
+
+PRODUCTION_ENV = {
+    "SECRET_KEY": "x" * 30 + "-production-secret-key-with-enough-entropy-1234",
+    "OTP_HASH_KEY": "another-long-random-key-for-hashing-codes-and-tokens",
+    "DEBUG": "false",
+    "ALLOWED_HOSTS": "otp.example.com",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "SECURE_HSTS_PRELOAD": "true",
+    "SESSION_COOKIE_SECURE": "true",
+    "CSRF_COOKIE_SECURE": "true",
+}
+
+
+def test_production_settings_pass_check_deploy(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env.update(PRODUCTION_ENV, VAR_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
