@@ -12,7 +12,7 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
-from .models import MessageAttempt, OutboundMessage
+from .models import Gateway, MessageAttempt, OutboundMessage
 from .sms import sms_parts
 
 log = logging.getLogger(__name__)
@@ -73,18 +73,36 @@ def deliver_message(message_id) -> str | None:
         return None
     started = time.monotonic()
     # The console outbox: the message row is the outbox entry, so sending is recording.
+    gateway = console_gateway()
     now = timezone.now()
+    message.gateway = gateway
     message.status = OutboundMessage.Status.SENT
     message.attempts += 1
     message.sent_at = now
     message.provider_message_id = f"console-{message.id.hex[:12]}"
     message.save(
-        update_fields=["status", "attempts", "sent_at", "provider_message_id", "updated_at"]
+        update_fields=[
+            "gateway",
+            "status",
+            "attempts",
+            "sent_at",
+            "provider_message_id",
+            "updated_at",
+        ]
     )
     MessageAttempt.objects.create(
         message=message,
+        gateway=gateway,
         outcome=MessageAttempt.Outcome.SENT,
         provider_message_id=message.provider_message_id,
         duration_ms=int((time.monotonic() - started) * 1000),
     )
     return message.status
+
+
+def console_gateway() -> Gateway:
+    """The development outbox gateway, created on first use."""
+    gateway, _ = Gateway.objects.get_or_create(
+        name="console", defaults={"kind": Gateway.Kind.CONSOLE}
+    )
+    return gateway

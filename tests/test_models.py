@@ -182,7 +182,9 @@ def test_event_key_unique_within_stream(account):
 
 
 def test_render_fills_placeholders_and_names_missing_ones():
-    assert render("Hi {{ first_name }}, {{code}}", {"first_name": "Ada", "code": "1"}) == "Hi Ada, 1"
+    assert (
+        render("Hi {{ first_name }}, {{code}}", {"first_name": "Ada", "code": "1"}) == "Hi Ada, 1"
+    )
     with pytest.raises(MissingVariable) as exc:
         render("Hi {{first_name}} {{last_name}}, {{code}}", {"code": "1", "first_name": ""})
     assert exc.value.names == ["first_name", "last_name"]
