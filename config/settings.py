@@ -230,7 +230,14 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "otp.api.exception_handler",
 }
+# The OTP API refuses bodies above this size (an auth request needs well under 2 KB).
+OTP_API_MAX_BODY_BYTES = env.int("OTP_API_MAX_BODY_BYTES", default=16 * 1024)
+# Request throttles ("N/s", "N/m", "N/h"; empty turns one off): per stream token and per
+# caller address, so one integrator's bug cannot flood a gateway.
+OTP_API_RATE_PER_TOKEN = env.str("OTP_API_RATE_PER_TOKEN", default="100/s")
+OTP_API_RATE_PER_IP = env.str("OTP_API_RATE_PER_IP", default="200/s")
 SPECTACULAR_SETTINGS = {
     "TITLE": "OTP Streams API",
     "DESCRIPTION": "Send one-time passwords and verify them.",

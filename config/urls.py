@@ -10,3 +10,6 @@ urlpatterns = [
     path("gateways/", include("gateways.urls")),
     path("", include("streams.urls")),
 ]
+
+handler404 = "otp.views.not_found"
+handler500 = "otp.views.server_error"

@@ -89,3 +89,29 @@ class Verification(models.Model):
     @property
     def attempts_left(self) -> int:
         return max(self.max_attempts - self.attempts, 0)
+
+
+class SendCounter(models.Model):
+    """Messages sent to one recipient by one stream in the current window: the
+    per-recipient send limit. One row per (stream, recipient), locked while a send is
+    decided, so the limit is exact however many requests race."""
+
+    stream = models.ForeignKey(
+        "streams.Stream", on_delete=models.CASCADE, related_name="send_counters"
+    )
+    recipient = models.CharField(max_length=16)
+    window_started_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+    # Set when the limit is reached: nothing more is sent before this time.
+    blocked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stream", "recipient"], name="unique_send_counter_per_recipient"
+            ),
+        ]
+        indexes = [models.Index(fields=["window_started_at"], name="send_counter_window")]
+
+    def __str__(self) -> str:
+        return f"{self.recipient}: {self.count} in {self.stream_id}"

@@ -48,3 +48,23 @@ def celery_worker(django_db_setup, django_db_blocker):
         worker = start_worker()
     yield worker
     stop_worker(worker)
+
+
+@pytest.fixture
+def eager_tasks():
+    """Celery tasks run in the test's process when queued (the embedded default), also
+    when a broker is configured: for tests of the API, not of the worker."""
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture(autouse=True)
+def _no_request_throttles(settings):
+    """Request throttles off unless a test turns them on: tests send bursts from one
+    address that a real integrator would not."""
+    settings.OTP_API_RATE_PER_TOKEN = ""
+    settings.OTP_API_RATE_PER_IP = ""

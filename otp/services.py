@@ -1,0 +1,476 @@
+"""The auth request and the verification request, each read top to bottom here.
+
+``send_otp`` checks the request against the stream's rules, draws (or takes) the code,
+renders the event template and, in one transaction, counts the send against the
+recipient's limit, cancels the earlier pending code, writes the verification and
+queues its outbound message (delivered by a worker after commit).
+
+``check_code`` locks the verification row, so concurrent guesses are counted one by one
+and a code is approved at most once.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import phonenumbers
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from gateways.models import OutboundMessage
+from gateways.services import queue_message
+from streams import placeholders
+from streams.models import Contact, EventTemplate, SenderID, Stream
+
+from . import codes, limits
+from .errors import ErrorCode, OtpError
+from .models import Verification
+
+Status = Verification.Status
+Channel = Verification.Channel
+
+# A code the client generated: what our own alphabets can produce, 4 to 32 of them.
+CLIENT_CODE_RE = re.compile(
+    r"^[0-9A-Za-z" + re.escape(codes.SPECIAL) + r"]{4,32}$",
+)
+SMS_NUMBER_TYPES = {
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+}
+
+
+@dataclass(frozen=True)
+class CodeOverrides:
+    """Per-request settings that replace the stream's, for the compatibility APIs whose
+    clients choose them per request. ``None`` keeps the stream's value."""
+
+    length: int | None = None
+    digits: bool | None = None
+    upper: bool | None = None
+    lower: bool | None = None
+    special: bool | None = None
+    ttl_seconds: int | None = None
+    max_attempts: int | None = None
+    text: str | None = None  # a template text used instead of the event template's
+    sender_value: str | None = None  # a sender name taken as is (already validated)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    verification: Verification
+    message: OutboundMessage | None
+    replayed: bool = False  # an idempotent retry answered with the original send
+
+
+# --- The auth request ---------------------------------------------------------------
+
+
+def send_otp(
+    *,
+    stream: Stream,
+    recipient: str,
+    event_key: str,
+    channel: str = Channel.SMS,
+    country: str = "",
+    sender: str = "",
+    code: str = "",
+    variables: dict[str, str] | None = None,
+    voice_language: str = "",
+    voice_gender: str = "",
+    end_user_ip: str | None = None,
+    caller_ip: str | None = None,
+    idempotency_key: str = "",
+    overrides: CodeOverrides | None = None,
+) -> SendResult:
+    """Send a code for ``event_key`` to ``recipient``; raise :class:`OtpError` on any
+    refusal, having changed nothing."""
+    o = overrides or CodeOverrides()
+    recipient = normalize_recipient(recipient, country=country, channel=channel, stream=stream)
+
+    if idempotency_key:
+        earlier = _idempotent_replay(stream, idempotency_key, recipient, event_key, channel)
+        if earlier is not None:
+            return earlier
+
+    template, text = _template_text(stream, event_key, o)
+    sender_value = _sender(stream, sender, o)
+    code = _code(stream, code, o)
+    length = o.length or stream.code_length
+    if stream.platform_generates_code:
+        chars = codes.alphabet(
+            digits=_pick(o.digits, stream.code_digits),
+            upper=_pick(o.upper, stream.code_upper),
+            lower=_pick(o.lower, stream.code_lower),
+            special=_pick(o.special, stream.code_special),
+        )
+        code = codes.generate_code(length, chars)
+    if channel != Channel.VOICE and (voice_language or voice_gender):
+        raise OtpError(
+            ErrorCode.INVALID_REQUEST,
+            "voice_language and voice_gender apply to the voice channel only.",
+            fields={
+                name: "Only for channel voice."
+                for name, value in (
+                    ("voice_language", voice_language),
+                    ("voice_gender", voice_gender),
+                )
+                if value
+            },
+        )
+    rendered = _render(stream, text, recipient, code, channel, variables or {})
+
+    now = timezone.now()
+    verification = Verification(
+        id=uuid.uuid4(),
+        stream=stream,
+        event_template=template,
+        event_key=event_key,
+        recipient=recipient,
+        channel=channel,
+        max_attempts=o.max_attempts or stream.max_attempts,
+        expires_at=now + timedelta(seconds=o.ttl_seconds or stream.code_ttl_seconds),
+        caller_ip=caller_ip or None,
+        end_user_ip=end_user_ip or None,
+        idempotency_key=idempotency_key,
+    )
+    verification.code_hash = codes.hash_code(verification.id, code)
+    try:
+        with transaction.atomic():
+            limits.reserve_send(stream=stream, recipient=recipient, now=now)
+            # Only the newest code of (stream, recipient, event) works.
+            Verification.objects.filter(
+                stream=stream, recipient=recipient, event_key=event_key, status=Status.PENDING
+            ).update(status=Status.CANCELED, decided_at=now)
+            verification.save(force_insert=True)
+            message = queue_message(
+                account_id=stream.account_id,
+                channel=channel,
+                recipient=recipient,
+                sender=sender_value,
+                text=rendered,
+                verification_id=verification.id,
+                voice_language=voice_language,
+                voice_gender=voice_gender,
+            )
+    except IntegrityError:
+        # Two requests raced with one idempotency key: the other one won; answer as it did.
+        if idempotency_key:
+            earlier = _idempotent_replay(stream, idempotency_key, recipient, event_key, channel)
+            if earlier is not None:
+                return earlier
+        raise
+    return SendResult(verification=verification, message=message)
+
+
+def normalize_recipient(
+    value: str, *, country: str = "", channel: str = Channel.SMS, stream: Stream | None = None
+) -> str:
+    """The recipient in E.164 form, refusing numbers that cannot receive the channel or
+    that lie outside the stream's allowed countries."""
+    region = country.upper() or None
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        raise OtpError(
+            ErrorCode.INVALID_PHONE,
+            "The recipient is not a phone number: give it in E.164 form (+14155552671) "
+            "or national form with `country`.",
+            fields={"recipient": "Not a phone number."},
+        ) from None
+    if not phonenumbers.is_valid_number(number):
+        raise OtpError(
+            ErrorCode.INVALID_PHONE,
+            "The recipient is not a valid phone number.",
+            fields={"recipient": "Not a valid (possible and assigned) phone number."},
+        )
+    if channel == Channel.SMS and phonenumbers.number_type(number) not in SMS_NUMBER_TYPES:
+        raise OtpError(
+            ErrorCode.NOT_MOBILE,
+            "SMS can only be sent to mobile numbers; use the voice channel for this one.",
+            fields={"recipient": "Not a mobile number."},
+        )
+    if stream is not None and stream.allowed_countries:
+        region_of_number = phonenumbers.region_code_for_number(number)
+        if region_of_number not in stream.allowed_countries:
+            raise OtpError(
+                ErrorCode.COUNTRY_NOT_ALLOWED,
+                f"The stream does not send to {region_of_number or 'this country'}.",
+                fields={"recipient": f"Country {region_of_number} is not allowed."},
+            )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _pick(override: bool | None, default: bool) -> bool:
+    return default if override is None else override
+
+
+def _idempotent_replay(
+    stream: Stream, key: str, recipient: str, event_key: str, channel: str
+) -> SendResult | None:
+    earlier = Verification.objects.filter(stream=stream, idempotency_key=key).first()
+    if earlier is None:
+        return None
+    if (earlier.recipient, earlier.event_key, earlier.channel) != (recipient, event_key, channel):
+        raise OtpError(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            "This idempotency key was used for a different auth request.",
+            fields={"idempotency_key": "Already used for another recipient, event or channel."},
+        )
+    return SendResult(verification=earlier, message=earlier.messages.first(), replayed=True)
+
+
+def _template_text(
+    stream: Stream, event_key: str, o: CodeOverrides
+) -> tuple[EventTemplate | None, str]:
+    template = None
+    if event_key:
+        template = stream.templates.filter(key=event_key, enabled=True).first()
+    if o.text is not None:
+        return template, o.text
+    if template is None:
+        raise OtpError(
+            ErrorCode.UNKNOWN_EVENT,
+            f"The stream has no enabled event template with the key {event_key!r}.",
+            fields={"event": "Unknown or disabled event key."},
+        )
+    return template, template.text
+
+
+def _sender(stream: Stream, sender: str, o: CodeOverrides) -> str:
+    if o.sender_value is not None:
+        return o.sender_value
+    if not stream.is_customized_sender:
+        if sender:
+            raise OtpError(
+                ErrorCode.SENDER_NOT_ALLOWED,
+                "The stream sends from its default sender; leave `sender` out.",
+                fields={"sender": "Not allowed: the stream has a default sender."},
+            )
+        return stream.default_sender.value
+    if not sender:
+        raise OtpError(
+            ErrorCode.SENDER_REQUIRED,
+            "The stream's sender is Customized: give `sender`, one of the account's sender IDs.",
+            fields={"sender": "Required by this stream."},
+        )
+    if not SenderID.objects.filter(account_id=stream.account_id, value=sender).exists():
+        raise OtpError(
+            ErrorCode.UNKNOWN_SENDER,
+            f"{sender!r} is not one of the account's sender IDs.",
+            fields={"sender": "Unknown sender ID."},
+        )
+    return sender
+
+
+def _code(stream: Stream, code: str, o: CodeOverrides) -> str:
+    if stream.platform_generates_code:
+        if code:
+            raise OtpError(
+                ErrorCode.CODE_NOT_ALLOWED,
+                "The platform generates this stream's codes; leave `code` out.",
+                fields={"code": "Not allowed: the platform generates codes."},
+            )
+        return ""
+    if not code:
+        raise OtpError(
+            ErrorCode.CODE_REQUIRED,
+            "This stream expects the code from the client: give `code`.",
+            fields={"code": "Required by this stream."},
+        )
+    if not CLIENT_CODE_RE.match(code):
+        raise OtpError(
+            ErrorCode.INVALID_CODE_FORMAT,
+            "A code has 4 to 32 characters: digits, letters or " + codes.SPECIAL,
+            fields={"code": "4 to 32 allowed characters."},
+        )
+    return code
+
+
+def _render(
+    stream: Stream,
+    text: str,
+    recipient: str,
+    code: str,
+    channel: str,
+    variables: dict[str, str],
+) -> str:
+    names = placeholders.placeholders_in(text)
+    unknown = sorted(set(variables) - set(names) | ({placeholders.CODE} & set(variables)))
+    if unknown:
+        raise OtpError(
+            ErrorCode.INVALID_REQUEST,
+            "Variables must be placeholders of the event template (other than the code).",
+            fields={f"variables.{n}": "Not a placeholder of this template." for n in unknown},
+        )
+    values: dict[str, str] = {}
+    if any(n != placeholders.CODE and n not in variables for n in names):
+        contact = Contact.objects.filter(account_id=stream.account_id, phone=recipient).first()
+        if contact is not None:
+            values.update(contact.placeholder_values())
+    values.update(variables)
+    # A voice call reads the code digit by digit ("1, 2, 3, ...").
+    values[placeholders.CODE] = ", ".join(code) if channel == Channel.VOICE else code
+    try:
+        return placeholders.render(text, values)
+    except placeholders.MissingVariable as exc:
+        raise OtpError(
+            ErrorCode.MISSING_VARIABLE,
+            "The template needs "
+            + ", ".join(placeholders.placeholder(n) for n in exc.names)
+            + ": give it in `variables` or on the recipient's contact.",
+            fields={f"variables.{n}": "Required by the template." for n in exc.names},
+        ) from None
+
+
+# --- The verification request ------------------------------------------------------
+
+
+def check_code(
+    *,
+    stream: Stream,
+    code: str,
+    verification_id: uuid.UUID | str | None = None,
+    recipient: str = "",
+    event_key: str = "",
+    country: str = "",
+) -> Verification:
+    """Approve the verification if ``code`` is right; otherwise count the wrong attempt
+    (committed) and raise the refusal."""
+    now = timezone.now()
+    with transaction.atomic():
+        verification = _locked_verification(stream, verification_id, recipient, event_key, country)
+        refusal = _decide(verification, code.strip(), now)
+    if refusal is not None:
+        raise refusal
+    return verification
+
+
+def _locked_verification(
+    stream: Stream,
+    verification_id: uuid.UUID | str | None,
+    recipient: str,
+    event_key: str,
+    country: str,
+) -> Verification:
+    found = Verification.objects.select_for_update().filter(stream=stream)
+    if verification_id:
+        found = found.filter(id=verification_id)
+    else:
+        try:
+            phone = normalize_recipient(recipient, country=country, channel=Channel.VOICE)
+        except OtpError:
+            phone = None
+        found = found.filter(recipient=phone, event_key=event_key).order_by("-created_at")
+    verification = found.first()
+    if verification is None:
+        raise OtpError(
+            ErrorCode.VERIFICATION_NOT_FOUND,
+            "No verification of this stream matches.",
+            fields={"id": "Not found."} if verification_id else {"recipient": "Not found."},
+        )
+    return verification
+
+
+def _decide(verification: Verification, code: str, now) -> OtpError | None:
+    """Move a locked verification on ``code``; the refusal to raise after commit."""
+    refusal = _not_pending(verification, now)
+    if refusal is not None:
+        return refusal
+    if codes.code_matches(verification.id, code, verification.code_hash):
+        verification.status = Status.APPROVED
+        verification.decided_at = now
+        verification.save(update_fields=["status", "decided_at"])
+        return None
+    verification.attempts += 1
+    fields = ["attempts"]
+    if verification.attempts >= verification.max_attempts:
+        verification.status = Status.MAX_ATTEMPTS_REACHED
+        verification.decided_at = now
+        fields += ["status", "decided_at"]
+    verification.save(update_fields=fields)
+    left = verification.attempts_left
+    return OtpError(
+        ErrorCode.WRONG_CODE,
+        "The code is wrong. "
+        + (f"{left} attempt(s) left." if left else "No attempts left: the code is locked."),
+        fields={"code": "Wrong code."},
+        details={"attempts_left": left, "status": verification.status},
+    )
+
+
+def _not_pending(verification: Verification, now) -> OtpError | None:
+    """The refusal for a verification that can no longer be approved, if it is one.
+    A pending verification past its expiry is marked expired here."""
+    if verification.status == Status.PENDING and now >= verification.expires_at:
+        verification.status = Status.EXPIRED
+        verification.decided_at = verification.expires_at
+        verification.save(update_fields=["status", "decided_at"])
+    refusals = {
+        Status.EXPIRED: (ErrorCode.VERIFICATION_EXPIRED, "The code has expired."),
+        Status.MAX_ATTEMPTS_REACHED: (
+            ErrorCode.MAX_ATTEMPTS_REACHED,
+            "Too many wrong codes: this verification is locked. Send a new code.",
+        ),
+        Status.APPROVED: (
+            ErrorCode.ALREADY_APPROVED,
+            "This code was already used: codes are single use.",
+        ),
+        Status.CANCELED: (
+            ErrorCode.VERIFICATION_CANCELED,
+            "This verification was canceled or replaced by a newer code.",
+        ),
+        Status.FAILED: (
+            ErrorCode.VERIFICATION_FAILED,
+            "The message with this code could not be delivered.",
+        ),
+    }
+    if verification.status in refusals:
+        code, message = refusals[verification.status]
+        return OtpError(
+            code,
+            message,
+            details={"status": verification.status, "attempts_left": verification.attempts_left},
+        )
+    return None
+
+
+def cancel_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> Verification:
+    """Cancel a pending verification: its code stops working at once."""
+    now = timezone.now()
+    with transaction.atomic():
+        verification = _locked_verification(stream, verification_id, "", "", "")
+        refusal = _not_pending(verification, now)
+        if refusal is None:
+            verification.status = Status.CANCELED
+            verification.decided_at = now
+            verification.save(update_fields=["status", "decided_at"])
+    if refusal is not None:
+        raise refusal
+    return verification
+
+
+# --- Reads --------------------------------------------------------------------------
+
+
+def get_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> Verification:
+    """A verification of ``stream`` with its latest message (``latest_message``)."""
+    verification = Verification.objects.filter(stream=stream, id=verification_id).first()
+    if verification is None:
+        raise OtpError(
+            ErrorCode.VERIFICATION_NOT_FOUND,
+            "No verification of this stream has this id.",
+            fields={"id": "Not found."},
+        )
+    verification.latest_message = verification.messages.order_by("-created_at").first()
+    return verification
+
+
+def effective_status(verification: Verification) -> str:
+    """The status as a client should see it: a pending code past its expiry is expired
+    even before the periodic clean-up writes so."""
+    if verification.status == Status.PENDING and timezone.now() >= verification.expires_at:
+        return Status.EXPIRED
+    return verification.status

@@ -1,0 +1,238 @@
+"""The OTP API's endpoints: parse, call one service, render."""
+
+from django.http import JsonResponse
+from django.views import defaults
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import services
+from .api import (
+    BoundedJSONParser,
+    CallerIPThrottle,
+    StreamAcceptsCaller,
+    StreamTokenAuthentication,
+    TokenThrottle,
+)
+from .errors import ERROR_CATALOGUE, ErrorCode, OtpError
+from .serializers import (
+    ErrorSerializer,
+    SendRequestSerializer,
+    VerificationSerializer,
+    VerifyRequestSerializer,
+)
+
+
+def _errors(*codes: str) -> dict[int, OpenApiResponse]:
+    """The documented refusals of an endpoint, grouped by HTTP status."""
+    common = (
+        ErrorCode.MISSING_TOKEN,
+        ErrorCode.INVALID_TOKEN,
+        ErrorCode.IP_NOT_ALLOWED,
+        ErrorCode.STREAM_NOT_ACTIVE,
+        ErrorCode.THROTTLED,
+        ErrorCode.SERVICE_UNAVAILABLE,
+    )
+    by_status: dict[int, list[str]] = {}
+    for code, status, when in ERROR_CATALOGUE:
+        if code in common or code in codes:
+            by_status.setdefault(status, []).append(f"`{code}`: {when}")
+    return {
+        status: OpenApiResponse(ErrorSerializer, description="; ".join(lines))
+        for status, lines in sorted(by_status.items())
+    }
+
+
+BODY_ERRORS = (
+    ErrorCode.MALFORMED_JSON,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    ErrorCode.PAYLOAD_TOO_LARGE,
+    ErrorCode.INVALID_REQUEST,
+    ErrorCode.UNKNOWN_FIELD,
+)
+
+
+class OtpAPIView(APIView):
+    authentication_classes = [StreamTokenAuthentication]
+    permission_classes = [StreamAcceptsCaller]
+    throttle_classes = [CallerIPThrottle, TokenThrottle]
+    parser_classes = [BoundedJSONParser]
+
+    def get_throttles(self):
+        # The caller-IP throttle runs before authentication: a flood of bad tokens is
+        # cut off too. The token throttle needs the stream, so it runs after.
+        return [TokenThrottle()]
+
+    def initial(self, request, *args, **kwargs):
+        ip_throttle = CallerIPThrottle()
+        if not ip_throttle.allow_request(request, self):
+            self.throttled(request, ip_throttle.wait())
+        super().initial(request, *args, **kwargs)
+
+
+class SendView(OtpAPIView):
+    @extend_schema(
+        operation_id="send_otp",
+        summary="Auth request: send a code",
+        request=SendRequestSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Same as the body's `idempotency_key`.",
+            )
+        ],
+        responses={
+            201: VerificationSerializer,
+            200: OpenApiResponse(
+                VerificationSerializer,
+                description="An idempotent retry: the first send's verification "
+                "(header `Idempotent-Replayed: true`).",
+            ),
+            **_errors(
+                *BODY_ERRORS,
+                ErrorCode.INVALID_PHONE,
+                ErrorCode.NOT_MOBILE,
+                ErrorCode.COUNTRY_NOT_ALLOWED,
+                ErrorCode.UNKNOWN_EVENT,
+                ErrorCode.SENDER_NOT_ALLOWED,
+                ErrorCode.SENDER_REQUIRED,
+                ErrorCode.UNKNOWN_SENDER,
+                ErrorCode.CODE_REQUIRED,
+                ErrorCode.CODE_NOT_ALLOWED,
+                ErrorCode.INVALID_CODE_FORMAT,
+                ErrorCode.MISSING_VARIABLE,
+                ErrorCode.SEND_LIMIT_REACHED,
+                ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            ),
+        },
+    )
+    def post(self, request):
+        serializer = SendRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        key = data.get("idempotency_key", "")
+        header_key = request.headers.get("Idempotency-Key", "").strip()
+        if header_key and key and header_key != key:
+            raise OtpError(
+                ErrorCode.INVALID_REQUEST,
+                "The Idempotency-Key header and the body's idempotency_key differ.",
+                fields={"idempotency_key": "Differs from the Idempotency-Key header."},
+            )
+        if len(header_key) > 128:
+            raise OtpError(
+                ErrorCode.INVALID_REQUEST,
+                "The Idempotency-Key header is longer than 128 characters.",
+                fields={"idempotency_key": "At most 128 characters."},
+            )
+        result = services.send_otp(
+            stream=request.auth,
+            recipient=data["recipient"],
+            country=data.get("country", ""),
+            event_key=data["event"],
+            channel=data["channel"],
+            sender=data.get("sender", ""),
+            code=data.get("code", ""),
+            variables=data.get("variables"),
+            voice_language=data.get("voice_language", ""),
+            voice_gender=data.get("voice_gender", ""),
+            end_user_ip=data.get("end_user_ip"),
+            caller_ip=request.caller_ip,
+            idempotency_key=key or header_key,
+        )
+        body = VerificationSerializer(result.verification, context={"message": result.message}).data
+        if result.replayed:
+            return Response(body, status=200, headers={"Idempotent-Replayed": "true"})
+        return Response(body, status=201)
+
+
+class VerifyView(OtpAPIView):
+    @extend_schema(
+        operation_id="verify_otp",
+        summary="Verification request: check a code",
+        request=VerifyRequestSerializer,
+        responses={
+            200: VerificationSerializer,
+            **_errors(
+                *BODY_ERRORS,
+                ErrorCode.VERIFICATION_NOT_FOUND,
+                ErrorCode.WRONG_CODE,
+                ErrorCode.VERIFICATION_EXPIRED,
+                ErrorCode.MAX_ATTEMPTS_REACHED,
+                ErrorCode.ALREADY_APPROVED,
+                ErrorCode.VERIFICATION_CANCELED,
+                ErrorCode.VERIFICATION_FAILED,
+            ),
+        },
+    )
+    def post(self, request):
+        serializer = VerifyRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        verification = services.check_code(
+            stream=request.auth,
+            code=data["code"],
+            verification_id=data.get("id"),
+            recipient=data.get("recipient", ""),
+            event_key=data.get("event", ""),
+            country=data.get("country", ""),
+        )
+        return Response(VerificationSerializer(verification, context={"message": None}).data)
+
+
+class VerificationView(OtpAPIView):
+    @extend_schema(
+        operation_id="get_verification",
+        summary="A verification's status, with its message's delivery status",
+        responses={200: VerificationSerializer, **_errors(ErrorCode.VERIFICATION_NOT_FOUND)},
+    )
+    def get(self, request, verification_id):
+        verification = services.get_verification(
+            stream=request.auth, verification_id=verification_id
+        )
+        return Response(VerificationSerializer(verification).data)
+
+
+class CancelView(OtpAPIView):
+    @extend_schema(
+        operation_id="cancel_verification",
+        summary="Cancel a pending verification",
+        request=None,
+        responses={
+            200: VerificationSerializer,
+            **_errors(
+                ErrorCode.VERIFICATION_NOT_FOUND,
+                ErrorCode.VERIFICATION_EXPIRED,
+                ErrorCode.MAX_ATTEMPTS_REACHED,
+                ErrorCode.ALREADY_APPROVED,
+                ErrorCode.VERIFICATION_CANCELED,
+                ErrorCode.VERIFICATION_FAILED,
+            ),
+        },
+    )
+    def post(self, request, verification_id):
+        verification = services.cancel_verification(
+            stream=request.auth, verification_id=verification_id
+        )
+        return Response(VerificationSerializer(verification, context={"message": None}).data)
+
+
+def not_found(request, exception=None):
+    """404 in the API's error shape under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return _json_error(OtpError(ErrorCode.NOT_FOUND, "No such endpoint.", status=404))
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """A bug: the API still answers in its error shape (the traceback goes to the log)."""
+    if request.path.startswith("/api/"):
+        return _json_error(
+            OtpError("internal_error", "Something went wrong on our side.", status=500)
+        )
+    return defaults.server_error(request)
+
+
+def _json_error(error: OtpError) -> JsonResponse:
+    return JsonResponse(error.as_dict(), status=error.status)
