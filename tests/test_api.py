@@ -639,3 +639,27 @@ def test_query_budget(account, django_assert_max_num_queries, send_limit):
     verify = json.dumps({"id": sent.json()["id"], "code": code})
     with django_assert_max_num_queries(4 + 2):
         assert client.post("/api/v1/otp/verify", verify, **headers).status_code == 200
+
+
+# --- Documentation -------------------------------------------------------------------------
+
+
+def test_openapi_schema_documents_every_endpoint_and_error_code(client):
+    from otp.errors import ERROR_CATALOGUE
+
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    assert set(schema["paths"]) == {
+        "/api/v1/otp/send",
+        "/api/v1/otp/verify",
+        "/api/v1/otp/{verification_id}",
+        "/api/v1/otp/{verification_id}/cancel",
+    }
+    text = json.dumps(schema)
+    missing = [code for code, _, _ in ERROR_CATALOGUE if f"`{code}`" not in text]
+    assert missing == []
+    send = schema["paths"]["/api/v1/otp/send"]["post"]
+    assert "Retry-After" in send["responses"]["429"]["headers"]
+    assert "Idempotent-Replayed" in send["responses"]["200"]["headers"]
+    assert schema["components"]["securitySchemes"]["streamToken"]["scheme"] == "bearer"
