@@ -40,7 +40,7 @@ def worker_env(**extra: str) -> dict[str, str]:
 
 
 def start_worker(
-    *, queues: str = "default", concurrency: int = 2, purge: bool = True, **env: str
+    *, queues: str = "default,sms,voice", concurrency: int = 2, purge: bool = True, **env: str
 ) -> subprocess.Popen:
     """Start ``celery worker`` and wait until it answers a ping."""
     from config.celery import app
