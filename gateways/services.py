@@ -306,13 +306,11 @@ def apply_receipt(gateway: Gateway, receipt: Receipt) -> OutboundMessage | None:
         fields["delivered_at"] = now
     if receipt.error:
         fields["last_error"] = receipt.error[:2000]
-    moved = OutboundMessage.objects.filter(id=message.id, status__in=behind).update(
+    # A report that does not move the message on (a duplicate, or one that arrived
+    # late) changes nothing.
+    OutboundMessage.objects.filter(id=message.id, status__in=behind).update(
         updated_at=now, **fields
     )
-    if not moved:
-        OutboundMessage.objects.filter(id=message.id).update(
-            provider_status=receipt.raw_status[:40]
-        )
     message.refresh_from_db()
     return message
 

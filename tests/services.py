@@ -93,12 +93,14 @@ def stop_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
             proc.wait()
 
 
-def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, message=None):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``
+    (saying ``message()`` if given: what was seen instead)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = predicate()
         if result:
             return result
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+    seen = f": {message()}" if message else ""
+    raise AssertionError(f"condition not met within {timeout} s{seen}")
