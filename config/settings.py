@@ -279,6 +279,11 @@ GATEWAY_RETRY_MAX_SECONDS = env.float("GATEWAY_RETRY_MAX_SECONDS", default=300.0
 GATEWAY_HTTP_TIMEOUT = env.float("GATEWAY_HTTP_TIMEOUT", default=10.0)
 # A message still queued this long after it was due is re-enqueued by celery beat.
 GATEWAY_REQUEUE_AFTER_SECONDS = env.int("GATEWAY_REQUEUE_AFTER_SECONDS", default=60)
+# A claim (status sending) older than this belongs to a dead worker and is released. It
+# must exceed the task time limit, after which Celery has killed a task still running.
+GATEWAY_CLAIM_LEASE_SECONDS = env.int(
+    "GATEWAY_CLAIM_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30
+)
 OTP_RETENTION = timedelta(days=env.int("OTP_RETENTION_DAYS", default=90))
 
 LOGGING = {

@@ -325,7 +325,7 @@ def requeue_stale_messages() -> int:
     worker died mid-task: by then Celery has killed any task still running)."""
     now = timezone.now()
     grace = timedelta(seconds=settings.GATEWAY_REQUEUE_AFTER_SECONDS)
-    lease = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
+    lease = timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)
     dead = list(
         OutboundMessage.objects.filter(
             status=Status.SENDING, claimed_at__lt=now - lease

@@ -72,7 +72,12 @@ def test_text_reaching_the_smsc_is_the_text_sent_and_dlr_marks_delivered(
     assert message.encoding == ("gsm7" if "€" in template else "ucs2")
     wait_for(
         lambda: message.text in smsc_texts(kannel),
-        message=lambda: (message.text, smsc_texts(kannel)),
+        message=lambda: (
+            message.text,
+            smsc_texts(kannel),
+            list(OutboundMessage.objects.values_list("status", "last_error")),
+            kannel.received()[-500:],
+        ),
     )
     delivered = wait_for(
         lambda: OutboundMessage.objects.filter(id=message.id, status="delivered").first()

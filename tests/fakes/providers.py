@@ -53,6 +53,7 @@ class FakeProvider:
     accepted: list[Call] = field(default_factory=list)
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses to answer first
     hang_seconds: float = 0.0
+    hang_first: int = 0  # with hang_seconds: only the first N calls hang, then fail 503
     _seq: int = 0
 
     def __post_init__(self):
@@ -95,8 +96,10 @@ class FakeProvider:
         form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
         call = Call(path=urlparse(path).path, form=form, headers=headers, body=body)
         self.calls.append(call)
-        if self.hang_seconds:
+        if self.hang_seconds and (not self.hang_first or len(self.calls) <= self.hang_first):
             time.sleep(self.hang_seconds)
+            if self.hang_first:
+                return 503, self.error_body(503)
         if self.fail_next:
             status = self.fail_next.pop(0)
             return status, self.error_body(status)
