@@ -2,6 +2,7 @@
 
 from django.http import JsonResponse
 from django.views import defaults
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -108,6 +109,7 @@ class SendView(OtpAPIView):
             ),
         },
     )
+    @sensitive_variables("data", "serializer")
     def post(self, request):
         serializer = SendRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -166,6 +168,7 @@ class VerifyView(OtpAPIView):
             ),
         },
     )
+    @sensitive_variables("data", "serializer")
     def post(self, request):
         serializer = VerifyRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
