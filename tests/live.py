@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +39,8 @@ class Server:
         self.env = {**os.environ, **env}
         self.workers, self.threads = workers, threads
         self.proc: subprocess.Popen | None = None
+        # The server's own output (request logs, tracebacks): read it with .log().
+        self.output = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in stop()
 
     def start(self, timeout: float = 30) -> Server:
         self.proc = subprocess.Popen(
@@ -57,12 +60,14 @@ class Server:
             ],
             cwd=ROOT,
             env=self.env,
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}")
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 requests.get(f"{self.url}/api/v1/otp/send", timeout=1)
                 return self
@@ -80,11 +85,19 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
 
+    def close(self) -> None:
+        self.stop()
+        self.output.close()
+
+    def log(self) -> str:
+        self.output.seek(0)
+        return self.output.read()
+
     def __enter__(self) -> Server:
         return self.start()
 
     def __exit__(self, *exc) -> None:
-        self.stop()
+        self.close()
 
     def rss_bytes(self) -> int:
         """Resident memory of gunicorn and all its workers."""
