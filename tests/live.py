@@ -69,9 +69,9 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                requests.get(f"{self.url}/api/v1/otp/send", timeout=1)
+                requests.get(f"{self.url}/api/v1/otp/send", timeout=2)
                 return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or workers booting
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"gunicorn did not answer within {timeout} s")
