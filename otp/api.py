@@ -129,16 +129,29 @@ class FixedWindowThrottle(throttling.BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = f"throttle:{self.scope}:{ident}:{window}"
-        cache.add(key, 0, timeout=period + 1)
         try:
-            count = cache.incr(key)
-        except ValueError:  # evicted between add and incr
-            cache.add(key, 1, timeout=period + 1)
-            count = 1
+            count = self._count(key, period)
+        except Exception as exc:
+            if not _is_cache_down(exc):
+                raise
+            # Fail open: the limits that cost money (per-recipient sends, wrong codes,
+            # countries) live in PostgreSQL and still hold; a cache outage must not
+            # stop every end user from signing in.
+            log.warning("request throttle %s skipped: cache down (%s)", self.scope, exc)
+            return True
         if count > limit:
             self.retry_after = max(1, math.ceil((window + 1) * period - now))
             return False
         return True
+
+    @staticmethod
+    def _count(key: str, period: int) -> int:
+        cache.add(key, 0, timeout=period + 1)
+        try:
+            return cache.incr(key)
+        except ValueError:  # evicted between add and incr
+            cache.add(key, 1, timeout=period + 1)
+            return 1
 
     def wait(self) -> float | None:
         return getattr(self, "retry_after", None)

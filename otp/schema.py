@@ -23,6 +23,21 @@ RESPONSE_HEADERS = {
 }
 
 
+# What a client does next with the id a send answers (OpenAPI links; fuzzers follow
+# them to reach real verifications).
+VERIFICATION_LINKS = {
+    name: {
+        "operationId": operation,
+        "parameters": {"verification_id": "$response.body#/id"},
+        "description": description,
+    }
+    for name, operation, description in [
+        ("GetVerification", "get_verification", "The verification's status."),
+        ("CancelVerification", "cancel_verification", "Cancel the verification."),
+    ]
+}
+
+
 def add_response_headers(result, generator, request, public):
     """drf-spectacular post-processing hook: the headers our answers carry (the
     generator has no per-response header declaration)."""
@@ -38,6 +53,12 @@ def add_response_headers(result, generator, request, public):
                         name: {"description": text, "schema": {"type": "string"}}
                         for name, text in headers.items()
                     }
+                if status in ("200", "201") and operation.get("operationId") == "send_otp":
+                    response["links"] = VERIFICATION_LINKS
+    # Request bodies refuse fields they do not declare (otp.api.StrictSerializer).
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
     from .errors import ERROR_CATALOGUE
 
     table = "\n".join(f"| `{code}` | {status} | {when} |" for code, status, when in ERROR_CATALOGUE)

@@ -19,6 +19,7 @@ from datetime import timedelta
 import phonenumbers
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from gateways.models import OutboundMessage
 from gateways.services import queue_message
@@ -68,6 +69,10 @@ class SendResult:
 # --- The auth request ---------------------------------------------------------------
 
 
+# Error reports (AdminEmailHandler, Sentry-style reporters) show no local variable of the
+# send and check paths or anything they call: those hold the code, the rendered text
+# and SQL parameters with both.
+@sensitive_variables()
 def send_otp(
     *,
     stream: Stream,
@@ -328,6 +333,7 @@ def _render(
 # --- The verification request ------------------------------------------------------
 
 
+@sensitive_variables()
 def check_code(
     *,
     stream: Stream,

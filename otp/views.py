@@ -2,7 +2,8 @@
 
 from django.http import JsonResponse
 from django.views import defaults
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from django.views.decorators.debug import sensitive_variables
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -75,6 +76,13 @@ class SendView(OtpAPIView):
         operation_id="send_otp",
         summary="Auth request: send a code",
         request=SendRequestSerializer,
+        examples=[
+            OpenApiExample(
+                "A log-in code by SMS",
+                value={"recipient": "+14155552671", "event": "login"},
+                request_only=True,
+            )
+        ],
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
@@ -108,6 +116,7 @@ class SendView(OtpAPIView):
             ),
         },
     )
+    @sensitive_variables("data", "serializer")
     def post(self, request):
         serializer = SendRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -152,6 +161,18 @@ class VerifyView(OtpAPIView):
         operation_id="verify_otp",
         summary="Verification request: check a code",
         request=VerifyRequestSerializer,
+        examples=[
+            OpenApiExample(
+                "By verification id",
+                value={"id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "code": "123456"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "By recipient and event",
+                value={"recipient": "+14155552671", "event": "login", "code": "123456"},
+                request_only=True,
+            ),
+        ],
         responses={
             200: VerificationSerializer,
             **_errors(
@@ -166,6 +187,7 @@ class VerifyView(OtpAPIView):
             ),
         },
     )
+    @sensitive_variables("data", "serializer")
     def post(self, request):
         serializer = VerifyRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -1,0 +1,77 @@
+"""CSRF everywhere cookies authenticate: every view of the console, the sign-in pages
+and the admin refuses a POST without the CSRF token (403), generated over all URL
+patterns. Only the API is exempt: it authenticates by a Bearer token and never reads
+a cookie, so a forged cross-site request carries no credential."""
+
+import pytest
+from django.contrib import admin
+from django.test import Client
+
+from tests import factories
+from tests.test_tenancy import account_with_data
+from tests.urlwalk import ADMIN, API, all_routes, fill
+
+pytestmark = pytest.mark.usefixtures("eager_tasks")
+
+ROUTES = all_routes()
+# Views that may be CSRF-exempt, by URL prefix, and why.
+EXEMPT_PREFIXES = {
+    "api/": "Bearer-token API: cookies are never read (otp.api.StreamTokenAuthentication)",
+}
+
+
+def test_no_view_outside_the_api_is_csrf_exempt():
+    exempt = [
+        str(route)
+        for route in ROUTES
+        if route.csrf_exempt and not any(route.route.startswith(p) for p in EXEMPT_PREFIXES)
+    ]
+    assert exempt == []
+
+
+def test_the_api_never_authenticates_by_cookie(client, stream_and_token):
+    """What makes the API's exemption safe: a signed-in session is no credential."""
+    stream, _ = stream_and_token
+    owner = factories.make_user(account=stream.account, is_staff=True, is_superuser=True)
+    client.force_login(owner)
+    response = client.post(
+        "/api/v1/otp/send",
+        {"recipient": "+14155552671", "event": "login"},
+        content_type="application/json",
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "missing_token"
+
+
+def test_every_post_without_a_csrf_token_is_refused(db):
+    objects, _ = account_with_data("Alpha Corp", "Alpha", "AlphaSnd", "Ada", "+14155552671")
+    superuser = factories.make_user(is_staff=True, is_superuser=True)
+    members = Client(enforce_csrf_checks=True)
+    members.force_login(objects["owner"])
+    staff = Client(enforce_csrf_checks=True)
+    staff.force_login(superuser)
+    anonymous = Client(enforce_csrf_checks=True)
+
+    paths = []
+    for route in ROUTES:
+        if route.area in (API, ADMIN):
+            continue
+        paths.append((route.path(fill(route, objects)), [members, anonymous]))
+    for model in admin.site._registry:
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        paths.append((base, [staff]))
+        paths.append((f"{base}add/", [staff]))
+        obj = objects.get(model._meta.model_name)
+        if obj is not None:
+            paths.append((f"{base}{obj.pk}/change/", [staff]))
+            paths.append((f"{base}{obj.pk}/delete/", [staff]))
+    paths.append(("/admin/login/", [anonymous]))
+
+    accepted = []
+    for path, clients in paths:
+        for client in clients:
+            response = client.post(path, {"name": "forged"})
+            if response.status_code != 403:
+                accepted.append(f"POST {path}: {response.status_code}")
+    assert accepted == []
+    assert len(paths) > 25
