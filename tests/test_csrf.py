@@ -17,6 +17,8 @@ ROUTES = all_routes()
 # Views that may be CSRF-exempt, by URL prefix, and why.
 EXEMPT_PREFIXES = {
     "api/": "Bearer-token API: cookies are never read (otp.api.StreamTokenAuthentication)",
+    "gateways/": "Provider delivery reports: authenticated by the gateway's URL secret and "
+    "the provider's signature, never by a session",
 }
 
 

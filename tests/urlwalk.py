@@ -20,8 +20,10 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 # What a URL belongs to, by its prefix; everything else is the console.
-ADMIN, AUTH, API = "admin", "auth", "api"
-AREAS = {"admin/": ADMIN, "accounts/": AUTH, "api/": API}
+ADMIN, AUTH, API, RECEIPTS = "admin", "auth", "api", "receipts"
+# Delivery reports come from providers, not users: authenticated by the gateway's
+# secret in the URL (and the provider's signature), never by a session.
+AREAS = {"admin/": ADMIN, "accounts/": AUTH, "api/": API, "gateways/": RECEIPTS}
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def fill(route: Route, objects: dict[str, models.Model]) -> dict[str, object]:
             values[name] = urlsafe_base64_encode(force_bytes(objects["user"].pk))
         elif name == "token":
             values[name] = "set-password"
+        elif name == "secret":
+            values[name] = objects["gateway"].receipt_secret
         elif name == "step":
             values[name] = 2
         elif name in ("pk", "id", "public_id", "slug", "uuid"):
