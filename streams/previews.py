@@ -42,9 +42,7 @@ def api_previews(request: HttpRequest, stream: Stream) -> list[dict]:
         "id": "verify",
         "title": "Verification request",
         "current": True,
-        **_request(
-            base + "verify", {"id": "<id from the auth request's answer>", "code": "482913"}
-        ),
+        **_request(base + "verify", {"id": "<id from the send answer>", "code": "482913"}),
     }
     return [platform, client, verify]
 

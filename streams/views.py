@@ -147,8 +147,7 @@ def _content_step(request, stream: Stream):
         status = 400
     else:
         formset = TemplateFormSet(instance=stream, account=account, prefix="templates")
-        if not stream.templates.exists():
-            formset.extra = 1
+        if not stream.templates.exists():  # start with a log-in template to edit
             formset = TemplateFormSet(
                 instance=stream,
                 account=account,
@@ -162,6 +161,7 @@ def _content_step(request, stream: Stream):
                     }
                 ],
             )
+            formset.extra = 1
         status = 200
     custom = list(account.contact_fields.values_list("key", "name"))
     names = [
