@@ -147,7 +147,24 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="default")
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+# Publishing gives up fast when the broker is down: the message stays queued and the
+# periodic re-queue sends it later; an API request must not hang on a dead broker.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-messages": {
+        "task": "gateways.requeue_stale_messages",
+        "schedule": env.float("GATEWAY_REQUEUE_EVERY_SECONDS", default=30.0),
+    },
+    "expire-verifications": {"task": "otp.expire_verifications", "schedule": 60.0},
+    "prune-verifications": {"task": "otp.prune_verifications", "schedule": 3600.0},
+    "prune-messages": {"task": "gateways.prune_messages", "schedule": 3600.0},
+}
 
 # --- Auth, i18n, static ------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -261,6 +278,18 @@ SPECTACULAR_SETTINGS = {
 # --- The product ----------------------------------------------------------------------
 # Gateway used when an account has no route configured (the console outbox by default).
 OTP_DEFAULT_GATEWAY = env.str("OTP_DEFAULT_GATEWAY", default="console")
+# Dispatch: retries per gateway hop (exponential backoff with jitter), then failover.
+GATEWAY_MAX_RETRIES = env.int("GATEWAY_MAX_RETRIES", default=3)
+GATEWAY_RETRY_BASE_SECONDS = env.float("GATEWAY_RETRY_BASE_SECONDS", default=2.0)
+GATEWAY_RETRY_MAX_SECONDS = env.float("GATEWAY_RETRY_MAX_SECONDS", default=300.0)
+GATEWAY_HTTP_TIMEOUT = env.float("GATEWAY_HTTP_TIMEOUT", default=10.0)
+# A message still queued this long after it was due is re-enqueued by celery beat.
+GATEWAY_REQUEUE_AFTER_SECONDS = env.int("GATEWAY_REQUEUE_AFTER_SECONDS", default=60)
+# A claim (status sending) older than this belongs to a dead worker and is released. It
+# must exceed the task time limit, after which Celery has killed a task still running.
+GATEWAY_CLAIM_LEASE_SECONDS = env.int(
+    "GATEWAY_CLAIM_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30
+)
 OTP_RETENTION = timedelta(days=env.int("OTP_RETENTION_DAYS", default=90))
 
 LOGGING = {

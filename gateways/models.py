@@ -108,6 +108,14 @@ class OutboundMessage(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Which hop of the account's route is being tried, and how often it was tried.
+    route_position = models.PositiveSmallIntegerField(default=0)
+    hop_attempts = models.PositiveSmallIntegerField(default=0)
+    # When a worker claimed it (status ``sending``): a claim older than the task time
+    # limit belongs to a dead worker and is released by the periodic re-queue.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # The provider's last delivery-report status, as it said it.
+    provider_status = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)

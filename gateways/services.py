@@ -1,21 +1,51 @@
-"""Queueing and delivering outbound messages.
+"""Queueing, delivering and tracking outbound messages.
 
 ``queue_message`` is the one function other apps call: it writes the message in the
 caller's transaction and enqueues its delivery after commit. ``deliver_message`` is
-what the worker runs: it claims the message with a conditional update so a task that
-runs twice sends once.
+what the worker runs: it claims the message with a conditional update (a task that runs
+twice sends once), walks the account's route — retrying a hop with exponential backoff
+and jitter on retryable errors, failing over to the next hop on permanent errors or
+when the retries are spent — and records every attempt. ``apply_receipt`` moves a
+message forward on a provider's delivery report, never backward.
 """
 
-import logging
-import time
+from __future__ import annotations
 
+import logging
+import random
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
-from .models import Gateway, MessageAttempt, OutboundMessage
+from .adapters import PermanentError, Receipt, RetryableError, adapter_for
+from .models import Gateway, MessageAttempt, OutboundMessage, Route
 from .sms import sms_parts
 
 log = logging.getLogger(__name__)
+Status = OutboundMessage.Status
+
+# Sent with ``verification_id`` when a message ends failed: otp marks its verification.
+message_failed = Signal()
+
+# How far along a message is: a delivery report may only move it forward.
+PROGRESS = {
+    Status.QUEUED: 0,
+    Status.SENDING: 1,
+    Status.SENT: 2,
+    Status.DELIVERED: 3,
+    Status.UNDELIVERED: 3,
+    Status.FAILED: 3,
+}
+
+
+# --- Queueing ---------------------------------------------------------------------------
 
 
 def queue_message(
@@ -47,62 +77,277 @@ def queue_message(
 
 
 def enqueue_delivery(message: OutboundMessage) -> None:
+    """Enqueue after the surrounding transaction commits. A broker that is down must not
+    fail the request that wrote the message: it stays queued and the periodic re-queue
+    sends it once the broker is back."""
+    message_id, channel = str(message.id), message.channel
+    transaction.on_commit(lambda: publish(message_id, channel), robust=True)
+
+
+def publish(message_id: str, channel: str, countdown: float | None = None) -> bool:
     from .tasks import deliver_message_task
 
-    message_id = str(message.id)
-    transaction.on_commit(lambda: deliver_message_task.delay(message_id))
+    try:
+        deliver_message_task.apply_async((message_id,), queue=channel, countdown=countdown)
+    except Exception as exc:  # kombu raises several types; none may reach the caller
+        log.warning("message %s not enqueued (%s); the re-queue will send it", message_id, exc)
+        return False
+    return True
+
+
+# --- Delivering ---------------------------------------------------------------------------
 
 
 def claim(message_id) -> OutboundMessage | None:
     """Move a queued message to ``sending``; ``None`` when another worker has it or it
     is already past queued (a duplicate task)."""
-    claimed = OutboundMessage.objects.filter(
-        id=message_id, status=OutboundMessage.Status.QUEUED
-    ).update(status=OutboundMessage.Status.SENDING, updated_at=timezone.now())
+    now = timezone.now()
+    claimed = OutboundMessage.objects.filter(id=message_id, status=Status.QUEUED).update(
+        status=Status.SENDING, claimed_at=now, updated_at=now
+    )
     if not claimed:
         return None
     return OutboundMessage.objects.get(id=message_id)
 
 
+def route_for(message: OutboundMessage) -> list[Gateway]:
+    """The account's enabled gateways for the message's channel, primary first; the
+    default gateway when the account has no route."""
+    hops = [
+        route.gateway
+        for route in Route.objects.filter(account_id=message.account_id, gateway__enabled=True)
+        .select_related("gateway")
+        .order_by("position", "id")
+    ]
+    voice = message.channel == OutboundMessage.Channel.VOICE
+    hops = [g for g in hops if (g.supports_voice if voice else g.supports_sms)]
+    return hops or [default_gateway()]
+
+
 def deliver_message(message_id) -> str | None:
-    """Hand one message to its gateway. Returns the status it ended in, or ``None``
+    """Hand one message to its route. Returns the status it is left in, or ``None``
     when there was nothing to do."""
     message = claim(message_id)
     if message is None:
         log.info("message %s already claimed", message_id)
         return None
-    started = time.monotonic()
-    # The console outbox: the message row is the outbox entry, so sending is recording.
-    gateway = console_gateway()
-    now = timezone.now()
-    message.gateway = gateway
-    message.status = OutboundMessage.Status.SENT
+    hops = route_for(message)
+    while message.route_position < len(hops):
+        gateway = hops[message.route_position]
+        wait = _rate_wait(gateway)
+        if wait:
+            return _later(message, wait, reason="")
+        started = time.monotonic()
+        try:
+            provider_id = adapter_for(gateway).send(message)
+        except RetryableError as exc:
+            _record(message, gateway, MessageAttempt.Outcome.RETRYABLE, started, exc.reason)
+            message.hop_attempts += 1
+            if message.hop_attempts <= _max_retries(gateway):
+                delay = exc.retry_after or backoff(message.hop_attempts)
+                return _later(message, delay, reason=f"{gateway.name}: {exc.reason}")
+            message.last_error = f"{gateway.name}: {exc.reason}"
+        except PermanentError as exc:
+            _record(message, gateway, MessageAttempt.Outcome.PERMANENT, started, exc.reason)
+            message.last_error = f"{gateway.name}: {exc.reason}"
+        else:
+            _record(message, gateway, MessageAttempt.Outcome.SENT, started, "", provider_id)
+            return _sent(message, gateway, provider_id)
+        # Fail over to the next hop of the route, at once.
+        message.route_position += 1
+        message.hop_attempts = 0
+    return _failed(message)
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter: up to base * 2^(attempt-1), capped."""
+    base = settings.GATEWAY_RETRY_BASE_SECONDS
+    ceiling = min(settings.GATEWAY_RETRY_MAX_SECONDS, base * 2 ** (attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _max_retries(gateway: Gateway) -> int:
+    return int(gateway.settings.get("max_retries", settings.GATEWAY_MAX_RETRIES))
+
+
+def _rate_wait(gateway: Gateway) -> float:
+    """Seconds to wait before this gateway may take another message (0: go). A counter
+    per gateway and second in the shared cache keeps all workers under the provider's
+    throughput limit."""
+    if not gateway.rate_per_second:
+        return 0.0
+    now = time.time()
+    key = f"gateway-rate:{gateway.pk}:{int(now)}"
+    cache.add(key, 0, timeout=5)
+    try:
+        used = cache.incr(key)
+    except ValueError:
+        return 0.0
+    if used <= gateway.rate_per_second:
+        return 0.0
+    return (int(now) + 1 - now) + random.uniform(0, 0.2)
+
+
+def _record(message, gateway, outcome, started, error="", provider_id="") -> None:
     message.attempts += 1
-    message.sent_at = now
-    message.provider_message_id = f"console-{message.id.hex[:12]}"
-    message.save(
-        update_fields=[
-            "gateway",
-            "status",
-            "attempts",
-            "sent_at",
-            "provider_message_id",
-            "updated_at",
-        ]
-    )
     MessageAttempt.objects.create(
         message=message,
         gateway=gateway,
-        outcome=MessageAttempt.Outcome.SENT,
-        provider_message_id=message.provider_message_id,
+        outcome=outcome,
+        error=error[:2000],
+        provider_message_id=provider_id,
         duration_ms=int((time.monotonic() - started) * 1000),
     )
-    return message.status
+
+
+def _later(message: OutboundMessage, delay: float, *, reason: str) -> str:
+    """Give the claim back and try again in ``delay`` seconds."""
+    now = timezone.now()
+    OutboundMessage.objects.filter(id=message.id, status=Status.SENDING).update(
+        status=Status.QUEUED,
+        attempts=message.attempts,
+        hop_attempts=message.hop_attempts,
+        route_position=message.route_position,
+        last_error=reason or message.last_error,
+        next_attempt_at=now + timedelta(seconds=delay),
+        claimed_at=None,
+        updated_at=now,
+    )
+    publish(str(message.id), message.channel, countdown=delay)
+    return Status.QUEUED
+
+
+def _sent(message: OutboundMessage, gateway: Gateway, provider_id: str) -> str:
+    now = timezone.now()
+    # Conditional: a delivery report that raced ahead of us has already moved it on.
+    OutboundMessage.objects.filter(id=message.id, status=Status.SENDING).update(
+        status=Status.SENT,
+        gateway=gateway,
+        provider_message_id=provider_id,
+        attempts=message.attempts,
+        hop_attempts=message.hop_attempts,
+        route_position=message.route_position,
+        sent_at=now,
+        next_attempt_at=None,
+        updated_at=now,
+    )
+    OutboundMessage.objects.filter(id=message.id).exclude(status=Status.SENDING).filter(
+        provider_message_id=""
+    ).update(gateway=gateway, provider_message_id=provider_id, sent_at=now)
+    return Status.SENT
+
+
+def _failed(message: OutboundMessage) -> str:
+    now = timezone.now()
+    OutboundMessage.objects.filter(id=message.id, status=Status.SENDING).update(
+        status=Status.FAILED,
+        attempts=message.attempts,
+        route_position=message.route_position,
+        hop_attempts=0,
+        last_error=message.last_error or "no gateway could send it",
+        next_attempt_at=None,
+        updated_at=now,
+    )
+    log.warning("message %s failed: %s", message.id, message.last_error)
+    if message.verification_id:
+        message_failed.send(sender=OutboundMessage, verification_id=message.verification_id)
+    return Status.FAILED
+
+
+def default_gateway() -> Gateway:
+    """The gateway of accounts without a route (``OTP_DEFAULT_GATEWAY``: a gateway name,
+    or a kind — console or noop — created on first use)."""
+    name = settings.OTP_DEFAULT_GATEWAY
+    gateway = Gateway.objects.filter(name=name).first()
+    if gateway is None:
+        kind = name if name in (Gateway.Kind.CONSOLE, Gateway.Kind.NOOP) else Gateway.Kind.CONSOLE
+        gateway, _ = Gateway.objects.get_or_create(
+            name=name, defaults={"kind": kind, "supports_voice": True}
+        )
+    return gateway
 
 
 def console_gateway() -> Gateway:
     """The development outbox gateway, created on first use."""
     gateway, _ = Gateway.objects.get_or_create(
-        name="console", defaults={"kind": Gateway.Kind.CONSOLE}
+        name="console", defaults={"kind": Gateway.Kind.CONSOLE, "supports_voice": True}
     )
     return gateway
+
+
+# --- Delivery reports ---------------------------------------------------------------------
+
+
+def apply_receipt(gateway: Gateway, receipt: Receipt) -> OutboundMessage | None:
+    """Move the message forward to the receipt's status. Idempotent and out-of-order
+    safe: a late "sent" never overwrites "delivered". ``None`` for an unknown message."""
+    messages = OutboundMessage.objects.filter(gateway=gateway)
+    message = messages.filter(provider_message_id=receipt.provider_message_id).first()
+    if message is None:
+        # Kannel and the webhook report with our own id, possibly before the worker
+        # recorded the send.
+        try:
+            own_id = uuid.UUID(receipt.provider_message_id)
+        except ValueError:
+            own_id = None
+        if own_id is not None:
+            message = OutboundMessage.objects.filter(id=own_id).first()
+    if message is None:
+        log.warning(
+            "delivery report for unknown message %r from %s",
+            receipt.provider_message_id,
+            gateway.name,
+        )
+        return None
+    now = timezone.now()
+    behind = [s for s, rank in PROGRESS.items() if rank < PROGRESS[receipt.status]]
+    fields: dict = {"provider_status": receipt.raw_status[:40], "status": receipt.status}
+    if receipt.status == Status.DELIVERED:
+        fields["delivered_at"] = now
+    if receipt.error:
+        fields["last_error"] = receipt.error[:2000]
+    # A report that does not move the message on (a duplicate, or one that arrived
+    # late) changes nothing.
+    OutboundMessage.objects.filter(id=message.id, status__in=behind).update(
+        updated_at=now, **fields
+    )
+    message.refresh_from_db()
+    return message
+
+
+# --- Housekeeping (celery beat) ----------------------------------------------------------
+
+
+def requeue_stale_messages() -> int:
+    """Re-enqueue what would otherwise be lost: messages queued longer than
+    ``GATEWAY_REQUEUE_AFTER_SECONDS`` past their due time (the broker was down at
+    enqueue, or the task vanished), and claims older than the task time limit (the
+    worker died mid-task: by then Celery has killed any task still running)."""
+    now = timezone.now()
+    grace = timedelta(seconds=settings.GATEWAY_REQUEUE_AFTER_SECONDS)
+    lease = timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)
+    dead = list(
+        OutboundMessage.objects.filter(
+            status=Status.SENDING, claimed_at__lt=now - lease
+        ).values_list("id", "channel")
+    )
+    for message_id, _ in dead:
+        OutboundMessage.objects.filter(id=message_id, status=Status.SENDING).update(
+            status=Status.QUEUED, claimed_at=None, updated_at=now
+        )
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now - grace)
+    stale = OutboundMessage.objects.filter(due, status=Status.QUEUED, updated_at__lt=now - grace)
+    stale = dead + list(stale.values_list("id", "channel")[:5000])
+    count = 0
+    for message_id, channel in stale:
+        count += publish(str(message_id), channel)
+    if count:
+        log.info("re-queued %d message(s)", count)
+    return count
+
+
+def prune_messages() -> int:
+    """Delete messages (and their attempts) older than the retention period."""
+    cutoff = timezone.now() - settings.OTP_RETENTION
+    _, by_model = OutboundMessage.objects.filter(created_at__lt=cutoff).delete()
+    return by_model.get(OutboundMessage._meta.label, 0)

@@ -1,3 +1,5 @@
+"""Thin Celery tasks: ids in, services do the work; each may run twice without harm."""
+
 from celery import shared_task
 
 from . import services
@@ -6,3 +8,13 @@ from . import services
 @shared_task(name="gateways.deliver_message")
 def deliver_message_task(message_id: str) -> str | None:
     return services.deliver_message(message_id)
+
+
+@shared_task(name="gateways.requeue_stale_messages")
+def requeue_stale_messages_task() -> int:
+    return services.requeue_stale_messages()
+
+
+@shared_task(name="gateways.prune_messages")
+def prune_messages_task() -> int:
+    return services.prune_messages()

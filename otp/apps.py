@@ -6,4 +6,8 @@ class OtpConfig(AppConfig):
     verbose_name = "OTP"
 
     def ready(self) -> None:
-        from . import schema  # noqa: F401 - registers the OpenAPI auth extension
+        from gateways.services import message_failed
+
+        from . import housekeeping, schema  # noqa: F401 - schema registers the auth scheme
+
+        message_failed.connect(housekeeping.fail_verification, dispatch_uid="otp-fail")

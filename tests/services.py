@@ -40,11 +40,20 @@ def worker_env(**extra: str) -> dict[str, str]:
 
 
 def start_worker(
-    *, queues: str = "default", concurrency: int = 2, purge: bool = True, **env: str
+    *,
+    queues: str = "default,sms,voice",
+    concurrency: int = 2,
+    purge: bool = True,
+    beat: bool = False,
+    **env: str,
 ) -> subprocess.Popen:
     """Start ``celery worker`` and wait until it answers a ping."""
     from config.celery import app
 
+    if "CELERY_BROKER_URL" in env:  # a private broker: ping it with its own app
+        from celery import Celery
+
+        app = Celery(broker=env["CELERY_BROKER_URL"], set_as_current=False)
     if purge:  # tasks left over from an earlier run would reference rows that are gone
         with app.connection_for_write() as conn:
             for queue in queues.split(","):
@@ -68,6 +77,7 @@ def start_worker(
             "--without-mingle",
             "-l",
             "warning",
+            *(["-B", "-s", f"/tmp/celerybeat-{os.getpid()}-{time.monotonic_ns()}"] if beat else []),
         ],
         cwd=ROOT,
         env=worker_env(**env),
@@ -93,12 +103,78 @@ def stop_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
             proc.wait()
 
 
-def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, message=None):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``
+    (saying ``message()`` if given: what was seen instead)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = predicate()
         if result:
             return result
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+    seen = f": {message()}" if message else ""
+    raise AssertionError(f"condition not met within {timeout} s{seen}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_redis(port: int) -> subprocess.Popen:
+    """A private, throwaway redis-server (for tests that stop the broker)."""
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    import redis
+
+    client = redis.Redis(port=port)
+    wait_for(lambda: _pings(client), timeout=10)
+    return proc
+
+
+def _pings(client) -> bool:
+    import redis
+
+    try:
+        return client.ping()
+    except redis.ConnectionError:
+        return False
+
+
+def start_api_server(port: int, **env: str) -> subprocess.Popen:
+    """The product's HTTP server in its own process, on the test database."""
+    import requests
+
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=worker_env(OTP_API_RATE_PER_TOKEN="", OTP_API_RATE_PER_IP="", **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+    def up() -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/api/schema/", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    wait_for(up, timeout=30)
+    return proc

@@ -1,0 +1,36 @@
+"""Gateway adapters: one module per provider, one line per adapter in ``REGISTRY``."""
+
+from .base import Adapter, PermanentError, Receipt, ReceiptRefused, RetryableError
+from .console import ConsoleAdapter
+from .kannel import KannelAdapter
+from .noop import NoopAdapter
+from .twilio import TwilioAdapter
+from .vonage import VonageAdapter
+from .webhook import WebhookAdapter
+
+REGISTRY: dict[str, type[Adapter]] = {
+    "console": ConsoleAdapter,
+    "noop": NoopAdapter,
+    "kannel": KannelAdapter,
+    "twilio": TwilioAdapter,
+    "vonage": VonageAdapter,
+    "webhook": WebhookAdapter,
+}
+
+
+def adapter_for(gateway) -> Adapter:
+    try:
+        return REGISTRY[gateway.kind](gateway)
+    except KeyError:
+        raise PermanentError(f"no adapter for gateway kind {gateway.kind!r}") from None
+
+
+__all__ = [
+    "REGISTRY",
+    "Adapter",
+    "PermanentError",
+    "Receipt",
+    "ReceiptRefused",
+    "RetryableError",
+    "adapter_for",
+]

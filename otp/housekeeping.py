@@ -1,0 +1,37 @@
+"""Writes no request makes: expiry, pruning, and reacting to failed messages."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from .models import SendCounter, Verification
+
+Status = Verification.Status
+
+
+def expire_verifications() -> int:
+    """Mark pending verifications past their time to live as expired (the API already
+    treats them so; this keeps the stored status and the console honest)."""
+    now = timezone.now()
+    return Verification.objects.filter(status=Status.PENDING, expires_at__lte=now).update(
+        status=Status.EXPIRED, decided_at=F("expires_at")
+    )
+
+
+def prune_verifications() -> int:
+    """Delete verifications older than the retention period, and send counters whose
+    window and block are long over."""
+    now = timezone.now()
+    _, by_model = Verification.objects.filter(created_at__lt=now - settings.OTP_RETENTION).delete()
+    old = now - timedelta(days=8)  # longer than the longest cooldown (7 days)
+    SendCounter.objects.filter(window_started_at__lt=old).exclude(blocked_until__gt=now).delete()
+    return by_model.get(Verification._meta.label, 0)
+
+
+def fail_verification(*, verification_id, **_) -> None:
+    """Its message could not be delivered: the verification cannot succeed."""
+    Verification.objects.filter(id=verification_id, status=Status.PENDING).update(
+        status=Status.FAILED, decided_at=timezone.now()
+    )

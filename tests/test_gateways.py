@@ -1,0 +1,300 @@
+"""Dispatch through the gateway adapters, against local servers that check requests the
+way the providers do: routes, retries with backoff, failover, permanent errors,
+delivery reports (authenticated, idempotent, never backwards)."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from gateways import services
+from gateways.adapters import twilio, webhook
+from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
+from otp.models import Verification
+from tests import factories
+from tests.fakes.providers import FakeProvider
+from tests.otp_client import OtpClient
+
+pytestmark = pytest.mark.usefixtures("eager_tasks")
+
+PHONE = "+14155552671"
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(settings):
+    settings.GATEWAY_RETRY_BASE_SECONDS = 0.01
+    settings.GATEWAY_RETRY_MAX_SECONDS = 0.05
+    settings.PUBLIC_BASE_URL = "http://testserver"
+
+
+@pytest.fixture
+def providers():
+    started = []
+
+    def start(kind, **kwargs):
+        fake = FakeProvider(kind, **kwargs)
+        started.append(fake)
+        return fake
+
+    yield start
+    for fake in started:
+        fake.close()
+
+
+def make_gateway(fake: FakeProvider, **kwargs) -> Gateway:
+    settings_by_kind = {
+        "twilio": (
+            {"account_sid": fake.account, "api_base": fake.url, "from": "+15005550006"},
+            {"auth_token": fake.secret},
+        ),
+        "vonage": ({"api_key": fake.account, "api_base": fake.url}, {"api_secret": fake.secret}),
+        "webhook": ({"url": fake.url + "/send"}, {"signing_secret": fake.secret}),
+    }
+    gateway_settings, credentials = settings_by_kind[fake.kind]
+    gateway_settings.update(kwargs.pop("settings", {}))
+    return Gateway.objects.create(
+        name=f"{fake.kind}-{fake.server.server_address[1]}",
+        kind=fake.kind,
+        settings=gateway_settings,
+        credentials=credentials,
+        supports_voice=fake.kind == "twilio",
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def setup(account):
+    """An account with a stream; ``route(*gateways)`` sets its route."""
+    _, token = factories.make_stream(account, default_sender=factories.make_sender(account, "Acme"))
+
+    def route(*gateways):
+        for position, gateway in enumerate(gateways):
+            Route.objects.create(account=account, gateway=gateway, position=position)
+        return OtpClient(token)
+
+    return route
+
+
+def the_message() -> OutboundMessage:
+    return OutboundMessage.objects.get()
+
+
+# --- Adapters ---------------------------------------------------------------------------
+
+
+def test_twilio_sms_then_signed_status_callback_marks_delivered(setup, providers, client):
+    fake = providers("twilio")
+    gateway = make_gateway(fake)
+    api = setup(gateway)
+    assert api.send(recipient=PHONE).status_code == 201
+    [call] = fake.accepted
+    assert call.form["To"] == PHONE and call.form["From"] == "Acme"
+    assert "your code is" not in call.form["Body"] or call.form["Body"].startswith("Your code is")
+    assert call.form["StatusCallback"].startswith("http://testserver/gateways/")
+    message = the_message()
+    assert message.status == "sent" and message.provider_message_id.startswith("SM")
+
+    url = call.form["StatusCallback"]
+    params = {"MessageSid": message.provider_message_id, "MessageStatus": "delivered"}
+    signed = twilio.signature(fake.secret, url, params)
+    path = url.removeprefix("http://testserver")
+    assert client.post(path, params, HTTP_X_TWILIO_SIGNATURE="bad").status_code == 403
+    assert the_message().status == "sent"
+    assert client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signed).status_code == 200
+    assert the_message().status == "delivered"
+    # A late "sent" never overwrites "delivered"; a duplicate report changes nothing.
+    late = {"MessageSid": message.provider_message_id, "MessageStatus": "sent"}
+    client.post(path, late, HTTP_X_TWILIO_SIGNATURE=twilio.signature(fake.secret, url, late))
+    client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signed)
+    message = the_message()
+    assert message.status == "delivered" and message.delivered_at is not None
+
+
+def test_twilio_voice_call_says_the_code_with_language_and_voice(setup, providers):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    sent = api.send(recipient=PHONE, channel="voice", voice_language="fr-FR", voice_gender="male")
+    assert sent.status_code == 201
+    [call] = fake.accepted
+    assert call.path.endswith("/Calls.json")
+    twiml = call.form["Twiml"]
+    assert twiml.startswith('<Response><Say voice="man" language="fr-FR">')
+    assert the_message().provider_message_id.startswith("CA")
+
+
+def test_vonage_unicode_sms_and_delivery_receipt(account, providers, client):
+    fake = providers("vonage")
+    gateway = make_gateway(fake)
+    Route.objects.create(account=account, gateway=gateway)
+    _, token = factories.make_stream(
+        account,
+        default_sender=factories.make_sender(account, "Acme"),
+        templates={"login": "Ваш код {{code}}"},
+    )
+    assert OtpClient(token).send(recipient=PHONE).status_code == 201
+    [call] = fake.accepted
+    assert call.form["type"] == "unicode" and call.form["to"] == PHONE[1:]
+    assert call.form["text"].startswith("Ваш код ")
+    message = the_message()
+    receipt = {"messageId": message.provider_message_id, "status": "delivered", "err-code": "0"}
+    path = call.form["callback"].removeprefix("http://testserver")
+    assert client.get(path, receipt).status_code == 200
+    assert the_message().status == "delivered"
+    unknown = client.get(path, {"messageId": "0A000000DEADBEEF", "status": "delivered"})
+    assert unknown.status_code == 200
+
+
+def test_receipts_with_a_wrong_secret_are_not_found(db, providers, client):
+    gateway = make_gateway(providers("vonage"))
+    response = client.get(f"/gateways/{gateway.pk}/receipts/wrong/", {"messageId": "x"})
+    assert response.status_code == 404
+
+
+def test_webhook_is_signed_and_its_signed_receipts_are_applied(setup, providers, client):
+    fake = providers("webhook")
+    api = setup(make_gateway(fake))
+    api.send(recipient=PHONE)
+    [call] = fake.accepted
+    payload = json.loads(call.body)
+    assert payload["to"] == PHONE and payload["text"] == the_message().text
+    message = the_message()
+    assert message.provider_message_id == "wh-1"
+    body = json.dumps({"id": "wh-1", "status": "undelivered", "error": "absent"}).encode()
+    path = payload["receipt_url"].removeprefix("http://testserver")
+    forged = client.post(
+        path, body, content_type="application/json", HTTP_X_OTP_SIGNATURE="t=1,v1=0"
+    )
+    assert forged.status_code == 403
+    signed = webhook.sign(fake.secret, body)
+    ok = client.post(path, body, content_type="application/json", HTTP_X_OTP_SIGNATURE=signed)
+    assert ok.status_code == 200
+    message = the_message()
+    assert message.status == "undelivered" and message.last_error == "absent"
+
+
+# --- Retries, failover, permanent errors ----------------------------------------------------
+
+
+def test_gateway_answering_500s_then_recovering_is_retried_and_sends_once(setup, providers):
+    fake = providers("twilio", fail_next=[500, 503])
+    api = setup(make_gateway(fake))
+    api.send(recipient=PHONE)
+    assert len(fake.calls) == 3 and len(fake.accepted) == 1
+    message = the_message()
+    assert message.status == "sent" and message.attempts == 3
+    outcomes = list(MessageAttempt.objects.values_list("outcome", flat=True))
+    assert outcomes == ["retryable", "retryable", "sent"]
+
+
+def test_gateway_timing_out_fails_over_to_the_next(setup, providers):
+    slow = providers("twilio", hang_seconds=1.0)
+    backup = providers("vonage")
+    api = setup(
+        make_gateway(slow, settings={"timeout": 0.2, "max_retries": 1}), make_gateway(backup)
+    )
+    api.send(recipient=PHONE)
+    message = the_message()
+    assert message.status == "sent"
+    assert message.gateway.kind == "vonage"
+    attempts = list(MessageAttempt.objects.values_list("gateway__kind", "outcome", "error"))
+    assert [(k, o) for k, o, _ in attempts] == [
+        ("twilio", "retryable"),
+        ("twilio", "retryable"),
+        ("vonage", "sent"),
+    ]
+    assert "timeout" in attempts[0][2]
+    assert len(backup.accepted) == 1
+
+
+def test_permanent_error_is_not_retried_and_fails_the_verification(setup, providers):
+    fake = providers("twilio", secret="provider-secret")
+    gateway = make_gateway(fake)
+    gateway.credentials = {"auth_token": "wrong"}
+    gateway.save()
+    api = setup(gateway)
+    sent = api.send(recipient=PHONE).json()
+    assert len(fake.calls) == 1
+    message = the_message()
+    assert message.status == "failed"
+    assert "20003" in message.last_error
+    assert Verification.objects.get().status == "failed"
+    assert api.status(sent["id"]).json()["status"] == "failed"
+    assert api.verify(id=sent["id"], code="123456").json()["error"]["code"] == (
+        "verification_failed"
+    )
+
+
+def test_permanent_error_fails_over_without_retrying(setup, providers):
+    bad = providers("vonage", secret="x")
+    good = providers("twilio")
+    bad_gateway = make_gateway(bad)
+    bad_gateway.credentials = {"api_secret": "wrong"}
+    bad_gateway.save()
+    api = setup(bad_gateway, make_gateway(good))
+    api.send(recipient=PHONE)
+    assert len(bad.calls) == 1 and len(good.accepted) == 1
+    assert the_message().status == "sent"
+
+
+def test_voice_goes_only_to_gateways_that_carry_voice(setup, providers):
+    sms_only = providers("vonage")
+    voice = providers("twilio")
+    api = setup(make_gateway(sms_only), make_gateway(voice))
+    api.send(recipient=PHONE, channel="voice")
+    assert sms_only.calls == [] and len(voice.accepted) == 1
+
+
+def test_a_duplicate_task_sends_once(setup, providers):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    api.send(recipient=PHONE)
+    assert services.deliver_message(the_message().id) is None
+    assert len(fake.calls) == 1
+
+
+# --- Housekeeping -----------------------------------------------------------------------------
+
+
+def test_requeue_sends_messages_left_queued(account, providers):
+    fake = providers("twilio")
+    Route.objects.create(account=account, gateway=make_gateway(fake))
+    message = OutboundMessage.objects.create(
+        account=account, channel="sms", recipient=PHONE, sender="Acme", text="Code 1234"
+    )
+    OutboundMessage.objects.filter(id=message.id).update(
+        updated_at=timezone.now() - timedelta(minutes=5)
+    )
+    assert services.requeue_stale_messages() == 1
+    assert the_message().status == "sent" and len(fake.accepted) == 1
+
+
+def test_requeue_releases_claims_of_dead_workers_only_after_the_lease(account, providers):
+    fake = providers("twilio")
+    Route.objects.create(account=account, gateway=make_gateway(fake))
+    message = OutboundMessage.objects.create(
+        account=account, channel="sms", recipient=PHONE, sender="Acme", text="Code 1234"
+    )
+    recent = timezone.now() - timedelta(seconds=5)
+    OutboundMessage.objects.filter(id=message.id).update(status="sending", claimed_at=recent)
+    assert services.requeue_stale_messages() == 0
+    assert the_message().status == "sending"
+    old = timezone.now() - timedelta(hours=1)
+    OutboundMessage.objects.filter(id=message.id).update(claimed_at=old, updated_at=old)
+    services.requeue_stale_messages()
+    assert the_message().status == "sent" and len(fake.accepted) == 1
+
+
+def test_expiry_and_pruning(account, settings):
+    from otp import housekeeping
+
+    _, token = factories.make_stream(account, default_sender=factories.make_sender(account))
+    OtpClient(token).send(recipient=PHONE)
+    Verification.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert housekeeping.expire_verifications() == 1
+    assert Verification.objects.get().status == "expired"
+    Verification.objects.update(created_at=timezone.now() - timedelta(days=91))
+    OutboundMessage.objects.update(created_at=timezone.now() - timedelta(days=91))
+    assert housekeeping.prune_verifications() == 1
+    assert services.prune_messages() == 0  # deleted with their verification
+    assert not OutboundMessage.objects.exists()

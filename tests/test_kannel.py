@@ -1,0 +1,111 @@
+"""A real Kannel from Debian with its fake SMSC: the text that reaches the SMSC is the
+text we sent (GSM-7 and Unicode), and Kannel's delivery reports update the message."""
+
+import re
+import tempfile
+from pathlib import Path
+from urllib.parse import unquote_to_bytes
+
+import pytest
+
+from gateways.models import Gateway, OutboundMessage, Route
+from tests import factories
+from tests.kannel import PASSWORD, Kannel, require_kannel
+from tests.otp_client import OtpClient
+from tests.services import start_worker, stop_worker, wait_for
+
+pytestmark = pytest.mark.services
+
+PHONE = "+14155552671"
+
+
+@pytest.fixture(scope="module")
+def kannel():
+    require_kannel()
+    with tempfile.TemporaryDirectory() as workdir:
+        gateway = Kannel(Path(workdir)).start()
+        yield gateway
+        gateway.stop()
+
+
+def smsc_texts(kannel: Kannel) -> list[str]:
+    """Texts fakesmsc printed as received: `Got message N: <from to coding text>`."""
+    texts = []
+    for coding, body in re.findall(
+        r"Got message \d+: <\S+ \S+ (text|ucs-2) (.*)>", kannel.received()
+    ):
+        if coding == "ucs-2":  # URL-encoded UTF-16BE bytes, "+" for the byte 0x20
+            body = unquote_to_bytes(body.replace("+", "%20")).decode("utf-16-be")
+        texts.append(body)
+    return texts
+
+
+def kannel_route(account, kannel: Kannel) -> Gateway:
+    gateway = Gateway.objects.create(
+        name="kannel",
+        kind="kannel",
+        settings={"url": kannel.sendsms_url, "username": "otp"},
+        credentials={"password": PASSWORD},
+    )
+    Route.objects.create(account=account, gateway=gateway)
+    return gateway
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["Your code is {{code}} [valid 5 min] ~ €", "Ваш код {{code}} 👍 — 有効"],
+    ids=["gsm7", "unicode"],
+)
+def test_text_reaching_the_smsc_is_the_text_sent_and_dlr_marks_delivered(
+    transactional_db, live_server, settings, eager_tasks, kannel, template
+):
+    settings.PUBLIC_BASE_URL = live_server.url
+    account = factories.make_account()
+    kannel_route(account, kannel)
+    _, token = factories.make_stream(
+        account,
+        default_sender=factories.make_sender(account, "Acme"),
+        templates={"login": template},
+    )
+    assert OtpClient(token).send(recipient=PHONE).status_code == 201
+    message = OutboundMessage.objects.get()
+    assert message.encoding == ("gsm7" if "€" in template else "ucs2")
+    wait_for(
+        lambda: message.text in smsc_texts(kannel),
+        message=lambda: (
+            message.text,
+            smsc_texts(kannel),
+            list(OutboundMessage.objects.values_list("status", "last_error")),
+            kannel.received()[-500:],
+        ),
+    )
+    delivered = wait_for(
+        lambda: OutboundMessage.objects.filter(id=message.id, status="delivered").first()
+    )
+    assert delivered.provider_status == "kannel:1"
+    assert delivered.delivered_at is not None
+
+
+def test_api_send_through_a_real_worker_reaches_kannel(
+    transactional_db, live_server, settings, kannel
+):
+    """API → PostgreSQL → Redis → celery worker process → Kannel → fakesmsc, and the
+    delivery report back through the API server."""
+    from tests.services import require_postgres, require_redis
+
+    require_postgres()
+    require_redis()
+    account = factories.make_account()
+    kannel_route(account, kannel)
+    _, token = factories.make_stream(account, default_sender=factories.make_sender(account, "Acme"))
+    worker = start_worker(PUBLIC_BASE_URL=live_server.url)
+    try:
+        sent = OtpClient(token).send(recipient=PHONE)
+        assert sent.status_code == 201
+        message = OutboundMessage.objects.get()
+        wait_for(lambda: message.text in smsc_texts(kannel), timeout=30)
+        wait_for(lambda: OutboundMessage.objects.filter(status="delivered").exists(), timeout=30)
+        status = OtpClient(token).status(sent.json()["id"]).json()
+        assert status["message"]["status"] == "delivered"
+    finally:
+        stop_worker(worker)
