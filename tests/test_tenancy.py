@@ -8,12 +8,12 @@ import pytest
 from django.contrib import admin
 from django.test import Client
 
-from gateways.models import MessageAttempt, OutboundMessage
+from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
 from otp.models import Verification
 from streams.models import Contact, ContactField, Membership, Tag
 from tests import factories
 from tests.otp_client import OtpClient
-from tests.urlwalk import ADMIN, API, AUTH, CannotFill, all_routes, fill, snapshot
+from tests.urlwalk import ADMIN, API, AUTH, CALLBACK, CannotFill, all_routes, fill, snapshot
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 
@@ -39,6 +39,9 @@ def account_with_data(name: str, stream_name: str, sender: str, first_name: str,
     assert sent.status_code == 201, sent.content
     verification = Verification.objects.get(id=sent.json()["id"])
     message = OutboundMessage.objects.get(verification=verification)
+    # The account's own gateway, routed after the send (which went to the outbox).
+    gateway = Gateway.objects.create(name=f"{name} webhook", kind=Gateway.Kind.WEBHOOK)
+    Route.objects.create(account=account, gateway=gateway)
     objects = {
         "account": account,
         "user": owner,
@@ -60,7 +63,7 @@ def account_with_data(name: str, stream_name: str, sender: str, first_name: str,
         "message": message,
         "messageattempt": MessageAttempt.objects.get(message=message),
         "attempt": MessageAttempt.objects.get(message=message),
-        "gateway": message.gateway,
+        "gateway": gateway,
     }
     return objects, token
 
@@ -172,6 +175,21 @@ def test_another_streams_token_gets_404_for_every_api_object(tenants):
             own = Client().get(path, HTTP_AUTHORIZATION=f"Bearer {a_token}")
             assert own.status_code == 200, f"{path}: A's own token gets {own.status_code}"
     assert failures == []
+
+
+def test_provider_callbacks_with_another_gateways_secret_are_404(tenants):
+    a, _, b, _ = tenants
+    routes = [r for r in ROUTES if r.area == CALLBACK]
+    for route in routes:
+        values = fill(route, a)
+        own = Client().post(route.path(values))
+        assert own.status_code != 404, f"{route}: the filler is wrong"
+        before = snapshot()
+        forged = route.path({**values, "secret": b["gateway"].receipt_secret})
+        for method in ("get", "post"):
+            response = getattr(Client(), method)(forged)
+            assert response.status_code == 404, f"{method.upper()} {forged}"
+        assert snapshot() == before
 
 
 def test_a_password_reset_link_for_another_user_does_nothing(tenants):

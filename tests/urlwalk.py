@@ -20,17 +20,18 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 # What a URL belongs to, by its prefix; everything else is the console.
-ADMIN, AUTH, API, RECEIPTS = "admin", "auth", "api", "receipts"
-# Delivery reports come from providers, not users: authenticated by the gateway's
-# secret in the URL (and the provider's signature), never by a session.
-AREAS = {"admin/": ADMIN, "accounts/": AUTH, "api/": API, "gateways/": RECEIPTS}
+ADMIN, AUTH, API, CALLBACK = "admin", "auth", "api", "callback"
+AREAS = {"admin/": ADMIN, "accounts/": AUTH, "api/": API}
+# Providers' callbacks, by URL name: no session, authenticated by a per-gateway secret in
+# the URL (and the provider's signature where it signs), so CSRF does not apply.
+CALLBACKS = {"gateways:receipt"}
 
 
 @dataclass(frozen=True)
 class Route:
     route: str  # "api/v1/otp/<uuid:verification_id>"
-    name: str
-    area: str  # admin, auth, api or console
+    name: str  # with its namespaces: "otp:verification"
+    area: str  # admin, auth, api, callback or console
     kwargs: dict[str, object]  # keyword -> converter
     callback: object = field(compare=False)
 
@@ -55,22 +56,24 @@ class Route:
 def all_routes() -> list[Route]:
     routes = []
 
-    def walk(resolver: URLResolver, prefix: str) -> None:
+    def walk(resolver: URLResolver, prefix: str, namespace: str) -> None:
         for pattern in resolver.url_patterns:
             route = prefix + str(pattern.pattern)
             if isinstance(pattern, URLResolver):
-                walk(pattern, route)
+                inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                walk(pattern, route, inner)
                 continue
             assert isinstance(pattern, URLPattern)
+            name = f"{namespace}{pattern.name or ''}"
             area = next((a for p, a in AREAS.items() if route.startswith(p)), "console")
+            if name in CALLBACKS:
+                area = CALLBACK
             converters = getattr(pattern.pattern, "converters", None)
             if converters is None:  # a regular expression: its named groups
                 converters = dict.fromkeys(pattern.pattern.regex.groupindex)
-            routes.append(
-                Route(route, pattern.name or "", area, dict(converters), pattern.callback)
-            )
+            routes.append(Route(route, name, area, dict(converters), pattern.callback))
 
-    walk(get_resolver(), "")
+    walk(get_resolver(), "", "")
     return routes
 
 
