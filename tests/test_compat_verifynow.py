@@ -11,6 +11,8 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from otp.compat.credentials import rotate_secret
 from otp.compat.models import CompatCredential
@@ -362,3 +364,37 @@ def test_credential_needs_a_platform_stream_with_a_default_sender_and_event(db):
     with pytest.raises(ValidationError) as error:
         credential.full_clean(exclude=["secret_hash"])
     assert "event_key" in error.value.message_dict
+
+
+# --- Never a 500 ---------------------------------------------------------------------
+
+PARAM_NAMES = ["customerId", "countryCode", "mobileNumber", "flowType", "otpLength",
+               "verificationId", "code", "key", "scope", "email", "langId"]  # fmt: skip
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    params=st.dictionaries(
+        st.sampled_from(PARAM_NAMES) | st.text(min_size=1, max_size=8),
+        st.text(max_size=20),
+        max_size=6,
+    ),
+    body=st.binary(max_size=40),
+)
+def test_random_requests_never_get_a_500(client, params, body):
+    for method, path in (
+        ("GET", "/auth/v1/authentication/token"),
+        ("POST", "/verification/v2/verification/send"),
+        ("GET", "/verification/v2/verification/validateOtp"),
+        ("POST", "/verification/v3/validateOtp"),
+    ):
+        response = client.call(
+            method, path, params, **({"data": body, "content_type": "application/json"}
+                                      if method == "POST" else {})
+        )  # fmt: skip
+        assert response.status_code < 500, response.content
+        response.json()

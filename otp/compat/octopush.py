@@ -103,11 +103,13 @@ def _render_validation_error(error: OtpError) -> HttpResponse:
     return _render_error(error, validation=True)
 
 
-def _refusal(code: int, message: str, reader: Reader | None, *, status: int = 400, **fields):
+def _refusal(
+    code: int, message: str, reader: Reader | None, *, status: int = 400, field: str = ""
+) -> OtpError:
     return OtpError(
         ErrorCode.INVALID_REQUEST,
         message,
-        fields=fields,
+        fields={field: message} if field else None,
         status=status,
         details={"octopush_code": code, "warnings": reader.warnings if reader else []},
     )
@@ -133,7 +135,7 @@ def generate(request: HttpRequest) -> HttpResponse:
             else 400,
             refused.message,
             reader,
-            **{refused.name: refused.message},
+            field=refused.name,
         ) from None
     try:
         result = services.send_otp(
@@ -283,7 +285,7 @@ def validate(request: HttpRequest) -> HttpResponse:
         token = reader.text("otp_request_token")
         phone = reader.text("phone_number")
     except Refused as refused:
-        raise _refusal(400, refused.message, reader, **{refused.name: refused.message}) from None
+        raise _refusal(400, refused.message, reader, field=refused.name) from None
     if not token and not phone:
         raise _refusal(
             TOKEN_OR_PHONE_REQUIRED, "At least phone number or request token is mandatory.", reader
