@@ -398,3 +398,39 @@ def test_random_requests_never_get_a_500(client, params, body):
         )  # fmt: skip
         assert response.status_code < 500, response.content
         response.json()
+
+
+# --- The admin -----------------------------------------------------------------------
+
+
+def test_admin_issues_the_secret_once_and_it_works(db, django_user_model):
+    from django.test import Client
+
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw-123456")
+    account = factories.make_account()
+    sender = factories.make_sender(account, "Acme")
+    stream, _ = factories.make_stream(account, default_sender=sender)
+    browser = Client()
+    browser.force_login(admin)
+    response = browser.post(
+        "/admin/otp/compatcredential/add/",
+        {
+            "account": account.pk,
+            "peer": "verifynow",
+            "login": "C-ADMIN",
+            "stream": stream.pk,
+            "event_key": "login",
+            "enabled": "on",
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    [note] = [str(m) for m in response.context["messages"] if "not shown again" in str(m)]
+    password = re.search(r"password (\S+) ", note).group(1)
+    key = re.search(r"key is its base64: (\S+)\)", note).group(1)
+    assert base64.b64decode(key).decode() == password
+    credential = CompatCredential.objects.get(login="C-ADMIN")
+    assert password not in credential.secret_hash
+    assert VerifyNowClient("C-ADMIN", password).token().status_code == 200
+    listing = browser.get("/admin/otp/compatcredential/")
+    assert password not in listing.content.decode()
