@@ -21,7 +21,8 @@ from django.utils.http import urlsafe_base64_encode
 
 # What a URL belongs to, by its prefix; everything else is the console.
 ADMIN, AUTH, API, CALLBACK = "admin", "auth", "api", "callback"
-AREAS = {"admin/": ADMIN, "accounts/": AUTH, "api/": API}
+# The compatibility APIs authenticate by their peers' headers, never a cookie: API.
+AREAS = {"admin/": ADMIN, "accounts/": AUTH, "api/": API, "compat/": API}
 # Providers' callbacks, by URL name: no session, authenticated by a per-gateway secret in
 # the URL (and the provider's signature where it signs), so CSRF does not apply.
 CALLBACKS = {"gateways:receipt"}
