@@ -8,8 +8,9 @@ from django.contrib import admin
 from django.test import Client
 
 from tests import factories
+from tests.compat_clients import make_credential
 from tests.test_tenancy import account_with_data
-from tests.urlwalk import ADMIN, API, CALLBACK, all_routes, fill
+from tests.urlwalk import ADMIN, API, CALLBACK, COMPAT, all_routes, fill
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 
@@ -17,7 +18,9 @@ ROUTES = all_routes()
 # The views that may be CSRF-exempt, and why: they read no cookie.
 #   api:      the Bearer-token API (otp.api.StreamTokenAuthentication)
 #   callback: providers' delivery reports, authenticated by the gateway's secret in the URL
-EXEMPT_AREAS = {API, CALLBACK}
+#   compat:   the peers' APIs, authenticated by their clients' headers (authToken,
+#             api-login/api-key)
+EXEMPT_AREAS = {API, CALLBACK, COMPAT}
 
 
 def test_no_view_outside_the_api_and_provider_callbacks_is_csrf_exempt():
@@ -39,6 +42,22 @@ def test_the_api_never_authenticates_by_cookie(client, stream_and_token):
     assert response.json()["error"]["code"] == "missing_token"
 
 
+def test_the_compat_apis_never_authenticate_by_cookie(client, db):
+    credential, _ = make_credential("octopush")
+    owner = factories.make_user(account=credential.account, is_staff=True, is_superuser=True)
+    client.force_login(owner)
+    generate = client.post(
+        "/compat/octopush/v1/public/service/otp/generate",
+        {"phone_number": "+33611223344"},
+        content_type="application/json",
+    )
+    assert (generate.status_code, generate.json()["code"]) == (401, 108)
+    send = client.post(
+        "/compat/verifynow/verification/v2/verification/send?countryCode=33&mobileNumber=611223344"
+    )
+    assert (send.status_code, send.json()["message"]) == (401, "UNAUTHORIZED")
+
+
 def test_every_post_without_a_csrf_token_is_refused(db):
     objects, _ = account_with_data("Alpha Corp", "Alpha", "AlphaSnd", "Ada", "+14155552671")
     superuser = factories.make_user(is_staff=True, is_superuser=True)
@@ -50,7 +69,7 @@ def test_every_post_without_a_csrf_token_is_refused(db):
 
     paths = []
     for route in ROUTES:
-        if route.area in (API, CALLBACK, ADMIN):
+        if route.area in (API, CALLBACK, COMPAT, ADMIN):
             continue
         paths.append((route.path(fill(route, objects)), [members, anonymous]))
     for model in admin.site._registry:
