@@ -445,3 +445,9 @@ def test_random_bodies_never_get_a_500(client, body):
     for response in (client.generate(body), client.validate(body)):
         assert response.status_code < 500, response.content
         assert isinstance(response.json()["code"], int)
+
+
+def test_unknown_paths_answer_in_the_peers_shape(client):
+    response = client.call("POST", "/service/otp/nope", {})
+    assert response.status_code == 404
+    assert response.json()["code"] == 404

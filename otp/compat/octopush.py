@@ -329,6 +329,12 @@ def _verification_id(credential: CompatCredential, token: str, phone: str) -> uu
     return uuid.UUID(match.group(1))
 
 
+@peer_endpoint(_render_error, ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
+def not_found(request: HttpRequest) -> HttpResponse:
+    """Any other path under the prefix: a 404 in the peer's shape, not an HTML page."""
+    raise OtpError(ErrorCode.NOT_FOUND, "No such endpoint.", status=404)
+
+
 # --- Credentials --------------------------------------------------------------------
 
 
