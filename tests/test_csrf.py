@@ -10,7 +10,7 @@ from django.test import Client
 from tests import factories
 from tests.compat_clients import make_credential
 from tests.test_tenancy import account_with_data
-from tests.urlwalk import ADMIN, API, CALLBACK, COMPAT, all_routes, fill
+from tests.urlwalk import ADMIN, API, CALLBACK, all_routes, fill
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 
@@ -18,9 +18,7 @@ ROUTES = all_routes()
 # The views that may be CSRF-exempt, and why: they read no cookie.
 #   api:      the Bearer-token API (otp.api.StreamTokenAuthentication)
 #   callback: providers' delivery reports, authenticated by the gateway's secret in the URL
-#   compat:   the peers' APIs, authenticated by their clients' headers (authToken,
-#             api-login/api-key)
-EXEMPT_AREAS = {API, CALLBACK, COMPAT}
+EXEMPT_AREAS = {API, CALLBACK}
 
 
 def test_no_view_outside_the_api_and_provider_callbacks_is_csrf_exempt():
@@ -43,6 +41,8 @@ def test_the_api_never_authenticates_by_cookie(client, stream_and_token):
 
 
 def test_the_compat_apis_never_authenticate_by_cookie(client, db):
+    """The peers' APIs are exempt too: their credentials are headers, so a signed-in
+    session is no credential there either."""
     credential, _ = make_credential("octopush")
     owner = factories.make_user(account=credential.account, is_staff=True, is_superuser=True)
     client.force_login(owner)
@@ -69,7 +69,7 @@ def test_every_post_without_a_csrf_token_is_refused(db):
 
     paths = []
     for route in ROUTES:
-        if route.area in (API, CALLBACK, COMPAT, ADMIN):
+        if route.area in (API, CALLBACK, ADMIN):
             continue
         paths.append((route.path(fill(route, objects)), [members, anonymous]))
     for model in admin.site._registry:

@@ -20,10 +20,9 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 # What a URL belongs to, by its prefix; everything else is the console.
-ADMIN, AUTH, API, CALLBACK, COMPAT = "admin", "auth", "api", "callback", "compat"
-# compat: the peers' verification APIs (docs/compat.md), authenticated by the headers
-# their clients send (VerifyNow's authToken, Octopush's api-login/api-key).
-AREAS = {"admin/": ADMIN, "accounts/": AUTH, "api/": API, "compat/": COMPAT}
+ADMIN, AUTH, API, CALLBACK = "admin", "auth", "api", "callback"
+# The compatibility APIs authenticate by their peers' headers, never a cookie: API.
+AREAS = {"admin/": ADMIN, "accounts/": AUTH, "api/": API, "compat/": API}
 # Providers' callbacks, by URL name: no session, authenticated by a per-gateway secret in
 # the URL (and the provider's signature where it signs), so CSRF does not apply.
 CALLBACKS = {"gateways:receipt"}
@@ -33,7 +32,7 @@ CALLBACKS = {"gateways:receipt"}
 class Route:
     route: str  # "api/v1/otp/<uuid:verification_id>"
     name: str  # with its namespaces: "otp:verification"
-    area: str  # admin, auth, api, callback, compat or console
+    area: str  # admin, auth, api, callback or console
     kwargs: dict[str, object]  # keyword -> converter
     callback: object = field(compare=False)
 
