@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install lint format worker beat
+.PHONY: run test install lint format worker beat bench
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,7 @@ worker: install
 
 beat: install
 	$(BIN)/celery -A config beat -l info
+
+## Benchmarks (PostgreSQL, Redis and wrk on this machine): see docs/performance.md.
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)

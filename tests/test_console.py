@@ -286,3 +286,20 @@ def test_pages_need_sign_in(client):
     for url in ("/", "/streams/new/", "/senders/", "/contacts/", "/outbox/"):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_password_reset_by_email(client, owner, mailoutbox):
+    assert client.get("/accounts/password_reset/").status_code == 200
+    response = client.post("/accounts/password_reset/", {"email": owner.email})
+    assert response.status_code == 302
+    [mail] = mailoutbox
+    link = next(line for line in mail.body.splitlines() if "/accounts/reset/" in line)
+    path = link[link.index("/accounts/reset/") :].strip()
+    form = client.get(path, follow=True)
+    assert form.status_code == 200
+    done = client.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": "a-new-long-passphrase", "new_password2": "a-new-long-passphrase"},
+    )
+    assert done.status_code == 302
+    assert client.login(username=owner.username, password="a-new-long-passphrase")

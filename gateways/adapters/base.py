@@ -75,7 +75,10 @@ class Adapter:
             "gateways:receipt",
             kwargs={"gateway_id": self.gateway.pk, "secret": self.gateway.receipt_secret},
         )
-        return settings.PUBLIC_BASE_URL + path
+        # A gateway may reach us under another address than the public one (a private
+        # network): its own "public_base_url" setting wins.
+        base = self.settings.get("public_base_url") or settings.PUBLIC_BASE_URL
+        return base.rstrip("/") + path
 
     @property
     def timeout(self) -> float:
