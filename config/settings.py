@@ -87,6 +87,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "streams.context.console",
             ],
         },
     },
@@ -261,6 +262,11 @@ OTP_API_MAX_BODY_BYTES = env.int("OTP_API_MAX_BODY_BYTES", default=16 * 1024)
 # caller address, so one integrator's bug cannot flood a gateway.
 OTP_API_RATE_PER_TOKEN = env.str("OTP_API_RATE_PER_TOKEN", default="100/s")
 OTP_API_RATE_PER_IP = env.str("OTP_API_RATE_PER_IP", default="200/s")
+# VerifyNow compatibility (docs/compat.md): how long an auth token from the token call
+# stays valid. Rotating the credential's secret revokes its tokens at once.
+COMPAT_VERIFYNOW_TOKEN_TTL_SECONDS = env.int(
+    "COMPAT_VERIFYNOW_TOKEN_TTL_SECONDS", default=7 * 24 * 3600
+)
 SPECTACULAR_SETTINGS = {
     "TITLE": "OTP Streams API",
     "DESCRIPTION": "Send one-time passwords and verify them.",

@@ -1,18 +1,27 @@
-"""Reads of the console that need care: always scoped to the user's accounts."""
+"""Reads of the console that need care: always scoped to one account."""
 
 from django.db.models import QuerySet
 
 from gateways.models import Gateway, OutboundMessage
+from otp.models import Verification
 
-from .models import Account
-
-
-def accounts_of(user) -> QuerySet[Account]:
-    return Account.objects.filter(memberships__user=user)
+from .models import Account, Stream
 
 
-def outbox_messages(user) -> QuerySet[OutboundMessage]:
-    messages = OutboundMessage.objects.filter(gateway__kind=Gateway.Kind.CONSOLE)
-    if not user.is_superuser:
-        messages = messages.filter(account__in=accounts_of(user))
-    return messages.order_by("-created_at")
+def outbox_messages(account: Account) -> QuerySet[OutboundMessage]:
+    return OutboundMessage.objects.filter(
+        account=account, gateway__kind=Gateway.Kind.CONSOLE
+    ).order_by("-created_at")
+
+
+def recent_verifications(stream: Stream, limit: int = 20) -> list[Verification]:
+    """The stream's newest verifications, each with its latest message."""
+    verifications = list(Verification.objects.filter(stream=stream).order_by("-created_at")[:limit])
+    latest: dict = {}
+    for message in OutboundMessage.objects.filter(verification__in=verifications).order_by(
+        "created_at"
+    ):
+        latest[message.verification_id] = message
+    for verification in verifications:
+        verification.latest_message = latest.get(verification.id)
+    return verifications

@@ -1,9 +1,14 @@
 """Writes on streams and their accounts, named as the product names them."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .models import Account, Contact, EventTemplate, Membership, SenderID, Stream
+from . import validators
+from .models import Account, Contact, EventTemplate, Membership, SenderID, Stream, Tag
 from .tokens import issue_token
 
 DEMO_USERNAME = "admin"
@@ -73,3 +78,101 @@ def ensure_demo() -> tuple[Stream, str]:
         template.save()
     token = activate_stream(stream=stream)
     return stream, token
+
+
+# --- The console ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def save_stream_details(
+    *,
+    stream: Stream,
+    account: Account,
+    name: str,
+    description: str,
+    allowed_ips: list[str],
+    tags: list[Tag],
+    new_tag_names: list[str],
+    default_sender: SenderID | None,
+    new_sender: SenderID | None = None,
+) -> Stream:
+    """Wizard step 1. A new stream is created here, as a draft; new tags and a new
+    sender ID are added to the account on the spot."""
+    if new_sender is not None:
+        new_sender.account = account
+        new_sender.save()
+        default_sender = new_sender
+    stream.account = account
+    stream.name = name
+    stream.description = description
+    stream.allowed_ips = allowed_ips
+    stream.default_sender = default_sender
+    stream.full_clean()
+    stream.save()
+    created = [Tag.objects.get_or_create(account=account, name=n)[0] for n in new_tag_names]
+    stream.tags.set([*tags, *created])
+    return stream
+
+
+def reach_step(stream: Stream, step: int) -> None:
+    """Remember how far a draft got: the wizard reopens it there."""
+    if stream.status == Stream.Status.DRAFT and step > stream.wizard_step:
+        stream.wizard_step = step
+        stream.save(update_fields=["wizard_step", "updated_at"])
+
+
+def set_stream_enabled(*, stream: Stream, enabled: bool) -> Stream:
+    """Disable an active stream (its token is refused at once) or enable it again."""
+    if stream.status == Stream.Status.DRAFT:
+        raise ValueError("a draft is activated by finishing the wizard")
+    stream.status = Stream.Status.ACTIVE if enabled else Stream.Status.DISABLED
+    stream.save(update_fields=["status", "updated_at"])
+    return stream
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (row, value, why)
+
+
+def import_contacts(
+    *, account: Account, rows: Iterable[dict[str, str]], country: str = ""
+) -> ImportReport:
+    """Create or update contacts from CSV rows (``phone``, ``first_name``, ``last_name``,
+    custom field keys). Each bad row is reported, the good ones are kept."""
+    report = ImportReport()
+    known = set(account.custom_field_keys())
+    for number, row in enumerate(rows, start=2):  # row 1 names the columns
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        raw = row.get("phone", "")
+        try:
+            phone = validators.normalize_phone(raw, country or None)
+        except ValidationError as exc:
+            report.rejected.append((number, raw, exc.messages[0]))
+            continue
+        unknown = {k for k in row if k not in ("phone", "first_name", "last_name")} - known
+        if unknown:
+            report.rejected.append(
+                (number, raw, f"Unknown column(s): {', '.join(sorted(unknown))}")
+            )
+            continue
+        custom = {k: v for k, v in row.items() if k in known and v}
+        contact = Contact.objects.filter(account=account, phone=phone).first()
+        is_new = contact is None
+        contact = contact or Contact(account=account, phone=phone)
+        contact.first_name = row.get("first_name", "")[:100]
+        contact.last_name = row.get("last_name", "")[:100]
+        contact.custom_fields = {**contact.custom_fields, **custom}
+        try:
+            contact.full_clean()
+        except ValidationError as exc:
+            report.rejected.append((number, raw, "; ".join(exc.messages)))
+            continue
+        contact.save()
+        if is_new:
+            report.created += 1
+        else:
+            report.updated += 1
+    return report

@@ -98,8 +98,15 @@ def _value(obj: models.Model, converter) -> object:
     raise CannotFill(obj)
 
 
+# Function views name their model by the first segment of their URL.
+MODEL_BY_SEGMENT = {"streams": "stream", "senders": "senderid", "contacts": "contact"}
+
+
 def _model_of(route: Route) -> type[models.Model] | None:
     view = route.view_class
+    segment = MODEL_BY_SEGMENT.get(route.route.split("/", 1)[0])
+    if segment is not None:
+        return next(m for m in apps.get_models() if m._meta.model_name == segment)
     model = getattr(view, "model", None)
     if model is None and getattr(view, "queryset", None) is not None:
         model = view.queryset.model

@@ -1,0 +1,345 @@
+"""Octopush compatibility: the OTP generate and validate calls of
+https://api.octopush.com/v1/public/service/otp/, under ``/compat/octopush/``.
+
+``api-login`` and ``api-key`` headers name a
+:class:`~otp.compat.models.CompatCredential`. The body's settings (length, alphabet,
+validity, wrong attempts, text, sender, channel, voice) become ``CodeOverrides`` of the
+credential's stream; ``otp.compat.leniency`` reads them the way the peer promises,
+reporting every conversion in the answer's ``warnings``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from datetime import timedelta
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from streams import placeholders
+from streams.models import Stream
+
+from .. import services
+from ..errors import ErrorCode, OtpError
+from ..models import Verification
+from .common import check_caller, json_response, peer_endpoint, request_params
+from .credentials import find_credential
+from .leniency import Reader, Refused
+from .models import CompatCredential
+
+PEER = CompatCredential.Peer.OCTOPUSH
+
+# The peer's documented codes; refusals it documents none for carry the HTTP status.
+SUCCESS = 0
+LOGIN_INCORRECT = 101
+SENDER_INCORRECT = 106
+LOGIN_MISSING = 108
+KEY_MISSING = 109
+INVALID_NUMBER = 150
+TOKEN_OR_PHONE_REQUIRED = 194
+CODE_REQUIRED = 195
+MAX_WRONG_ATTEMPTS = 196
+OTP_EXPIRED = 197
+OTP_NOT_FOUND = 198
+WRONG_CODE = 199
+
+PEER_CODES = {
+    ErrorCode.INVALID_PHONE: INVALID_NUMBER,
+    ErrorCode.NOT_MOBILE: INVALID_NUMBER,
+    ErrorCode.COUNTRY_NOT_ALLOWED: INVALID_NUMBER,
+    ErrorCode.SENDER_REQUIRED: SENDER_INCORRECT,
+    ErrorCode.UNKNOWN_SENDER: SENDER_INCORRECT,
+    ErrorCode.SENDER_NOT_ALLOWED: SENDER_INCORRECT,
+    ErrorCode.WRONG_CODE: WRONG_CODE,
+    ErrorCode.MAX_ATTEMPTS_REACHED: MAX_WRONG_ATTEMPTS,
+    ErrorCode.VERIFICATION_EXPIRED: OTP_EXPIRED,
+    ErrorCode.VERIFICATION_NOT_FOUND: OTP_NOT_FOUND,
+    ErrorCode.VERIFICATION_CANCELED: OTP_NOT_FOUND,
+    ErrorCode.ALREADY_APPROVED: OTP_NOT_FOUND,
+    ErrorCode.VERIFICATION_FAILED: OTP_NOT_FOUND,
+}
+# The validate call answers every refusal of a code with 400, as the peer documents.
+VALIDATION_OUTCOMES = {WRONG_CODE, MAX_WRONG_ATTEMPTS, OTP_EXPIRED, OTP_NOT_FOUND}
+
+CHANNELS = {"sms": "sms", "text_sms": "sms", "voice_sms": "voice", "sms_voice": "voice"}
+UNSUPPORTED_CHANNELS = {"whatsapp", "email", "imessage"}
+VOICE_LANGUAGES = [
+    "en-US", "en-GB", "el-GR", "pl-PL", "hu-HU", "sv-SE", "de-DE",
+    "es-ES", "es-LA", "fr-FR", "it-IT", "pt-BR", "ru-RU",
+]  # fmt: skip
+VOICE_GENDERS = ["male", "female"]
+TEXT_MAX_LENGTH = 1224
+CODE_PLACEHOLDER = "{code}"
+EXPIRY_PLACEHOLDER = "{hh:mm:ss}"
+SENDER_FORBIDDEN_RE = re.compile(r"[^A-Za-z0-9]")
+PHONE_FORMATTING_RE = re.compile(r"[\s.\-()/]")
+TOKEN_RE = re.compile(r"^otp_([0-9a-f]{32})$")
+
+GENERATE_PARAMS = {
+    "phone_number", "text", "channel", "sender", "code_length", "allow_digits",
+    "allow_upper_case", "allow_lower_case", "allow_special_chars",
+    "remove_confusing_characters", "validity_period", "max_wrong_attempts",
+    "recipient_ip", "voice_language", "voice_gender",
+}  # fmt: skip
+VALIDATE_PARAMS = {"phone_number", "code", "otp_request_token"}
+
+
+def _render_error(error: OtpError, *, validation: bool = False) -> HttpResponse:
+    code = error.details.get("octopush_code") or PEER_CODES.get(error.code) or error.status
+    body = {"code": code, "message": error.message}
+    if code == WRONG_CODE:
+        body["remaining_number_of_attempts"] = error.details.get("attempts_left", 0)
+    if error.fields:
+        body["fields"] = error.fields
+    body["warnings"] = error.details.get("warnings", [])
+    status = 400 if validation and code in VALIDATION_OUTCOMES else error.status
+    return json_response(body, status=status)
+
+
+def _render_validation_error(error: OtpError) -> HttpResponse:
+    return _render_error(error, validation=True)
+
+
+def _refusal(
+    code: int, message: str, reader: Reader | None, *, status: int = 400, field: str = ""
+) -> OtpError:
+    return OtpError(
+        ErrorCode.INVALID_REQUEST,
+        message,
+        fields={field: message} if field else None,
+        status=status,
+        details={"octopush_code": code, "warnings": reader.warnings if reader else []},
+    )
+
+
+# --- Generate -----------------------------------------------------------------------
+
+
+@peer_endpoint(_render_error, ("POST",))
+def generate(request: HttpRequest) -> HttpResponse:
+    credential = _authenticate(request)
+    caller = check_caller(request, credential.stream)
+    stream = credential.stream
+    reader = Reader(request_params(request, query=False))
+    try:
+        send = _send_arguments(reader, stream)
+    except Refused as refused:
+        raise _refusal(
+            INVALID_NUMBER
+            if refused.name == "phone_number"
+            else SENDER_INCORRECT
+            if refused.name == "sender"
+            else 400,
+            refused.message,
+            reader,
+            field=refused.name,
+        ) from None
+    try:
+        result = services.send_otp(
+            stream=stream, event_key=credential.event_key, caller_ip=caller, **send
+        )
+    except OtpError as refusal:
+        refusal.details["warnings"] = reader.warnings
+        raise
+    verification = result.verification
+    ticket = result.message.id.hex if result.message else verification.id.hex
+    return json_response(
+        {
+            "code": SUCCESS,
+            "message": "success",
+            "ticket_number": f"otp{ticket}",
+            "otp_request_token": f"otp_{verification.id.hex}",
+            "warnings": reader.warnings,
+        },
+        status=201,
+    )
+
+
+def _send_arguments(reader: Reader, stream: Stream) -> dict:
+    """``send_otp``'s arguments from the body, or :class:`Refused`."""
+    reader.ignore_unknown(GENERATE_PARAMS)
+    phone = reader.text("phone_number")
+    if not phone:
+        raise Refused("phone_number", "phone_number is required (+XXZZZZZ).")
+    cleaned = PHONE_FORMATTING_RE.sub("", phone)
+    if cleaned != phone:
+        reader.warn("phone_number", f"removed spaces and punctuation: {cleaned!r}.")
+    if not cleaned.startswith("+"):
+        raise Refused(
+            "phone_number", "phone_number must be international, +XXZZZZZ (e.g. +33611223344)."
+        )
+
+    channel_name = reader.text("channel")
+    if channel_name.lower() in UNSUPPORTED_CHANNELS:
+        raise Refused("channel", f"channel {channel_name} is not supported: use sms or voice_sms.")
+    channel = reader.choice("channel", CHANNELS) or "sms"
+
+    length = reader.integer("code_length", **_bounds("code_length"))
+    switches = {
+        "digits": reader.boolean("allow_digits"),
+        "upper": reader.boolean("allow_upper_case"),
+        "lower": reader.boolean("allow_lower_case"),
+        "special": reader.boolean("allow_special_chars"),
+    }
+    effective = [
+        value if value is not None else getattr(stream, f"code_{kind}")
+        for kind, value in switches.items()
+    ]
+    if not any(effective):
+        raise Refused("allow_digits", "allow_* leave no kind of character for the code.")
+    if reader.present("remove_confusing_characters"):
+        reader.warn("remove_confusing_characters", "not supported, ignored.")
+    ttl = reader.integer("validity_period", **_bounds("code_ttl_seconds"))
+    max_attempts = reader.integer("max_wrong_attempts", string_ok=True, **_bounds("max_attempts"))
+
+    recipient_ip = reader.text("recipient_ip")
+    if recipient_ip in ("", "0"):
+        recipient_ip = None
+    else:
+        try:
+            recipient_ip = str(ipaddress.ip_address(recipient_ip))
+        except ValueError:
+            raise Refused("recipient_ip", "recipient_ip must be an IPv4 or IPv6 address.") from None
+
+    voice_language = reader.choice("voice_language", {v: v for v in VOICE_LANGUAGES}) or ""
+    voice_gender = reader.choice("voice_gender", {v: v for v in VOICE_GENDERS}) or ""
+    if channel != "voice":
+        for name, value in (("voice_language", voice_language), ("voice_gender", voice_gender)):
+            if value:
+                reader.warn(name, "only used by the voice_sms channel, ignored.")
+        voice_language = voice_gender = ""
+
+    return {
+        "recipient": cleaned,
+        "channel": channel,
+        "sender": _sender(reader, stream),
+        "voice_language": voice_language,
+        "voice_gender": voice_gender,
+        "end_user_ip": recipient_ip,
+        "overrides": services.CodeOverrides(
+            length=length,
+            ttl_seconds=ttl,
+            max_attempts=max_attempts,
+            text=_text(reader, ttl or stream.code_ttl_seconds),
+            **switches,
+        ),
+    }
+
+
+def _bounds(field_name: str) -> dict[str, int]:
+    """The stream setting's own range: a request cannot go beyond what a stream may."""
+    bounds = {}
+    for validator in Stream._meta.get_field(field_name).validators:
+        if isinstance(validator, MinValueValidator):
+            bounds["minimum"] = validator.limit_value
+        elif isinstance(validator, MaxValueValidator):
+            bounds["maximum"] = validator.limit_value
+    return bounds
+
+
+def _sender(reader: Reader, stream: Stream) -> str:
+    sender = reader.text("sender")
+    if not sender:
+        return ""
+    cleaned = SENDER_FORBIDDEN_RE.sub("", sender)
+    if cleaned != sender:
+        reader.warn("sender", f"removed characters other than a-z, A-Z, 0-9: {cleaned!r}.")
+    if not 3 <= len(cleaned) <= 11:
+        raise Refused("sender", "sender must have 3 to 11 characters a-z, A-Z, 0-9.")
+    if not stream.is_customized_sender:
+        reader.warn("sender", f"this account sends from {stream.default_sender.value!r}; ignored.")
+        return ""
+    return cleaned
+
+
+def _text(reader: Reader, ttl_seconds: int) -> str | None:
+    """The message text in our template syntax, or ``None`` for the event template."""
+    text = reader.text("text")
+    if not text:
+        return None
+    if len(text) > TEXT_MAX_LENGTH:
+        raise Refused("text", f"text has {len(text)} characters; at most {TEXT_MAX_LENGTH}.")
+    if CODE_PLACEHOLDER not in text:
+        text = f"{text} {CODE_PLACEHOLDER}" if not text.endswith(" ") else text + CODE_PLACEHOLDER
+        reader.warn("text", "has no {code} placeholder; the code was added at the end.")
+    expiry = (timezone.now() + timedelta(seconds=ttl_seconds)).strftime("%H:%M:%S")
+    return text.replace(CODE_PLACEHOLDER, placeholders.placeholder(placeholders.CODE)).replace(
+        EXPIRY_PLACEHOLDER, f"{expiry} UTC"
+    )
+
+
+# --- Validate -----------------------------------------------------------------------
+
+
+@peer_endpoint(_render_validation_error, ("PUT", "POST"))
+def validate(request: HttpRequest) -> HttpResponse:
+    credential = _authenticate(request)
+    check_caller(request, credential.stream)
+    reader = Reader(request_params(request, query=False))
+    reader.ignore_unknown(VALIDATE_PARAMS)
+    try:
+        code = reader.text("code")
+        token = reader.text("otp_request_token")
+        phone = reader.text("phone_number")
+    except Refused as refused:
+        raise _refusal(400, refused.message, reader, field=refused.name) from None
+    if not token and not phone:
+        raise _refusal(
+            TOKEN_OR_PHONE_REQUIRED, "At least phone number or request token is mandatory.", reader
+        )
+    if not code:
+        raise _refusal(CODE_REQUIRED, "The code field is mandatory.", reader)
+    try:
+        verification_id = _verification_id(credential, token, phone)
+        services.check_code(
+            stream=credential.stream,
+            code=code,
+            verification_id=verification_id,
+            recipient=phone if verification_id is None else "",
+            event_key=credential.event_key,
+        )
+    except OtpError as refusal:
+        refusal.details["warnings"] = reader.warnings
+        raise
+    return json_response({"code": SUCCESS, "message": "success", "warnings": reader.warnings}, 200)
+
+
+def _verification_id(credential: CompatCredential, token: str, phone: str) -> uuid.UUID | None:
+    """The verification a token names (checked against the phone number when both are
+    given); ``None`` to look up the recipient's latest code by phone number."""
+    if not token:
+        return None
+    match = TOKEN_RE.match(token)
+    recipient = (
+        Verification.objects.filter(stream=credential.stream, id=uuid.UUID(match.group(1)))
+        .values_list("recipient", flat=True)
+        .first()
+        if match
+        else None
+    )
+    if recipient is None:
+        raise OtpError(ErrorCode.VERIFICATION_NOT_FOUND, "OTP Request not found.")
+    if phone and services.normalize_recipient(phone, channel="voice") != recipient:
+        raise OtpError(
+            ErrorCode.VERIFICATION_NOT_FOUND, "OTP Request not found for this phone number."
+        )
+    return uuid.UUID(match.group(1))
+
+
+# --- Credentials --------------------------------------------------------------------
+
+
+def _authenticate(request: HttpRequest) -> CompatCredential:
+    login = request.headers.get("api-login", "").strip()
+    key = request.headers.get("api-key", "").strip()
+    if not login:
+        raise _refusal(LOGIN_MISSING, "The api-login header is missing.", None, status=401)
+    if not key:
+        raise _refusal(KEY_MISSING, "The api-key header is missing.", None, status=401)
+    credential = find_credential(peer=PEER, login=login, secret=key)
+    if credential is None:
+        raise _refusal(LOGIN_INCORRECT, "api-login or api-key is incorrect.", None, status=401)
+    return credential

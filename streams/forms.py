@@ -1,0 +1,308 @@
+"""The console's forms: the wizard's steps, sender IDs, contacts. Field rules come from
+the models and ``streams.validators``; the forms add only what a page needs."""
+
+from __future__ import annotations
+
+import phonenumbers
+from django import forms
+from django.core.exceptions import ValidationError
+from django.forms import BaseInlineFormSet, inlineformset_factory
+
+from . import placeholders, validators
+from .models import Account, Contact, EventTemplate, SenderID, Stream, Tag
+
+CUSTOMIZED = ""
+NEW_SENDER = "new"
+
+
+def country_choices() -> list[tuple[str, str]]:
+    regions = sorted(phonenumbers.SUPPORTED_REGIONS)
+    return [(r, f"{r} (+{phonenumbers.country_code_for_region(r)})") for r in regions]
+
+
+class DetailsForm(forms.ModelForm):
+    """Step 1: name, description, allowed IPs, tags, default sender."""
+
+    allowed_ips = forms.CharField(
+        required=False,
+        widget=forms.HiddenInput,
+        help_text="IPv4/IPv6 addresses or CIDR ranges allowed to call the API.",
+    )
+    tags = forms.ModelMultipleChoiceField(
+        queryset=Tag.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    new_tags = forms.CharField(
+        required=False,
+        max_length=200,
+        label="New tags",
+        help_text="Separate several with commas.",
+    )
+    sender_choice = forms.ChoiceField(label="Default sender")
+    new_sender_value = forms.CharField(required=False, max_length=16, label="New sender ID")
+    new_sender_kind = forms.ChoiceField(choices=SenderID.Kind.choices, required=False, label="Kind")
+
+    class Meta:
+        model = Stream
+        fields = ["name", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, account: Account, ip_list: list[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.account = account
+        self.fields["tags"].queryset = account.tags.all()
+        senders = [
+            (str(s.pk), f"{s.value} ({s.get_kind_display()})") for s in account.sender_ids.all()
+        ]
+        self.fields["sender_choice"].choices = [
+            (CUSTOMIZED, "Customized: each request picks one of the account's sender IDs"),
+            *senders,
+            (NEW_SENDER, "Add a new sender ID…"),
+        ]
+        # Several inputs named allowed_ips (one per address), read as a list.
+        self.ip_list = ip_list if ip_list is not None else list(self.instance.allowed_ips or [])
+        self.ip_errors: list[str] = []
+        if not self.is_bound:
+            self.initial["tags"] = list(self.instance.tags.all()) if self.instance.pk else []
+            self.initial["sender_choice"] = (
+                str(self.instance.default_sender_id) if self.instance.default_sender_id else ""
+            )
+
+    def clean(self):
+        data = super().clean()
+        ips = []
+        for value in (v.strip() for v in self.ip_list):
+            if not value:
+                continue
+            try:
+                network = validators.parse_network(value)
+                single = network.prefixlen == network.max_prefixlen
+                ips.append(str(network.network_address) if single else str(network))
+            except ValidationError as exc:
+                self.ip_errors.append(exc.messages[0])
+        if self.ip_errors:
+            self.add_error("allowed_ips", self.ip_errors)
+        data["allowed_ips"] = list(dict.fromkeys(ips))
+        data["new_tag_names"] = [
+            t.strip()[:40] for t in data.get("new_tags", "").split(",") if t.strip()
+        ]
+        choice = data.get("sender_choice")
+        if choice == NEW_SENDER:
+            sender = SenderID(
+                account=self.account,
+                value=data.get("new_sender_value", ""),
+                kind=data.get("new_sender_kind") or SenderID.Kind.ALPHANUMERIC,
+            )
+            try:
+                sender.full_clean()
+            except ValidationError as exc:
+                for message in exc.message_dict.get("value", []) + exc.message_dict.get(
+                    "__all__", []
+                ):
+                    self.add_error("new_sender_value", message)
+            data["new_sender"] = sender
+        elif choice:
+            data["default_sender"] = self.account.sender_ids.filter(pk=choice).first()
+            if data["default_sender"] is None:
+                self.add_error("sender_choice", "Unknown sender ID.")
+        return data
+
+
+class CodeForm(forms.ModelForm):
+    """Step 2: who generates the code, its shape and life, the send limit, countries."""
+
+    allowed_countries = forms.MultipleChoiceField(
+        choices=country_choices,
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 8}),
+        help_text="Leave empty to allow every country. Protects against SMS pumping.",
+    )
+    code_ttl_minutes = forms.IntegerField(
+        min_value=1, max_value=1440, label="Time to live (minutes)", required=False
+    )
+
+    class Meta:
+        model = Stream
+        fields = [
+            "code_generator",
+            "code_length",
+            "code_digits",
+            "code_upper",
+            "code_lower",
+            "code_special",
+            "max_attempts",
+            "send_limit_enabled",
+            "send_limit_count",
+            "send_limit_cooldown_minutes",
+        ]
+        widgets = {"code_generator": forms.RadioSelect}
+        labels = {
+            "code_length": "Code length",
+            "code_digits": "Digits (0-9)",
+            "code_upper": "Upper case (A-Z)",
+            "code_lower": "Lower case (a-z)",
+            "code_special": "Special characters",
+            "max_attempts": "Allowed wrong attempts",
+            "send_limit_enabled": "Limit messages per recipient",
+            "send_limit_count": "Messages per recipient",
+            "send_limit_cooldown_minutes": "Cooldown (minutes)",
+        }
+
+    # Shown only when the platform generates codes, or when the send limit is on; when
+    # hidden they are ignored and the stream keeps what it had.
+    PLATFORM_FIELDS = (
+        "code_length",
+        "code_digits",
+        "code_upper",
+        "code_lower",
+        "code_special",
+        "max_attempts",
+    )
+    LIMIT_FIELDS = ("send_limit_count", "send_limit_cooldown_minutes")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["code_ttl_minutes"] = max(1, self.instance.code_ttl_seconds // 60)
+            self.initial["allowed_countries"] = self.instance.allowed_countries
+            return
+        # Fields that do not apply are not validated and not saved: the stream keeps
+        # what it had, whatever the hidden inputs hold.
+        if self.data.get("code_generator") == Stream.CodeGenerator.CLIENT:
+            for name in (*self.PLATFORM_FIELDS, "code_ttl_minutes"):
+                self.fields.pop(name)
+        else:
+            self.fields["code_ttl_minutes"].required = True
+        if not self.data.get("send_limit_enabled"):
+            for name in self.LIMIT_FIELDS:
+                self.fields.pop(name)
+
+    def clean(self):
+        data = super().clean()
+        stream = self.instance
+        alphabet = [n for n in self.PLATFORM_FIELDS[1:5] if n in self.fields]
+        if alphabet and not any(data.get(n) for n in alphabet):
+            self.add_error("code_digits", "Choose at least one kind of character.")
+        if data.get("code_ttl_minutes"):
+            stream.code_ttl_seconds = data["code_ttl_minutes"] * 60
+        stream.allowed_countries = data.get("allowed_countries") or []
+        return data
+
+
+class TemplateForm(forms.ModelForm):
+    class Meta:
+        model = EventTemplate
+        fields = ["name", "key", "text", "enabled"]
+        widgets = {"text": forms.Textarea(attrs={"rows": 3, "class": "template-text"})}
+        help_texts = {"key": "Used in API calls. " + validators.EVENT_KEY_HELP}
+
+
+class BaseTemplateFormSet(BaseInlineFormSet):
+    def __init__(self, *args, account: Account, **kwargs):
+        self.account = account
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        super().clean()
+        keys = {}
+        known = self.account.custom_field_keys()
+        alive = 0
+        for form in self.forms:
+            if not form.has_changed() and not form.instance.pk:
+                continue
+            if self.can_delete and self._should_delete_form(form):
+                continue
+            alive += 1
+            key = form.cleaned_data.get("key")
+            if key:
+                if key in keys:
+                    form.add_error("key", "Another template of this stream has this key.")
+                keys[key] = form
+            text = form.cleaned_data.get("text") or ""
+            for error in placeholders.template_text_errors(text, known):
+                form.add_error("text", error)
+        if alive == 0:
+            raise ValidationError("Add at least one event template.")
+
+
+TemplateFormSet = inlineformset_factory(
+    Stream,
+    EventTemplate,
+    form=TemplateForm,
+    formset=BaseTemplateFormSet,
+    extra=0,
+    can_delete=True,
+)
+
+
+class SenderForm(forms.ModelForm):
+    class Meta:
+        model = SenderID
+        fields = ["value", "kind"]
+        labels = {"value": "Sender ID"}
+
+    def __init__(self, *args, account: Account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.account = account
+
+    def validate_unique(self):
+        super().validate_unique()
+        clash = SenderID.objects.filter(account=self.instance.account, value=self.instance.value)
+        if clash.exclude(pk=self.instance.pk).exists():
+            self.add_error("value", "The account already has this sender ID.")
+
+
+class ContactForm(forms.ModelForm):
+    country = forms.ChoiceField(
+        choices=[("", "International (+…)"), *country_choices()],
+        required=False,
+        help_text="To read a national number.",
+    )
+
+    class Meta:
+        model = Contact
+        fields = ["phone", "first_name", "last_name"]
+
+    def __init__(self, *args, account: Account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.account = account
+        self.custom_keys = list(account.contact_fields.values_list("key", "name"))
+        for key, name in self.custom_keys:
+            self.fields[f"custom_{key}"] = forms.CharField(
+                required=False,
+                max_length=200,
+                label=name,
+                initial=(self.instance.custom_fields or {}).get(key, ""),
+            )
+
+    def clean_phone(self):
+        value = self.cleaned_data["phone"]
+        try:
+            return validators.normalize_phone(value, self.data.get("country") or None)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages[0]) from None
+
+    def clean(self):
+        data = super().clean()
+        self.instance.custom_fields = {
+            key: data[f"custom_{key}"] for key, _ in self.custom_keys if data.get(f"custom_{key}")
+        }
+        return data
+
+    def validate_unique(self):
+        super().validate_unique()
+        clash = Contact.objects.filter(account=self.instance.account, phone=self.instance.phone)
+        if self.instance.phone and clash.exclude(pk=self.instance.pk).exists():
+            self.add_error("phone", "A contact with this phone number exists.")
+
+
+class ContactImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="Columns: phone, first_name, last_name, then any custom field keys. "
+        "The first row names the columns.",
+    )
+    country = forms.ChoiceField(
+        choices=[("", "International numbers (+…)"), *country_choices()],
+        required=False,
+        label="Country for national numbers",
+    )

@@ -1,0 +1,178 @@
+"""The console in a real browser (Debian's Chromium driven by Playwright): sign in,
+build a stream through the four steps, leave and resume the draft, watch the counter,
+insert a placeholder, copy a preview, create the stream, read the token from the
+dialog, then use it with the API to send a code, read it in the outbox and verify it.
+Screenshots of each step go to var/e2e-artifacts/."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from streams.models import Stream
+from tests import factories
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "e2e-artifacts"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def page(live_server):
+    if not shutil.which(CHROMIUM):
+        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.errors = errors
+        yield page
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_build_a_stream_in_the_browser_and_use_its_token(page, live_server, eager_tasks):
+    from playwright.sync_api import expect
+
+    account = factories.make_account(name="Browser Co")
+    owner = factories.make_user(account=account, role="owner")
+    url = live_server.url
+
+    # Sign in
+    page.goto(url + "/")
+    page.fill("#id_username", owner.username)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("OTP streams")
+
+    # Create stream: the type, then step 1
+    page.click("text=Create stream")
+    page.click("button:has-text('Continue')")
+    page.fill("#id_name", "Browser log-in")
+    page.fill("#id_description", "Made in Chromium")
+    page.fill("#ip-1", "127.0.0.1")
+    page.click("#add-ip")
+    page.fill("#ip-2", "10.0.0.0/8")
+    page.click("#add-ip")
+    page.fill("#ip-3", "192.0.2.1")
+    page.locator(".ip-row").nth(2).locator("[data-remove-ip]").click()
+    expect(page.locator(".ip-row")).to_have_count(2)
+    page.fill("#id_new_tags", "web")
+    page.select_option("#id_sender_choice", "new")
+    expect(page.locator("#id_new_sender_value")).to_be_visible()
+    page.fill("#id_new_sender_value", "BrowserCo")
+    shot(page, "1-details")
+    page.click("#save-next")
+
+    # Step 2: hidden fields follow the choices; then leave as a draft
+    expect(page.locator("[aria-current=step]")).to_contain_text("Code handling")
+    expect(page.locator("#platform-fields")).to_be_visible()
+    page.check("input[name=code_generator][value=client]")
+    expect(page.locator("#platform-fields")).to_be_hidden()
+    page.check("input[name=code_generator][value=platform]")
+    expect(page.locator("#limit-fields")).to_be_hidden()
+    page.check("#id_send_limit_enabled")
+    expect(page.locator("#limit-fields")).to_be_visible()
+    page.fill("#id_code_length", "6")
+    shot(page, "2-code")
+    page.click("#save-draft")
+    expect(page.locator("#streams-table")).to_contain_text("resume at step 2")
+
+    # Sign out and in again: the draft survives and resumes at step 2
+    page.click("button:has-text('Sign out')")
+    page.goto(url + "/")
+    page.fill("#id_username", owner.username)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    page.click("#streams-table a:has-text('Browser log-in')")
+    expect(page.locator("[aria-current=step]")).to_contain_text("Code handling")
+    page.click("#save-next")
+
+    # Step 3: the counter, the Unicode warning, a placeholder at the cursor
+    expect(page.locator("[aria-current=step]")).to_contain_text("Message content")
+    text = page.locator("textarea.template-text").first
+    card = page.locator("[data-template-form]").first
+    text.fill("Your code is {{code}}")
+    expect(card.locator("[data-counter]")).to_have_text("19 characters · 1 SMS segment · GSM-7")
+    expect(card.locator("[data-unicode-warning]")).to_be_hidden()
+    text.fill("Your code is {{code}} " + "x" * 150)
+    expect(card.locator("[data-counter]")).to_contain_text("2 SMS segments · GSM-7")
+    text.fill("Ваш код {{code}}")
+    expect(card.locator("[data-unicode-warning]")).to_be_visible()
+    expect(card.locator("[data-counter]")).to_contain_text("Unicode")
+    text.fill("Hi , your code is {{code}}")
+    text.evaluate("el => el.setSelectionRange(3, 3)")
+    card.locator("[data-insert='{{first_name}}']").click()
+    expect(text).to_have_value("Hi {{first_name}}, your code is {{code}}")
+    page.click("#add-template")
+    second = page.locator("[data-template-form]").nth(1)
+    second.locator("input[name$='-name']").fill("Password reset")
+    second.locator("input[name$='-key']").fill("reset")
+    second.locator("textarea").fill("Reset code {{code}}")
+    shot(page, "3-content")
+    page.click("#save-next")
+
+    # Step 4: the summary and previews; copy the curl line
+    expect(page.locator("[aria-current=step]")).to_contain_text("Summary")
+    expect(page.locator(".summary")).to_contain_text("127.0.0.1")
+    expect(page.locator(".summary")).to_contain_text("Password reset")
+    page.click("#copy-send-platform-curl")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith(f"curl -X POST '{url}/api/v1/otp/send'") or copied.startswith(
+        f"curl -X POST {url}/api/v1/otp/send"
+    )
+    assert '"event": "login"' in copied
+    shot(page, "4-summary")
+    page.click("#create-stream")
+
+    # The token, once, in a dialog
+    dialog = page.locator("#token-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("will not be shown again")
+    token = page.locator("#api-token").inner_text().strip()
+    assert re.fullmatch(r"ots_[\w-]{43}", token)
+    shot(page, "5-token")
+    page.click("#token-done")
+    expect(page.locator("#streams-table tbody tr").first).to_contain_text("Browser log-in")
+    expect(page.locator("#streams-table tbody tr").first).to_contain_text("Active")
+    assert token not in page.content()
+    assert Stream.objects.get(name="Browser log-in").status == "active"
+
+    # Use the token: send, read the code in the outbox, verify
+    api = f"{url}/api/v1/otp"
+    headers = {"Authorization": f"Bearer {token}"}
+    sent = requests.post(
+        f"{api}/send",
+        json={"recipient": "+14155552671", "event": "login", "variables": {"first_name": "Ada"}},
+        headers=headers,
+        timeout=10,
+    )
+    assert sent.status_code == 201, sent.text
+    page.click("text=Outbox")
+    row = page.locator("table tbody tr").first
+    expect(row).to_contain_text("Hi Ada, your code is")
+    code = re.search(r"your code is (\w+)", row.inner_text()).group(1)
+    shot(page, "6-outbox")
+    verified = requests.post(
+        f"{api}/verify", json={"id": sent.json()["id"], "code": code}, headers=headers, timeout=10
+    )
+    assert verified.status_code == 200 and verified.json()["status"] == "approved"
+    assert page.errors == []
