@@ -362,3 +362,59 @@ def test_error_reports_of_a_failed_request_show_neither_code_nor_token(
             assert token not in text
     # Once the database answers again, the same request succeeds.
     assert request().status_code in (200, 201)
+
+
+@pytest.mark.services
+def test_error_reports_of_a_failed_compat_validation_show_no_code(transactional_db, settings):
+    """The same through a peer's API (Octopush, JSON body): its view reads the code
+    before our services do."""
+    from otp.compat.models import CompatCredential
+    from tests.compat_clients import OctopushClient, make_credential
+
+    require_postgres()
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    credential, key = make_credential(CompatCredential.Peer.OCTOPUSH, login="ops@example.org")
+    peer = OctopushClient(credential.login, key)
+    generated = peer.generate(
+        {"phone_number": "+33611223344", "text": "code {code}", "code_length": 12,
+         "allow_digits": False, "allow_upper_case": True},
+    ).json()  # fmt: skip
+    code = OutboundMessage.objects.get().text.split("code ", 1)[1].split()[0]
+    body = {"code": code, "otp_request_token": generated["otp_request_token"]}
+
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row():
+        try:
+            with transaction.atomic():
+                Verification.objects.select_for_update().get()
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    handler = AdminEmailHandler(include_html=True)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        assert locked.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        response = peer.validate(body)
+    finally:
+        release.set()
+        holder.join()
+        root.removeHandler(handler)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert response.status_code == 503, response.content
+    reports = [m for m in mail.outbox if "ops@example.com" in m.to]
+    assert any("Traceback" in m.body for m in reports)
+    for report in reports:
+        for text in [report.body] + [b for b, _ in report.alternatives]:
+            assert [line for line in text.splitlines() if code in line] == []
+            assert key not in text
+    assert peer.validate(body).status_code == 200
