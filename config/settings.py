@@ -284,6 +284,8 @@ SPECTACULAR_SETTINGS = {
 # --- The product ----------------------------------------------------------------------
 # Gateway used when an account has no route configured (the console outbox by default).
 OTP_DEFAULT_GATEWAY = env.str("OTP_DEFAULT_GATEWAY", default="console")
+# Serve /bench/ceiling, the benchmarks' bare JSON view (bench/); never in production.
+OTP_BENCH_CEILING = env.bool("OTP_BENCH_CEILING", default=False)
 # Dispatch: retries per gateway hop (exponential backoff with jitter), then failover.
 GATEWAY_MAX_RETRIES = env.int("GATEWAY_MAX_RETRIES", default=3)
 GATEWAY_RETRY_BASE_SECONDS = env.float("GATEWAY_RETRY_BASE_SECONDS", default=2.0)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -12,6 +13,11 @@ urlpatterns = [
     path("gateways/", include("gateways.urls")),
     path("", include("streams.urls")),
 ]
+
+if settings.OTP_BENCH_CEILING:  # the benchmark's bare view (bench/), off by default
+    from otp.views import bench_ceiling
+
+    urlpatterns.insert(0, path("bench/ceiling", bench_ceiling, name="bench-ceiling"))
 
 handler404 = "otp.views.not_found"
 handler500 = "otp.views.server_error"

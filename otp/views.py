@@ -258,3 +258,9 @@ def server_error(request):
 
 def _json_error(error: OtpError) -> JsonResponse:
     return JsonResponse(error.as_dict(), status=error.status)
+
+
+def bench_ceiling(request):
+    """The benchmarks' ceiling: the cheapest JSON answer this stack can give, served
+    only when ``OTP_BENCH_CEILING`` is set (never in production)."""
+    return JsonResponse({"ok": True})
