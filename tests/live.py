@@ -100,7 +100,11 @@ class Server:
         return self.output.read()
 
     def __enter__(self) -> Server:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # __exit__ will not run: leave no server behind
+            self.close()
+            raise
 
     def __exit__(self, *exc) -> None:
         self.close()
