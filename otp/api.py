@@ -146,6 +146,14 @@ class FixedWindowThrottle(throttling.BaseThrottle):
 
     @staticmethod
     def _count(key: str, period: int) -> int:
+        redis_cache = getattr(cache, "_cache", None)
+        if hasattr(redis_cache, "get_client"):
+            # Redis: create-if-absent and increment in one round trip.
+            full_key = cache.make_and_validate_key(key)
+            pipe = redis_cache.get_client(full_key, write=True).pipeline(transaction=False)
+            pipe.set(full_key, 0, nx=True, ex=period + 1)
+            pipe.incr(full_key)
+            return int(pipe.execute()[1])
         cache.add(key, 0, timeout=period + 1)
         try:
             return cache.incr(key)

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 import phonenumbers
 from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -93,6 +94,7 @@ def send_otp(
     """Send a code for ``event_key`` to ``recipient``; raise :class:`OtpError` on any
     refusal, having changed nothing."""
     o = overrides or CodeOverrides()
+    _check_overrides(o)
     recipient = normalize_recipient(recipient, country=country, channel=channel, stream=stream)
 
     if idempotency_key:
@@ -105,12 +107,19 @@ def send_otp(
     code = _code(stream, code, o)
     length = o.length or stream.code_length
     if stream.platform_generates_code:
-        chars = codes.alphabet(
-            digits=_pick(o.digits, stream.code_digits),
-            upper=_pick(o.upper, stream.code_upper),
-            lower=_pick(o.lower, stream.code_lower),
-            special=_pick(o.special, stream.code_special),
-        )
+        try:
+            chars = codes.alphabet(
+                digits=_pick(o.digits, stream.code_digits),
+                upper=_pick(o.upper, stream.code_upper),
+                lower=_pick(o.lower, stream.code_lower),
+                special=_pick(o.special, stream.code_special),
+            )
+        except ValueError:
+            raise OtpError(
+                ErrorCode.INVALID_REQUEST,
+                "The code alphabet is empty: allow at least one kind of character.",
+                fields={"alphabet": "Choose digits, upper case, lower case or special."},
+            ) from None
         code = codes.generate_code(length, chars)
     if channel != Channel.VOICE and (voice_language or voice_gender):
         raise OtpError(
@@ -168,6 +177,21 @@ def send_otp(
                 return earlier
         raise
     return SendResult(verification=verification, message=message)
+
+
+# Per-request overrides stay within what a stream itself may be set to.
+OVERRIDE_RANGES = {"length": (4, 32), "ttl_seconds": (30, 86400), "max_attempts": (1, 20)}
+
+
+def _check_overrides(o: CodeOverrides) -> None:
+    for name, (low, high) in OVERRIDE_RANGES.items():
+        value = getattr(o, name)
+        if value is not None and not low <= value <= high:
+            raise OtpError(
+                ErrorCode.INVALID_REQUEST,
+                f"{name} must be between {low} and {high}.",
+                fields={name: f"Between {low} and {high}."},
+            )
 
 
 def normalize_recipient(
@@ -344,24 +368,66 @@ def check_code(
     country: str = "",
 ) -> Verification:
     """Approve the verification if ``code`` is right; otherwise count the wrong attempt
-    (committed) and raise the refusal."""
+    and raise the refusal.
+
+    Each outcome is one conditional UPDATE on a still-pending row, so the database
+    decides races: of concurrent right codes one approves, of concurrent wrong codes
+    exactly ``max_attempts`` are counted; the losers re-read the row and are told why.
+    """
     now = timezone.now()
-    with transaction.atomic():
-        verification = _locked_verification(stream, verification_id, recipient, event_key, country)
-        refusal = _decide(verification, code.strip(), now)
+    verification = _find_verification(stream, verification_id, recipient, event_key, country)
+    refusal = _not_pending(verification, now)
     if refusal is not None:
         raise refusal
-    return verification
+    pending = Verification.objects.filter(
+        id=verification.id, status=Status.PENDING, expires_at__gt=now
+    )
+    if codes.code_matches(verification.id, code.strip(), verification.code_hash):
+        if pending.update(status=Status.APPROVED, decided_at=now):
+            verification.status, verification.decided_at = Status.APPROVED, now
+            return verification
+    else:
+        locks = Q(attempts__gte=F("max_attempts") - 1)
+        counted = pending.filter(attempts__lt=F("max_attempts")).update(
+            attempts=F("attempts") + 1,
+            status=Case(When(locks, then=Value(Status.MAX_ATTEMPTS_REACHED)), default=F("status")),
+            decided_at=Case(When(locks, then=Value(now)), default=F("decided_at")),
+        )
+        if counted:
+            verification.refresh_from_db(fields=["attempts", "status", "decided_at"])
+            left = verification.attempts_left
+            return _raise(
+                OtpError(
+                    ErrorCode.WRONG_CODE,
+                    "The code is wrong. "
+                    + (
+                        f"{left} attempt(s) left."
+                        if left
+                        else "No attempts left: the code is locked."
+                    ),
+                    fields={"code": "Wrong code."},
+                    details={"attempts_left": left, "status": verification.status},
+                )
+            )
+    # Another request decided the row first: say what it became.
+    verification.refresh_from_db()
+    raise _not_pending(verification, now) or OtpError(
+        ErrorCode.SERVICE_UNAVAILABLE, "The verification changed meanwhile; retry."
+    )
 
 
-def _locked_verification(
+def _raise(error: OtpError):
+    raise error
+
+
+def _find_verification(
     stream: Stream,
     verification_id: uuid.UUID | str | None,
     recipient: str,
     event_key: str,
     country: str,
 ) -> Verification:
-    found = Verification.objects.select_for_update().filter(stream=stream)
+    found = Verification.objects.filter(stream=stream)
     if verification_id:
         found = found.filter(id=verification_id)
     else:
@@ -380,40 +446,15 @@ def _locked_verification(
     return verification
 
 
-def _decide(verification: Verification, code: str, now) -> OtpError | None:
-    """Move a locked verification on ``code``; the refusal to raise after commit."""
-    refusal = _not_pending(verification, now)
-    if refusal is not None:
-        return refusal
-    if codes.code_matches(verification.id, code, verification.code_hash):
-        verification.status = Status.APPROVED
-        verification.decided_at = now
-        verification.save(update_fields=["status", "decided_at"])
-        return None
-    verification.attempts += 1
-    fields = ["attempts"]
-    if verification.attempts >= verification.max_attempts:
-        verification.status = Status.MAX_ATTEMPTS_REACHED
-        verification.decided_at = now
-        fields += ["status", "decided_at"]
-    verification.save(update_fields=fields)
-    left = verification.attempts_left
-    return OtpError(
-        ErrorCode.WRONG_CODE,
-        "The code is wrong. "
-        + (f"{left} attempt(s) left." if left else "No attempts left: the code is locked."),
-        fields={"code": "Wrong code."},
-        details={"attempts_left": left, "status": verification.status},
-    )
-
-
 def _not_pending(verification: Verification, now) -> OtpError | None:
     """The refusal for a verification that can no longer be approved, if it is one.
     A pending verification past its expiry is marked expired here."""
     if verification.status == Status.PENDING and now >= verification.expires_at:
+        Verification.objects.filter(id=verification.id, status=Status.PENDING).update(
+            status=Status.EXPIRED, decided_at=verification.expires_at
+        )
         verification.status = Status.EXPIRED
         verification.decided_at = verification.expires_at
-        verification.save(update_fields=["status", "decided_at"])
     refusals = {
         Status.EXPIRED: (ErrorCode.VERIFICATION_EXPIRED, "The code has expired."),
         Status.MAX_ATTEMPTS_REACHED: (
@@ -446,13 +487,17 @@ def _not_pending(verification: Verification, now) -> OtpError | None:
 def cancel_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> Verification:
     """Cancel a pending verification: its code stops working at once."""
     now = timezone.now()
-    with transaction.atomic():
-        verification = _locked_verification(stream, verification_id, "", "", "")
+    verification = _find_verification(stream, verification_id, "", "", "")
+    refusal = _not_pending(verification, now)
+    if refusal is None:
+        canceled = Verification.objects.filter(id=verification.id, status=Status.PENDING).update(
+            status=Status.CANCELED, decided_at=now
+        )
+        if canceled:
+            verification.status, verification.decided_at = Status.CANCELED, now
+            return verification
+        verification.refresh_from_db()
         refusal = _not_pending(verification, now)
-        if refusal is None:
-            verification.status = Status.CANCELED
-            verification.decided_at = now
-            verification.save(update_fields=["status", "decided_at"])
     if refusal is not None:
         raise refusal
     return verification

@@ -623,21 +623,21 @@ def test_per_address_throttle_stops_bad_tokens_too(stream, settings):
 
 @pytest.mark.parametrize("send_limit", [False, True])
 def test_query_budget(account, django_assert_max_num_queries, send_limit):
-    """Send <= 8 queries, verify <= 4 (the delivery itself is the worker's). Inside a
-    test transaction the service's atomic block adds SAVEPOINT/RELEASE: 2 more than
-    production runs."""
+    """Send <= 8 round trips, verify <= 4, transaction statements included (the test's
+    SAVEPOINT/RELEASE stand for production's BEGIN/COMMIT); the delivery itself is the
+    worker's."""
     _, token = factories.make_stream(
         account, default_sender=factories.make_sender(account), send_limit_enabled=send_limit
     )
     body = json.dumps({"recipient": PHONE, "event": "login"})
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}", "content_type": "application/json"}
     client = OtpClient(token).client
-    with django_assert_max_num_queries(8 + 2):
+    with django_assert_max_num_queries(8):
         sent = client.post("/api/v1/otp/send", body, **headers)
     assert sent.status_code == 201
     code = code_from(OutboundMessage.objects.get().text)
     verify = json.dumps({"id": sent.json()["id"], "code": code})
-    with django_assert_max_num_queries(4 + 2):
+    with django_assert_max_num_queries(4):
         assert client.post("/api/v1/otp/verify", verify, **headers).status_code == 200
 
 
@@ -663,3 +663,19 @@ def test_openapi_schema_documents_every_endpoint_and_error_code(client):
     assert "Retry-After" in send["responses"]["429"]["headers"]
     assert "Idempotent-Replayed" in send["responses"]["200"]["headers"]
     assert schema["components"]["securitySchemes"]["streamToken"]["scheme"] == "bearer"
+
+
+def test_engine_refuses_overrides_out_of_range_and_an_empty_alphabet(stream):
+    from otp.errors import OtpError
+    from otp.services import CodeOverrides, send_otp
+
+    for overrides in (
+        CodeOverrides(length=3),
+        CodeOverrides(ttl_seconds=10**7),
+        CodeOverrides(max_attempts=0),
+        CodeOverrides(digits=False, upper=False, lower=False, special=False),
+    ):
+        with pytest.raises(OtpError) as refused:
+            send_otp(stream=stream, recipient=PHONE, event_key="login", overrides=overrides)
+        assert refused.value.code == "invalid_request"
+    assert not Verification.objects.exists()

@@ -124,6 +124,13 @@ def test_text_without_placeholder_gets_the_code_and_a_warning(client):
     assert validated.status_code == 200
 
 
+@pytest.mark.parametrize("text", ["Code: {code}", "Code: {{code}}", "Code: {{ code }}"])
+def test_the_peers_and_our_code_placeholders(client, text):
+    body = generated(client.generate({"phone_number": PHONE, "text": text}))
+    assert body["warnings"] == []
+    assert re.fullmatch(r"Code: [0-9]{6}", last_text())
+
+
 def test_no_text_uses_the_credentials_event_template(client):
     generated(client.generate({"phone_number": PHONE}))
     assert re.fullmatch(r"Your code is [0-9]{6}", last_text())  # the stream's defaults
@@ -445,3 +452,9 @@ def test_random_bodies_never_get_a_500(client, body):
     for response in (client.generate(body), client.validate(body)):
         assert response.status_code < 500, response.content
         assert isinstance(response.json()["code"], int)
+
+
+def test_unknown_paths_answer_in_the_peers_shape(client):
+    response = client.call("POST", "/service/otp/nope", {})
+    assert response.status_code == 404
+    assert response.json()["code"] == 404

@@ -434,3 +434,9 @@ def test_admin_issues_the_secret_once_and_it_works(db, django_user_model):
     assert VerifyNowClient("C-ADMIN", password).token().status_code == 200
     listing = browser.get("/admin/otp/compatcredential/")
     assert password not in listing.content.decode()
+
+
+def test_unknown_paths_answer_in_the_envelope(client):
+    response = client.call("GET", "/verification/v9/whatever", {})
+    assert response.status_code == 404
+    assert envelope(response) == (400, "BAD_REQUEST")

@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.test import Client
 
 from tests import factories
+from tests.compat_clients import make_credential
 from tests.test_tenancy import account_with_data
 from tests.urlwalk import ADMIN, API, CALLBACK, COMPAT, all_routes, fill
 
@@ -42,6 +43,24 @@ def test_the_apis_never_authenticate_by_cookie(client, stream_and_token):
     for route in (r for r in ROUTES if r.area == COMPAT):
         answer = client.post(route.path({}), {"phoneNumber": "+14155552671"})
         assert 400 <= answer.status_code < 500, f"{route}: {answer.status_code}"
+
+
+def test_the_compat_apis_never_authenticate_by_cookie(client, db):
+    """The peers' APIs are exempt too: their credentials are headers, so a signed-in
+    session is no credential there either."""
+    credential, _ = make_credential("octopush")
+    owner = factories.make_user(account=credential.account, is_staff=True, is_superuser=True)
+    client.force_login(owner)
+    generate = client.post(
+        "/compat/octopush/v1/public/service/otp/generate",
+        {"phone_number": "+33611223344"},
+        content_type="application/json",
+    )
+    assert (generate.status_code, generate.json()["code"]) == (401, 108)
+    send = client.post(
+        "/compat/verifynow/verification/v2/verification/send?countryCode=33&mobileNumber=611223344"
+    )
+    assert (send.status_code, send.json()["message"]) == (401, "UNAUTHORIZED")
 
 
 def test_every_post_without_a_csrf_token_is_refused(db):

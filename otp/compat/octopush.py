@@ -72,7 +72,7 @@ VOICE_LANGUAGES = [
 ]  # fmt: skip
 VOICE_GENDERS = ["male", "female"]
 TEXT_MAX_LENGTH = 1224
-CODE_PLACEHOLDER = "{code}"
+PEER_CODE_RE = re.compile(r"(?<!\{)\{code\}(?!\})")
 EXPIRY_PLACEHOLDER = "{hh:mm:ss}"
 SENDER_FORBIDDEN_RE = re.compile(r"[^A-Za-z0-9]")
 PHONE_FORMATTING_RE = re.compile(r"[\s.\-()/]")
@@ -262,13 +262,14 @@ def _text(reader: Reader, ttl_seconds: int) -> str | None:
         return None
     if len(text) > TEXT_MAX_LENGTH:
         raise Refused("text", f"text has {len(text)} characters; at most {TEXT_MAX_LENGTH}.")
-    if CODE_PLACEHOLDER not in text:
-        text = f"{text} {CODE_PLACEHOLDER}" if not text.endswith(" ") else text + CODE_PLACEHOLDER
+    # The peer's {code}; our own {{code}} is left as it is.
+    text = PEER_CODE_RE.sub(placeholders.placeholder(placeholders.CODE), text)
+    if placeholders.CODE not in placeholders.placeholders_in(text):
+        code = placeholders.placeholder(placeholders.CODE)
+        text = text + code if text.endswith(" ") else f"{text} {code}"
         reader.warn("text", "has no {code} placeholder; the code was added at the end.")
     expiry = (timezone.now() + timedelta(seconds=ttl_seconds)).strftime("%H:%M:%S")
-    return text.replace(CODE_PLACEHOLDER, placeholders.placeholder(placeholders.CODE)).replace(
-        EXPIRY_PLACEHOLDER, f"{expiry} UTC"
-    )
+    return text.replace(EXPIRY_PLACEHOLDER, f"{expiry} UTC")
 
 
 # --- Validate -----------------------------------------------------------------------
@@ -327,6 +328,12 @@ def _verification_id(credential: CompatCredential, token: str, phone: str) -> uu
             ErrorCode.VERIFICATION_NOT_FOUND, "OTP Request not found for this phone number."
         )
     return uuid.UUID(match.group(1))
+
+
+@peer_endpoint(_render_error, ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
+def not_found(request: HttpRequest) -> HttpResponse:
+    """Any other path under the prefix: a 404 in the peer's shape, not an HTML page."""
+    raise OtpError(ErrorCode.NOT_FOUND, "No such endpoint.", status=404)
 
 
 # --- Credentials --------------------------------------------------------------------

@@ -2,7 +2,7 @@
 (``https://cpaas.messagecentral.com`` -> ``<ours>/compat/verifynow``,
 ``https://api.octopush.com`` -> ``<ours>/compat/octopush``)."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from . import octopush, verifynow
 
@@ -19,4 +19,6 @@ urlpatterns = [
     path("verifynow/verification/v3/validateOtp", verifynow.validate, name="verifynow-validate-v3"),
     path("octopush/v1/public/service/otp/generate", octopush.generate, name="octopush-generate"),
     path("octopush/v1/public/service/otp/validate", octopush.validate, name="octopush-validate"),
+    re_path(r"^verifynow/", verifynow.not_found, name="verifynow-not-found"),
+    re_path(r"^octopush/", octopush.not_found, name="octopush-not-found"),
 ]

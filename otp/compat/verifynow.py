@@ -245,6 +245,12 @@ def validate(request: HttpRequest) -> HttpResponse:
     )
 
 
+@peer_endpoint(_render_error, ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
+def not_found(request: HttpRequest) -> HttpResponse:
+    """Any other path under the prefix: a 404 in the envelope, not an HTML page."""
+    raise OtpError(ErrorCode.NOT_FOUND, "No such endpoint.", status=404)
+
+
 # --- Helpers ------------------------------------------------------------------------
 
 
