@@ -1,6 +1,6 @@
 """A real server for the fuzz, fault and soak tests: gunicorn in a subprocess, as in
-production (docs/operations.md), on a port from ``OTP_TEST_PORTS`` (default
-8700-8749), with its memory read from /proc."""
+production (docs/operations.md), on a free port (see :func:`free_port`), with its
+memory read from /proc."""
 
 from __future__ import annotations
 
@@ -100,7 +100,11 @@ class Server:
         return self.output.read()
 
     def __enter__(self) -> Server:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # __exit__ will not run: leave no server behind
+            self.close()
+            raise
 
     def __exit__(self, *exc) -> None:
         self.close()

@@ -25,7 +25,7 @@ from django.utils.log import AdminEmailHandler
 
 from gateways.models import OutboundMessage
 from otp import codes
-from otp.models import Verification
+from otp.models import SendCounter, Verification
 from streams.models import Stream
 from tests import factories
 from tests.otp_client import OtpClient, latest_code
@@ -293,23 +293,38 @@ def test_admin_pages_never_show_the_code_or_its_hash(client, client_code_stream)
 
 
 @pytest.mark.services
-def test_error_reports_of_a_failed_verification_show_neither_code_nor_token(
-    transactional_db, client_code_stream, settings
+@pytest.mark.parametrize("path", ["verify", "send"])
+def test_error_reports_of_a_failed_request_show_neither_code_nor_token(
+    path, transactional_db, account, settings
 ):
-    """A verification that fails on the database (here: the row stays locked past
-    ``lock_timeout``) answers 503 and mails the operators a report with the
-    traceback's local variables, which must not include the code or the token."""
+    """A verification or a send that fails on the database (here: a row it needs stays
+    locked past ``lock_timeout``) answers 503 and mails the operators a report with
+    the traceback's local variables, which must not include the code or the token."""
     require_postgres()
     settings.ADMINS = [("Ops", "ops@example.com")]
-    api = OtpClient(client_code_stream.token)
+    _, token = factories.make_stream(
+        account,
+        default_sender=factories.make_sender(account),
+        code_generator="client",
+        send_limit_enabled=True,
+        send_limit_count=10,
+    )
+    api = OtpClient(token)
     sent = api.send(recipient=PHONE, code=CLIENT_CODE).json()
+    code = CLIENT_CODE if path == "verify" else "Yt5rE3wQ8n"
+    if path == "verify":
+        row = Verification.objects.filter(id=sent["id"])
+        request = lambda: api.verify(id=sent["id"], code=code)  # noqa: E731
+    else:
+        row = SendCounter.objects.filter(recipient=PHONE)
+        request = lambda: api.send(recipient=PHONE, code=code)  # noqa: E731
 
     locked, release = threading.Event(), threading.Event()
 
     def hold_the_row():
         try:
             with transaction.atomic():
-                Verification.objects.select_for_update().get(id=sent["id"])
+                row.select_for_update().get()
                 locked.set()
                 release.wait(10)
         finally:
@@ -324,7 +339,7 @@ def test_error_reports_of_a_failed_verification_show_neither_code_nor_token(
         assert locked.wait(10)
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '200ms'")
-        response = api.verify(id=sent["id"], code=CLIENT_CODE)
+        response = request()
     finally:
         release.set()
         holder.join()
@@ -342,8 +357,64 @@ def test_error_reports_of_a_failed_verification_show_neither_code_nor_token(
     for report in reports:
         texts = [report.body] + [body for body, _ in report.alternatives]
         for text in texts:
-            leaked = [line for line in text.splitlines() if CLIENT_CODE in line]
+            leaked = [line for line in text.splitlines() if code in line]
             assert leaked == []
-            assert client_code_stream.token not in text
-    # The code still works once the database answers again.
-    assert api.verify(id=sent["id"], code=CLIENT_CODE).status_code == 200
+            assert token not in text
+    # Once the database answers again, the same request succeeds.
+    assert request().status_code in (200, 201)
+
+
+@pytest.mark.services
+def test_error_reports_of_a_failed_compat_validation_show_no_code(transactional_db, settings):
+    """The same through a peer's API (Octopush, JSON body): its view reads the code
+    before our services do."""
+    from otp.compat.models import CompatCredential
+    from tests.compat_clients import OctopushClient, make_credential
+
+    require_postgres()
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    credential, key = make_credential(CompatCredential.Peer.OCTOPUSH, login="ops@example.org")
+    peer = OctopushClient(credential.login, key)
+    generated = peer.generate(
+        {"phone_number": "+33611223344", "text": "code {code}", "code_length": 12,
+         "allow_digits": False, "allow_upper_case": True},
+    ).json()  # fmt: skip
+    code = OutboundMessage.objects.get().text.split("code ", 1)[1].split()[0]
+    body = {"code": code, "otp_request_token": generated["otp_request_token"]}
+
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row():
+        try:
+            with transaction.atomic():
+                Verification.objects.select_for_update().get()
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    handler = AdminEmailHandler(include_html=True)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        assert locked.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        response = peer.validate(body)
+    finally:
+        release.set()
+        holder.join()
+        root.removeHandler(handler)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert response.status_code == 503, response.content
+    reports = [m for m in mail.outbox if "ops@example.com" in m.to]
+    assert any("Traceback" in m.body for m in reports)
+    for report in reports:
+        for text in [report.body] + [b for b, _ in report.alternatives]:
+            assert [line for line in text.splitlines() if code in line] == []
+            assert key not in text
+    assert peer.validate(body).status_code == 200

@@ -10,15 +10,16 @@ from django.test import Client
 from tests import factories
 from tests.compat_clients import make_credential
 from tests.test_tenancy import account_with_data
-from tests.urlwalk import ADMIN, API, CALLBACK, all_routes, fill
+from tests.urlwalk import ADMIN, API, CALLBACK, COMPAT, all_routes, fill
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 
 ROUTES = all_routes()
 # The views that may be CSRF-exempt, and why: they read no cookie.
 #   api:      the Bearer-token API (otp.api.StreamTokenAuthentication)
+#   compat:   the peers' APIs, authenticated by their credentials (otp/compat)
 #   callback: providers' delivery reports, authenticated by the gateway's secret in the URL
-EXEMPT_AREAS = {API, CALLBACK}
+EXEMPT_AREAS = {API, COMPAT, CALLBACK}
 
 
 def test_no_view_outside_the_api_and_provider_callbacks_is_csrf_exempt():
@@ -26,7 +27,7 @@ def test_no_view_outside_the_api_and_provider_callbacks_is_csrf_exempt():
     assert exempt == []
 
 
-def test_the_api_never_authenticates_by_cookie(client, stream_and_token):
+def test_the_apis_never_authenticate_by_cookie(client, stream_and_token):
     """What makes the API's exemption safe: a signed-in session is no credential."""
     stream, _ = stream_and_token
     owner = factories.make_user(account=stream.account, is_staff=True, is_superuser=True)
@@ -38,6 +39,10 @@ def test_the_api_never_authenticates_by_cookie(client, stream_and_token):
     )
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "missing_token"
+    # The peers' APIs neither: a session without their credentials gets nothing.
+    for route in (r for r in ROUTES if r.area == COMPAT):
+        answer = client.post(route.path({}), {"phoneNumber": "+14155552671"})
+        assert 400 <= answer.status_code < 500, f"{route}: {answer.status_code}"
 
 
 def test_the_compat_apis_never_authenticate_by_cookie(client, db):
@@ -69,7 +74,7 @@ def test_every_post_without_a_csrf_token_is_refused(db):
 
     paths = []
     for route in ROUTES:
-        if route.area in (API, CALLBACK, ADMIN):
+        if route.area in (*EXEMPT_AREAS, ADMIN):
             continue
         paths.append((route.path(fill(route, objects)), [members, anonymous]))
     for model in admin.site._registry:

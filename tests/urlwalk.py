@@ -20,9 +20,10 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 # What a URL belongs to, by its prefix; everything else is the console.
-ADMIN, AUTH, API, CALLBACK = "admin", "auth", "api", "callback"
-# The compatibility APIs authenticate by their peers' headers, never a cookie: API.
-AREAS = {"admin/": ADMIN, "accounts/": AUTH, "api/": API, "compat/": API}
+ADMIN, AUTH, API, COMPAT, CALLBACK = "admin", "auth", "api", "compat", "callback"
+# compat/: the peers' APIs (otp/compat), authenticated by credentials in headers or the
+# query, never by a session.
+AREAS = {"admin/": ADMIN, "accounts/": AUTH, "api/": API, "compat/": COMPAT}
 # Providers' callbacks, by URL name: no session, authenticated by a per-gateway secret in
 # the URL (and the provider's signature where it signs), so CSRF does not apply.
 CALLBACKS = {"gateways:receipt"}
@@ -32,7 +33,7 @@ CALLBACKS = {"gateways:receipt"}
 class Route:
     route: str  # "api/v1/otp/<uuid:verification_id>"
     name: str  # with its namespaces: "otp:verification"
-    area: str  # admin, auth, api, callback or console
+    area: str  # admin, auth, api, compat, callback or console
     kwargs: dict[str, object]  # keyword -> converter
     callback: object = field(compare=False)
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from streams.models import Stream
 
@@ -30,6 +31,10 @@ def peer_endpoint(render_error: ErrorRenderer, methods: tuple[str, ...]):
     rendered by ``render_error`` -- never Django's HTML 500."""
 
     def decorate(view):
+        # Error reports show no local variable of the view or below (the code, the
+        # secret) and no form parameter (docs/security.md).
+        view = sensitive_post_parameters()(sensitive_variables()(view))
+
         @csrf_exempt
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
