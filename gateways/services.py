@@ -219,8 +219,9 @@ def _later(message: OutboundMessage, delay: float, *, reason: str) -> str:
 
 def _sent(message: OutboundMessage, gateway: Gateway, provider_id: str) -> str:
     now = timezone.now()
-    # Conditional: a delivery report that raced ahead of us has already moved it on.
-    OutboundMessage.objects.filter(id=message.id, status=Status.SENDING).update(
+    # Conditional: a delivery report that raced ahead of us has already moved it on;
+    # then only the send's own facts are filled in.
+    moved = OutboundMessage.objects.filter(id=message.id, status=Status.SENDING).update(
         status=Status.SENT,
         gateway=gateway,
         provider_message_id=provider_id,
@@ -231,9 +232,10 @@ def _sent(message: OutboundMessage, gateway: Gateway, provider_id: str) -> str:
         next_attempt_at=None,
         updated_at=now,
     )
-    OutboundMessage.objects.filter(id=message.id).exclude(status=Status.SENDING).filter(
-        provider_message_id=""
-    ).update(gateway=gateway, provider_message_id=provider_id, sent_at=now)
+    if not moved:
+        OutboundMessage.objects.filter(id=message.id, provider_message_id="").update(
+            gateway=gateway, provider_message_id=provider_id, sent_at=now
+        )
     return Status.SENT
 
 
