@@ -183,6 +183,8 @@ def wrk(url: str, script: str, data: Path, token: str, connections: int, duratio
         text=True,
         check=True,
     ).stdout
+    if "Latency Distribution" not in out:
+        raise RuntimeError(f"wrk measured nothing at {url} ({connections} connections):\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
     total = int(re.search(r"(\d+) requests in", out).group(1))
