@@ -158,7 +158,15 @@ def _ms(text: str) -> float:
     return float(number) * UNITS[unit]
 
 
-def wrk(url: str, script: str, data: Path, token: str, connections: int, duration: float) -> dict:
+def wrk(
+    url: str,
+    script: str,
+    data: Path,
+    token: str,
+    connections: int,
+    duration: float,
+    offset: int = 0,
+) -> dict:
     threads = min(connections, 2)
     out = subprocess.run(
         [
@@ -178,6 +186,7 @@ def wrk(url: str, script: str, data: Path, token: str, connections: int, duratio
             "--",
             str(data),
             token or "-",
+            str(offset),
         ],
         capture_output=True,
         text=True,
@@ -186,7 +195,7 @@ def wrk(url: str, script: str, data: Path, token: str, connections: int, duratio
     if "Latency Distribution" not in out:
         raise RuntimeError(f"wrk measured nothing at {url} ({connections} connections):\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    latency = dict(re.findall(r"^\s*(50|99)%\s+([\d.]+(?:us|ms|s|m))", out, re.MULTILINE))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
@@ -202,7 +211,10 @@ def wrk(url: str, script: str, data: Path, token: str, connections: int, duratio
 
 
 def sweep(url, script, data, token, levels, duration) -> dict:
-    runs = [wrk(url, script, data, token, c, duration) for c in levels]
+    runs, used = [], 0
+    for c in levels:
+        runs.append(wrk(url, script, data, token, c, duration, offset=used))
+        used += runs[-1]["requests"] + 1  # at most this many lines, from each start
     best = max(runs, key=lambda r: r["rps"])
     return {"runs": runs, "peak": best}
 
@@ -245,7 +257,7 @@ def main(argv=None) -> int:
     run([python, "manage.py", "migrate", "--noinput", "-v0"], env)
     work = Path(tempfile.mkdtemp(prefix="otp-bench-"))
     prepared = json.loads(
-        run([python, "-m", "bench.prepare", str(work), str(max(args.messages, 2000))], env)
+        run([python, "-m", "bench.prepare", str(work), str(max(5 * args.messages, 2000))], env)
     )
     processes = Processes()
     base = f"http://127.0.0.1:{args.port}"
@@ -359,7 +371,7 @@ def summarise(args, figures: dict, prepared: dict) -> dict:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
-            "load_before": os.getloadavg()[0],
+            "load_after": os.getloadavg()[0],
         },
         "configuration": {
             "gunicorn_workers": args.workers,
