@@ -151,8 +151,12 @@ def deliver_message(message_id) -> str | None:
             _record(message, gateway, MessageAttempt.Outcome.PERMANENT, started, exc.reason)
             message.last_error = f"{gateway.name}: {exc.reason}"
         else:
-            _record(message, gateway, MessageAttempt.Outcome.SENT, started, "", provider_id)
-            return _sent(message, gateway, provider_id)
+            # The attempt and the status land together: a database that fails between
+            # them must not leave a "sent" attempt on a message still claimed, which
+            # the re-queue would then send a second time.
+            with transaction.atomic():
+                _record(message, gateway, MessageAttempt.Outcome.SENT, started, "", provider_id)
+                return _sent(message, gateway, provider_id)
         # Fail over to the next hop of the route, at once.
         message.route_position += 1
         message.hop_attempts = 0
