@@ -257,6 +257,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "otp.api.exception_handler",
 }
 # The OTP API refuses bodies above this size (an auth request needs well under 2 KB).
+# How long the stream an API token names stays cached (0: off). Saves delete it at once.
+OTP_STREAM_CACHE_SECONDS = env.int("OTP_STREAM_CACHE_SECONDS", default=300)
 OTP_API_MAX_BODY_BYTES = env.int("OTP_API_MAX_BODY_BYTES", default=16 * 1024)
 # Request throttles ("N/s", "N/m", "N/h"; empty turns one off): per stream token and per
 # caller address, so one integrator's bug cannot flood a gateway.

@@ -26,6 +26,7 @@ from streams.tokens import hash_token
 
 from .callers import caller_ip, ip_allowed
 from .errors import ErrorCode, OtpError
+from .stream_cache import stream_for_token_hash
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,7 @@ class StreamTokenAuthentication(BaseAuthentication):
             token = header[1].decode("ascii")
         except UnicodeDecodeError:
             token = ""
-        stream = (
-            Stream.objects.select_related("account", "default_sender")
-            .filter(token_hash=hash_token(token))
-            .first()
-            if token
-            else None
-        )
+        stream = stream_for_token_hash(hash_token(token)) if token else None
         if stream is None:
             raise OtpError(
                 ErrorCode.INVALID_TOKEN,

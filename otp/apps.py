@@ -11,3 +11,6 @@ class OtpConfig(AppConfig):
         from . import housekeeping, schema  # noqa: F401 - schema registers the auth scheme
 
         message_failed.connect(housekeeping.fail_verification, dispatch_uid="otp-fail")
+        from . import stream_cache
+
+        stream_cache.connect()

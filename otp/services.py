@@ -256,7 +256,11 @@ def _template_text(
 ) -> tuple[EventTemplate | None, str]:
     template = None
     if event_key:
-        template = stream.templates.filter(key=event_key, enabled=True).first()
+        cached = getattr(stream, "enabled_templates", None)  # see otp/stream_cache.py
+        if cached is not None:
+            template = cached.get(event_key)
+        else:
+            template = stream.templates.filter(key=event_key, enabled=True).first()
     if o.text is not None:
         return template, o.text
     if template is None:

@@ -264,7 +264,9 @@ def test_customized_sender_must_be_one_of_the_accounts(account):
 
 def test_unknown_or_disabled_event_is_refused(api, stream):
     assert error_code(api.send(recipient=PHONE, event="signup")) == "unknown_event"
-    stream.templates.update(enabled=False)
+    for template in stream.templates.all():  # as the console does: save() each
+        template.enabled = False
+        template.save()
     response = api.send(recipient=PHONE)
     assert error_code(response) == "unknown_event"
     assert response.json()["error"]["fields"] == {"event": ["Unknown or disabled event key."]}
@@ -679,3 +681,29 @@ def test_engine_refuses_overrides_out_of_range_and_an_empty_alphabet(stream):
             send_otp(stream=stream, recipient=PHONE, event_key="login", overrides=overrides)
         assert refused.value.code == "invalid_request"
     assert not Verification.objects.exists()
+
+
+def test_the_cached_stream_follows_every_change_at_once(stream, api):
+    """The stream an API token names is cached (otp/stream_cache.py); every change made
+    through the product shows on the very next call."""
+    from streams import services as stream_services
+
+    assert api.send(recipient=PHONE).status_code == 201  # now cached
+    template = stream.templates.get()
+    template.text = "New text: {{code}}"
+    template.save()
+    api.send(recipient=PHONE)
+    assert outbox(PHONE)[0].text.startswith("New text: ")
+    sender = stream.default_sender
+    sender.value = "Renamed"
+    sender.save()
+    api.send(recipient=PHONE)
+    assert outbox(PHONE)[0].sender == "Renamed"
+    stream_services.set_stream_enabled(stream=stream, enabled=False)
+    assert error_code(api.send(recipient=PHONE)) == "stream_not_active"
+    stream_services.set_stream_enabled(stream=stream, enabled=True)
+    assert api.send(recipient=PHONE).status_code == 201
+    stream.refresh_from_db()
+    stream.allowed_ips = ["203.0.113.9"]
+    stream.save()
+    assert error_code(api.send(recipient=PHONE)) == "ip_not_allowed"

@@ -1,0 +1,87 @@
+"""The stream an API token names, with its sender and enabled event templates, cached
+by the token's hash: every API call needs it, and it changes rarely.
+
+Every write that could change what an API call sees deletes the entry at once — a
+stream saved (status, settings, a rotated token: the old hash too), deleted, one of its
+templates or its default sender saved or deleted — through model signals, in every
+process, because the cache is shared. Writes must go through ``save()``/``delete()``
+(all of the product's do); a bulk ``QuerySet.update()`` would leave an entry up to
+``OTP_STREAM_CACHE_SECONDS`` old. A cache that is down only costs the query.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save, pre_save
+
+from streams.models import EventTemplate, SenderID, Stream
+
+log = logging.getLogger(__name__)
+
+
+def _key(token_hash: str) -> str:
+    return f"api-stream:{token_hash}"
+
+
+def stream_for_token_hash(token_hash: str) -> Stream | None:
+    ttl = settings.OTP_STREAM_CACHE_SECONDS
+    if ttl:
+        try:
+            cached = cache.get(_key(token_hash))
+        except Exception as exc:  # a cache outage must not stop the API
+            log.warning("stream cache unavailable: %s", exc.__class__.__name__)
+            ttl, cached = 0, None
+        if cached is not None:
+            return cached
+    stream = (
+        Stream.objects.select_related("account", "default_sender")
+        .filter(token_hash=token_hash)
+        .first()
+    )
+    if stream is None:
+        return None
+    stream.enabled_templates = {t.key: t for t in stream.templates.filter(enabled=True)}
+    if ttl:
+        try:
+            cache.set(_key(token_hash), stream, ttl)
+        except Exception as exc:
+            log.warning("stream cache unavailable: %s", exc.__class__.__name__)
+    return stream
+
+
+def forget(token_hashes: Iterable[str | None]) -> None:
+    keys = [_key(h) for h in token_hashes if h]
+    if keys:
+        cache.delete_many(keys)
+
+
+def _remember_old_hash(sender, instance: Stream, **kwargs) -> None:
+    if instance.pk:
+        instance._old_token_hash = (
+            Stream.objects.filter(pk=instance.pk).values_list("token_hash", flat=True).first()
+        )
+
+
+def _stream_changed(sender, instance: Stream, **kwargs) -> None:
+    forget([instance.token_hash, getattr(instance, "_old_token_hash", None)])
+
+
+def _template_changed(sender, instance: EventTemplate, **kwargs) -> None:
+    forget(Stream.objects.filter(pk=instance.stream_id).values_list("token_hash", flat=True))
+
+
+def _sender_changed(sender, instance: SenderID, **kwargs) -> None:
+    forget(Stream.objects.filter(default_sender=instance).values_list("token_hash", flat=True))
+
+
+def connect() -> None:
+    pre_save.connect(_remember_old_hash, sender=Stream, dispatch_uid="stream-cache-pre")
+    post_save.connect(_stream_changed, sender=Stream, dispatch_uid="stream-cache-save")
+    post_delete.connect(_stream_changed, sender=Stream, dispatch_uid="stream-cache-delete")
+    for signal in (post_save, post_delete):
+        signal.connect(_template_changed, sender=EventTemplate, dispatch_uid=f"tpl-{signal}")
+        signal.connect(_sender_changed, sender=SenderID, dispatch_uid=f"snd-{signal}")
