@@ -281,23 +281,13 @@ def main(argv=None) -> int:
             env,
         )
         wait_http(base + "/bench/ceiling")
+        worker_cmd = [
+            python, "-m", "celery", "-A", "config", "worker", "-Q", "default,sms,voice",
+            "-c", str(args.celery_concurrency), "-l", "warning", "--without-gossip",
+            "--without-mingle",
+        ]  # fmt: skip
         worker = processes.start(
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "default,sms,voice",
-                "-c",
-                str(args.celery_concurrency),
-                "-l",
-                "warning",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+            worker_cmd,
             env,
         )
         d, lv, t = args.duration, args.levels, prepared["tokens"]
@@ -324,22 +314,7 @@ def main(argv=None) -> int:
         processes.stop(worker)
         queued = json.loads(run([python, "-m", "bench.dispatch", "queue", str(args.messages)], env))
         worker = processes.start(
-            [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                "default,sms,voice",
-                "-c",
-                str(args.celery_concurrency),
-                "-l",
-                "warning",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+            worker_cmd,
             env,
         )
         drained = json.loads(

@@ -273,14 +273,6 @@ def default_gateway() -> Gateway:
     return gateway
 
 
-def console_gateway() -> Gateway:
-    """The development outbox gateway, created on first use."""
-    gateway, _ = Gateway.objects.get_or_create(
-        name="console", defaults={"kind": Gateway.Kind.CONSOLE, "supports_voice": True}
-    )
-    return gateway
-
-
 # --- Delivery reports ---------------------------------------------------------------------
 
 

@@ -81,7 +81,7 @@ class StreamAcceptsCaller(permissions.BasePermission):
                 f"The stream is {stream.status}: only active streams accept calls.",
                 details={"stream_status": stream.status},
             )
-        ip = caller_ip(request)
+        ip = getattr(request, "caller_ip", None) or caller_ip(request)
         if not ip_allowed(ip, stream.allowed_ips):
             raise OtpError(
                 ErrorCode.IP_NOT_ALLOWED,
@@ -173,7 +173,7 @@ class CallerIPThrottle(FixedWindowThrottle):
     setting = "OTP_API_RATE_PER_IP"
 
     def identity(self, request) -> str | None:
-        return caller_ip(request) or None
+        return (getattr(request, "caller_ip", None) or caller_ip(request)) or None
 
 
 # --- Input --------------------------------------------------------------------------

@@ -400,28 +400,18 @@ def check_code(
         if counted:
             verification.refresh_from_db(fields=["attempts", "status", "decided_at"])
             left = verification.attempts_left
-            return _raise(
-                OtpError(
-                    ErrorCode.WRONG_CODE,
-                    "The code is wrong. "
-                    + (
-                        f"{left} attempt(s) left."
-                        if left
-                        else "No attempts left: the code is locked."
-                    ),
-                    fields={"code": "Wrong code."},
-                    details={"attempts_left": left, "status": verification.status},
-                )
+            raise OtpError(
+                ErrorCode.WRONG_CODE,
+                "The code is wrong. "
+                + (f"{left} attempt(s) left." if left else "No attempts left: the code is locked."),
+                fields={"code": "Wrong code."},
+                details={"attempts_left": left, "status": verification.status},
             )
     # Another request decided the row first: say what it became.
     verification.refresh_from_db()
     raise _not_pending(verification, now) or OtpError(
         ErrorCode.SERVICE_UNAVAILABLE, "The verification changed meanwhile; retry."
     )
-
-
-def _raise(error: OtpError):
-    raise error
 
 
 def _find_verification(

@@ -15,6 +15,7 @@ from .api import (
     StreamTokenAuthentication,
     TokenThrottle,
 )
+from .callers import caller_ip
 from .errors import ERROR_CATALOGUE, ErrorCode, OtpError
 from .serializers import (
     ErrorSerializer,
@@ -65,6 +66,7 @@ class OtpAPIView(APIView):
         return [TokenThrottle()]
 
     def initial(self, request, *args, **kwargs):
+        request.caller_ip = caller_ip(request)  # read by the throttle and the permission
         ip_throttle = CallerIPThrottle()
         if not ip_throttle.allow_request(request, self):
             self.throttled(request, ip_throttle.wait())

@@ -4,7 +4,6 @@ SMSC from ``kannel-extras``, on loopback and free ports, for the gateway tests."
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -13,16 +12,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.live import free_port
+
 BEARERBOX = "/usr/sbin/bearerbox"
 SMSBOX = "/usr/sbin/smsbox"
 FAKESMSC = "/usr/lib/kannel/test/fakesmsc"
 PASSWORD = "kannel-test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

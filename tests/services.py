@@ -11,6 +11,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.live import free_port  # noqa: F401 - one port picker for every test server
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -116,14 +118,6 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, message=N
     raise AssertionError(f"condition not met within {timeout} s{seen}")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_redis(port: int) -> subprocess.Popen:
     """A private, throwaway redis-server (for tests that stop the broker)."""
     proc = subprocess.Popen(
@@ -155,26 +149,3 @@ def _pings(client) -> bool:
         return client.ping()
     except redis.ConnectionError:
         return False
-
-
-def start_api_server(port: int, **env: str) -> subprocess.Popen:
-    """The product's HTTP server in its own process, on the test database."""
-    import requests
-
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=ROOT,
-        env=worker_env(OTP_API_RATE_PER_TOKEN="", OTP_API_RATE_PER_IP="", **env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-    def up() -> bool:
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/api/schema/", timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    wait_for(up, timeout=30)
-    return proc

@@ -11,15 +11,16 @@ import requests
 from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
 from tests import factories
 from tests.fakes.providers import FakeProvider
+from tests.live import Server
 from tests.services import (
     free_port,
     require_postgres,
     require_redis,
-    start_api_server,
     start_redis,
     start_worker,
     stop_worker,
     wait_for,
+    worker_env,
 )
 
 pytestmark = pytest.mark.services
@@ -37,14 +38,16 @@ def stack(transactional_db):
     start workers on it; all stopped afterwards."""
     require_postgres()
     require_redis()
-    broker_port, api_port = free_port(), free_port()
+    broker_port = free_port()
     broker_url = f"redis://127.0.0.1:{broker_port}/0"
     procs = {"broker": start_redis(broker_port)}
-    procs["api"] = start_api_server(api_port, CELERY_BROKER_URL=broker_url)
+    server = Server(
+        worker_env(CELERY_BROKER_URL=broker_url, OTP_API_RATE_PER_TOKEN="", OTP_API_RATE_PER_IP="")
+    ).start()
     workers = []
 
     class Stack:
-        api = f"http://127.0.0.1:{api_port}/api/v1/otp"
+        api = f"{server.url}/api/v1/otp"
 
         @staticmethod
         def stop_broker():
@@ -64,7 +67,7 @@ def stack(transactional_db):
     yield Stack
     for proc in workers:
         stop_worker(proc, signal.SIGKILL)
-    stop_worker(procs["api"])
+    server.close()
     procs["broker"].terminate()
 
 
