@@ -14,8 +14,9 @@ from gateways.models import OutboundMessage
 from otp.models import SendCounter, Verification
 from streams import services as stream_services
 from streams.models import Contact, ContactField, Stream
-from tests import factories
-from tests.otp_client import OtpClient, code_from, latest_code, outbox
+from tests.support import factories
+from tests.support.errors import error_code
+from tests.support.otp_client import OtpClient, code_from, latest_code, outbox
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 
@@ -34,10 +35,6 @@ def stream(account):
 @pytest.fixture
 def api(stream):
     return OtpClient(stream.token)
-
-
-def error_code(response) -> str:
-    return response.json()["error"]["code"]
 
 
 # --- Auth request and verification request ------------------------------------------

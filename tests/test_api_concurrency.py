@@ -9,9 +9,9 @@ from django.db import connection
 
 from gateways.models import OutboundMessage
 from otp.models import Verification
-from tests import factories
-from tests.otp_client import OtpClient, code_from
-from tests.services import require_postgres
+from tests.support import factories
+from tests.support.otp_client import OtpClient, code_from
+from tests.support.services import require_postgres
 
 pytestmark = [pytest.mark.services, pytest.mark.usefixtures("eager_tasks")]
 

@@ -9,10 +9,10 @@ import sys
 import pytest
 from django.db import connection
 
-from tests.live import free_port
-from tests.services import ROOT, require_postgres, require_redis
+from tests.support.live import free_port
+from tests.support.services import ROOT, require_postgres, require_redis
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 
 def test_bench_smoke_run_prints_the_table_and_writes_its_figures(db, tmp_path):

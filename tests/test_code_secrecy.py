@@ -27,9 +27,9 @@ from gateways.models import OutboundMessage
 from otp import codes
 from otp.models import SendCounter, Verification
 from streams.models import Stream
-from tests import factories
-from tests.otp_client import OtpClient, latest_code
-from tests.services import require_postgres
+from tests.support import factories
+from tests.support.otp_client import OtpClient, latest_code
+from tests.support.services import require_postgres
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 
@@ -369,7 +369,7 @@ def test_error_reports_of_a_failed_compat_validation_show_no_code(transactional_
     """The same through a peer's API (Octopush, JSON body): its view reads the code
     before our services do."""
     from otp.compat.models import CompatCredential
-    from tests.compat_clients import OctopushClient, make_credential
+    from tests.support.compat_clients import OctopushClient, make_credential
 
     require_postgres()
     settings.ADMINS = [("Ops", "ops@example.com")]

@@ -14,9 +14,9 @@ from gateways.models import OutboundMessage
 from otp.compat.models import CompatCredential
 from otp.models import Verification
 from streams.models import Stream
-from tests import factories
-from tests.compat_clients import OctopushClient, make_credential
-from tests.otp_client import outbox
+from tests.support import factories
+from tests.support.compat_clients import OctopushClient, make_credential
+from tests.support.otp_client import outbox
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 

@@ -18,9 +18,9 @@ from otp.compat.credentials import rotate_secret
 from otp.compat.models import CompatCredential
 from otp.models import Verification
 from streams.models import Stream
-from tests import factories
-from tests.compat_clients import VerifyNowClient, make_credential
-from tests.otp_client import code_from, outbox
+from tests.support import factories
+from tests.support.compat_clients import VerifyNowClient, make_credential
+from tests.support.otp_client import code_from, outbox
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 

@@ -7,8 +7,8 @@ import pytest
 
 from gateways.models import OutboundMessage
 from otp.compat.models import CompatCredential
-from tests.compat_clients import OctopushClient, VerifyNowClient, make_credential
-from tests.services import wait_for
+from tests.support.compat_clients import OctopushClient, VerifyNowClient, make_credential
+from tests.support.services import wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from streams.models import Contact, ContactField, SenderID, Stream, Tag
-from tests import factories
+from tests.support import factories
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 
@@ -210,7 +210,7 @@ def test_only_owners_and_admins_rotate_tokens_and_disable(client, account):
 
 
 def test_rotate_shows_the_new_token_once_and_kills_the_old(signed_in, account):
-    from tests.otp_client import OtpClient
+    from tests.support.otp_client import OtpClient
 
     stream, token = factories.make_stream(account, default_sender=factories.make_sender(account))
     page = signed_in.post(f"/streams/{stream.public_id}/rotate-token/").content.decode()

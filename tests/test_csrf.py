@@ -7,10 +7,10 @@ import pytest
 from django.contrib import admin
 from django.test import Client
 
-from tests import factories
-from tests.compat_clients import make_credential
+from tests.support import factories
+from tests.support.compat_clients import make_credential
+from tests.support.urlwalk import ADMIN, API, CALLBACK, COMPAT, all_routes, fill
 from tests.test_tenancy import account_with_data
-from tests.urlwalk import ADMIN, API, CALLBACK, COMPAT, all_routes, fill
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 

@@ -9,10 +9,10 @@ import pytest
 import requests
 
 from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
-from tests import factories
-from tests.fakes.providers import FakeProvider
-from tests.live import Server
-from tests.services import (
+from tests.support import factories
+from tests.support.live import Server
+from tests.support.providers import FakeProvider
+from tests.support.services import (
     free_port,
     require_postgres,
     require_redis,
@@ -23,7 +23,7 @@ from tests.services import (
     worker_env,
 )
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 RECOVERY = {
     "GATEWAY_REQUEUE_EVERY_SECONDS": "1",

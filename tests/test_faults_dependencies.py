@@ -1,7 +1,7 @@
 """The API while its database or cache is down, on a live gunicorn under load.
 
 Both tests start private servers (a PostgreSQL cluster in a temporary directory, a
-``redis-server``) on free ports (``tests.live.free_port``): the shared services are never
+``redis-server``) on free ports (``tests.support.live.free_port``): the shared services are never
 stopped. The worker-side faults (broker down, worker killed, gateway errors) are the
 gateways' tests (docs/security.md lists them).
 """
@@ -25,9 +25,9 @@ import psycopg
 import pytest
 import requests
 
-from tests import factories
-from tests.live import ROOT, Server, free_port
-from tests.services import (
+from tests.support import factories
+from tests.support.live import ROOT, Server, free_port
+from tests.support.services import (
     require_postgres,
     require_redis,
     start_redis,
@@ -37,7 +37,7 @@ from tests.services import (
     worker_env,
 )
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 RECIPIENTS = [f"+1415555{n:04d}" for n in range(2600, 2700)]
 

@@ -21,11 +21,11 @@ import sys
 
 import pytest
 
-from tests import factories
-from tests.live import Server
-from tests.services import require_postgres, worker_env
+from tests.support import factories
+from tests.support.live import Server
+from tests.support.services import require_postgres, worker_env
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 EXAMPLES = int(os.environ.get("OTP_FUZZ_EXAMPLES", "25"))
 SEED = os.environ.get("OTP_FUZZ_SEED", "20261125")

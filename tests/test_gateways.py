@@ -12,9 +12,9 @@ from gateways import services
 from gateways.adapters import twilio, webhook
 from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
 from otp.models import Verification
-from tests import factories
-from tests.fakes.providers import FakeProvider
-from tests.otp_client import OtpClient
+from tests.support import factories
+from tests.support.otp_client import OtpClient
+from tests.support.providers import FakeProvider
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 

@@ -9,10 +9,10 @@ from urllib.parse import unquote_to_bytes
 import pytest
 
 from gateways.models import Gateway, OutboundMessage, Route
-from tests import factories
-from tests.kannel import PASSWORD, Kannel, require_kannel
-from tests.otp_client import OtpClient
-from tests.services import wait_for
+from tests.support import factories
+from tests.support.kannel import PASSWORD, Kannel, require_kannel
+from tests.support.otp_client import OtpClient
+from tests.support.services import wait_for
 
 pytestmark = pytest.mark.services
 

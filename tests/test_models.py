@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from streams.models import Contact, ContactField, EventTemplate, SenderID, Stream, Tag
 from streams.placeholders import MissingVariable, render
 from streams.tokens import hash_token
-from tests.factories import make_account, make_sender, make_stream
+from tests.support.factories import make_account, make_sender, make_stream
 
 pytestmark = pytest.mark.django_db
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests import factories
-from tests.otp_client import OtpClient, code_from
+from tests.support import factories
+from tests.support.otp_client import OtpClient, code_from
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 

@@ -3,7 +3,7 @@ of reach of scripts, both same-site. Proven on the settings the production
 environment of docs/configuration.md gives (the same one `check --deploy` passes in
 test_setup.py) and on a real sign-in answer under them."""
 
-from tests import factories
+from tests.support import factories
 from tests.test_setup import PRODUCTION_ENV, settings_in_subprocess
 
 

@@ -48,6 +48,7 @@ def browser_page():
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("path", "ready"),

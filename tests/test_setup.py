@@ -10,8 +10,8 @@ from django.core.management import CommandError, call_command
 
 from streams.models import Account, Contact, EventTemplate, SenderID, Stream
 from streams.tokens import hash_token
-from tests.factories import make_stream
-from tests.services import ROOT
+from tests.support.factories import make_stream
+from tests.support.services import ROOT
 
 pytestmark = pytest.mark.django_db
 

@@ -17,11 +17,11 @@ from collections import Counter
 import pytest
 import requests
 
-from tests import factories
-from tests.live import Server
-from tests.services import require_postgres, worker_env
+from tests.support import factories
+from tests.support.live import Server
+from tests.support.services import require_postgres, worker_env
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 SECONDS = float(os.environ.get("OTP_SOAK_SECONDS", "30"))
 RATE = float(os.environ.get("OTP_SOAK_RATE", "30"))  # requests per second

@@ -11,9 +11,9 @@ from django.test import Client
 from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
 from otp.models import Verification
 from streams.models import Contact, ContactField, Membership, Tag
-from tests import factories
-from tests.otp_client import OtpClient
-from tests.urlwalk import ADMIN, API, AUTH, CALLBACK, CannotFill, all_routes, fill, snapshot
+from tests.support import factories
+from tests.support.otp_client import OtpClient
+from tests.support.urlwalk import ADMIN, API, AUTH, CALLBACK, CannotFill, all_routes, fill, snapshot
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
 

@@ -4,7 +4,7 @@ import pytest
 
 from gateways.models import OutboundMessage
 from gateways.services import queue_message
-from tests.services import wait_for
+from tests.support.services import wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 

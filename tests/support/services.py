@@ -11,9 +11,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.live import free_port  # noqa: F401 - one port picker for every test server
+from tests.support.live import free_port  # noqa: F401 - one port picker for every test server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def require_postgres() -> None:

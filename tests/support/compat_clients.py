@@ -11,7 +11,7 @@ from django.test import Client, TestCase
 
 from otp.compat.credentials import rotate_secret
 from otp.compat.models import CompatCredential
-from tests import factories
+from tests.support import factories
 
 VERIFYNOW = "/compat/verifynow"
 OCTOPUSH = "/compat/octopush/v1/public"

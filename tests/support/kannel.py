@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.live import free_port
+from tests.support.live import free_port
 
 BEARERBOX = "/usr/sbin/bearerbox"
 SMSBOX = "/usr/sbin/smsbox"
