@@ -13,32 +13,50 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
 env_file = BASE_DIR / ".env"
 if env_file.exists():
-    env.read_env(str(env_file))
+    env.read_env(str(env_file))  # first: every setting below, VAR_DIR included, may be in it
 
-
-def _local_secret(name: str) -> str:
-    """A random secret kept in ``var/`` so a development machine needs no set-up
-    and its sessions, tokens and code hashes survive restarts."""
-    path = VAR_DIR / name
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="") or _local_secret("secret_key")
+# The embedded default (no DATABASE_URL, DEBUG not explicitly false) is one machine with
+# SQLite: it may mint its own keys. Anything else may be one node of several, and a node
+# that minted its own key would refuse every other node's sessions, tokens and codes.
+EMBEDDED_DEFAULT = not env.str("DATABASE_URL", default="") and (
+    env.str("DEBUG", default="") == "" or DEBUG
+)
+# Keys generated for the embedded default, written to VAR_DIR by config.apps at start-up
+# (importing the settings writes nothing).
+LOCAL_SECRETS_TO_WRITE: dict[str, str] = {}
+
+
+def _secret(name: str) -> str:
+    value = env.str(name, default="")
+    if value:
+        return value
+    if not EMBEDDED_DEFAULT:
+        raise ImproperlyConfigured(
+            f"{name} is not set. With DATABASE_URL or DEBUG=false this may be one node of "
+            f"several, and every node must use the same {name}: set it in the environment "
+            "or in .env, e.g. to the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`."
+        )
+    path = VAR_DIR / name.lower()
+    if path.exists():
+        return path.read_text().strip()
+    LOCAL_SECRETS_TO_WRITE[path.name] = secrets.token_urlsafe(50)
+    return LOCAL_SECRETS_TO_WRITE[path.name]
+
+
+SECRET_KEY = _secret("SECRET_KEY")
 # Keys the HMAC of OTP codes and API tokens. Kept apart from SECRET_KEY so rotating
 # the session key does not invalidate every issued API token.
-OTP_HASH_KEY = env.str("OTP_HASH_KEY", default="") or _local_secret("otp_hash_key")
+OTP_HASH_KEY = _secret("OTP_HASH_KEY")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -57,6 +75,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "config.apps.ProjectConfig",
     "streams",
     "otp",
     "gateways",
@@ -94,7 +113,6 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
@@ -191,7 +209,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns at start-up when it is missing
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

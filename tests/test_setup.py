@@ -58,17 +58,56 @@ def test_rotate_token_of_unknown_stream_is_a_clear_error():
         call_command("rotate_token", "999")
 
 
-def settings_in_subprocess(env: dict[str, str], code: str) -> str:
+def settings_in_subprocess(env: dict[str, str], code: str, *, setup: bool = True, cwd=ROOT) -> str:
     clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
     clean.update(env)
+    start = "import django; django.setup()" if setup else "import config.settings"
     return subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup(); {code}"],
-        cwd=ROOT,
-        env={"DJANGO_SETTINGS_MODULE": "config.settings", **clean},
+        [sys.executable, "-c", f"{start}; {code}"],
+        cwd=cwd,
+        env={"DJANGO_SETTINGS_MODULE": "config.settings", "PYTHONPATH": str(ROOT), **clean},
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DATABASE_URL": "postgres://u:p@db.internal:5432/otp"},
+        {"DEBUG": "false"},
+        {"DATABASE_URL": "postgres://u:p@db.internal:5432/otp", "SECRET_KEY": "k" * 50},
+    ],
+    ids=["postgres", "debug-false", "postgres-without-hash-key"],
+)
+def test_a_production_node_without_its_keys_refuses_to_start(tmp_path, env):
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        settings_in_subprocess({"VAR_DIR": str(tmp_path), **env}, "print('started')")
+    assert "is not set" in refused.value.stderr
+    assert "every node must use the same" in refused.value.stderr
+    assert list(tmp_path.iterdir()) == []  # it minted no key of its own
+
+
+def test_importing_the_settings_writes_nothing(tmp_path):
+    var = tmp_path / "var"
+    out = settings_in_subprocess(
+        {"VAR_DIR": str(var)}, "print(len(config.settings.SECRET_KEY))", setup=False
+    )
+    assert int(out) >= 50
+    assert not var.exists()
+
+
+def test_var_dir_is_read_from_the_env_file(tmp_path):
+    var = tmp_path / "from-dotenv"
+    (ROOT / ".env").exists() and pytest.skip("a developer's own .env is in the way")
+    (ROOT / ".env").write_text(f"VAR_DIR={var}\n")
+    try:
+        out = settings_in_subprocess({}, "from django.conf import settings as s; print(s.VAR_DIR)")
+    finally:
+        (ROOT / ".env").unlink()
+    assert out == str(var)
+    assert (var / "secret_key").exists()
 
 
 def test_embedded_default_with_no_environment(tmp_path):
@@ -87,6 +126,8 @@ def test_production_environment_uses_postgres_and_redis(tmp_path):
             "VAR_DIR": str(tmp_path),
             "DATABASE_URL": "postgres://u:p@db.internal:5432/otp",
             "REDIS_URL": "redis://cache.internal:6379/0",
+            "SECRET_KEY": "a-production-secret-key-" + "s" * 30,
+            "OTP_HASH_KEY": "a-production-hash-key-" + "h" * 30,
         },
         "from django.conf import settings as s; "
         "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['HOST'], "
