@@ -168,7 +168,10 @@ def backoff(attempt: int) -> float:
 
 
 def _max_retries(gateway: Gateway) -> int:
-    return int(gateway.settings.get("max_retries", settings.GATEWAY_MAX_RETRIES))
+    try:
+        return int(gateway.settings.get("max_retries", settings.GATEWAY_MAX_RETRIES))
+    except (TypeError, ValueError):  # saved before settings were checked: the default
+        return settings.GATEWAY_MAX_RETRIES
 
 
 def _rate_wait(gateway: Gateway) -> float:
