@@ -2,7 +2,9 @@ import json
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
+from .adapters import REGISTRY, Adapter
 from .models import Gateway, MessageAttempt, OutboundMessage, Route
 
 
@@ -17,6 +19,15 @@ class GatewayForm(forms.ModelForm):
         help_text='A JSON object, e.g. {"password": "..."}. Stored credentials are never '
         "shown; leave empty to keep them.",
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Only kinds an adapter handles can be chosen.
+        self.fields["kind"].choices = [
+            (value, label) for value, label in Gateway.Kind.choices if value in REGISTRY
+        ]
+        self.fields["settings"].help_text = "A JSON object. " + _keys_help("setting_specs")
+        self.fields["new_credentials"].help_text += " " + _keys_help("credential_specs")
 
     class Meta:
         model = Gateway
@@ -42,10 +53,34 @@ class GatewayForm(forms.ModelForm):
             raise forms.ValidationError("Enter a JSON object.")
         return value
 
+    def clean(self) -> dict:
+        # Gateway.clean (run next) checks the credentials the gateway will have.
+        cleaned = super().clean()
+        if cleaned.get("new_credentials") is not None:
+            self.instance.credentials = cleaned["new_credentials"]
+        return cleaned
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        # The model names the stored field; the form shows it as the write-only one.
+        if hasattr(errors, "error_dict") and "credentials" in errors.error_dict:
+            errors.error_dict["new_credentials"] = errors.error_dict.pop("credentials")
+        super()._update_errors(errors)
+
     def save(self, commit: bool = True) -> Gateway:
         if self.cleaned_data.get("new_credentials") is not None:
             self.instance.credentials = self.cleaned_data["new_credentials"]
         return super().save(commit)
+
+
+def _keys_help(specs: str) -> str:
+    kinds = []
+    for kind, adapter in REGISTRY.items():
+        keys = [
+            f"{spec.name}{'*' if spec.required else ''} ({spec.type_name})"
+            for spec in getattr(adapter, specs)()
+        ]
+        kinds.append(f"{kind}: {', '.join(keys) or 'none'}")
+    return "Keys by kind (* required): " + "; ".join(kinds) + "."
 
 
 class RouteInline(admin.TabularInline):
@@ -68,7 +103,14 @@ class GatewayAdmin(admin.ModelAdmin):
     ]
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
+    readonly_fields = ["delivery_report_url"]
     inlines = [RouteInline]
+
+    @admin.display(description="Delivery-report URL")
+    def delivery_report_url(self, obj: Gateway) -> str:
+        if obj.pk is None:
+            return "Shown once the gateway is saved."
+        return Adapter(obj).receipt_url()
 
     @admin.display(boolean=True, description="Credentials set")
     def has_credentials(self, obj: Gateway) -> bool:
@@ -117,7 +159,7 @@ class OutboundMessageAdmin(admin.ModelAdmin):
     readonly_fields = [
         "id",
         "account",
-        "verification",
+        "verification_id",
         "channel",
         "recipient",
         "sender",

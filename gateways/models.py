@@ -1,12 +1,19 @@
 """Gateways (configured providers), accounts' routes through them, and the outbound
 messages they carry with every delivery attempt."""
 
+from __future__ import annotations
+
 import secrets
 import uuid
+from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+
+from .adapters import REGISTRY
 
 
 def new_receipt_secret() -> str:
@@ -23,7 +30,6 @@ class Gateway(models.Model):
         KANNEL = "kannel", "Kannel (HTTP sendsms)"
         TWILIO = "twilio", "Twilio"
         VONAGE = "vonage", "Vonage SMS"
-        SMPP = "smpp", "SMPP 3.4"
         WEBHOOK = "webhook", "HTTP webhook (HMAC-signed JSON)"
 
     name = models.CharField(max_length=60, unique=True)
@@ -46,6 +52,33 @@ class Gateway(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
 
+    def clean(self) -> None:
+        """The settings and credentials the kind's adapter declares, and no capability it
+        lacks: a gateway that passes cannot fail on its own configuration."""
+        adapter = REGISTRY.get(self.kind)
+        if adapter is None:
+            raise ValidationError({"kind": f"No adapter handles the kind {self.kind!r}."})
+        errors: dict[str, list[str]] = {}
+        if problems := adapter.check(self.settings, adapter.setting_specs()):
+            errors["settings"] = problems
+        if problems := adapter.check(self.credentials, adapter.credential_specs()):
+            errors["credentials"] = problems
+        if self.supports_sms and not adapter.sms:
+            errors["supports_sms"] = [f"A {self.kind} gateway cannot send SMS."]
+        if self.supports_voice and not adapter.voice:
+            errors["supports_voice"] = [f"A {self.kind} gateway cannot place voice calls."]
+        if errors:
+            raise ValidationError(errors)
+
+    def carries(self, channel: str) -> bool:
+        """Whether this gateway takes messages of ``channel``: configured so, and able to."""
+        adapter = REGISTRY.get(self.kind)
+        if adapter is None:
+            return False
+        if channel == OutboundMessage.Channel.VOICE:
+            return self.supports_voice and adapter.voice
+        return self.supports_sms and adapter.sms
+
 
 class Route(models.Model):
     """One hop of an account's ordered route: primary first, then fallbacks."""
@@ -62,6 +95,93 @@ class Route(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} #{self.position}: {self.gateway}"
+
+
+class OutboundMessageQuerySet(models.QuerySet):
+    """Every status change of a message, each one conditional ``UPDATE`` that returns
+    how many rows moved: two workers, or a worker and a delivery report, never both win."""
+
+    def claim(self) -> int:
+        """queued -> sending, stamped so a dead worker's claim can be released."""
+        now = timezone.now()
+        return self.filter(status=Status.QUEUED).update(
+            status=Status.SENDING, claimed_at=now, updated_at=now
+        )
+
+    def release(self, *, retry_at: datetime | None = None, **progress) -> int:
+        """sending -> queued: the claim given back, to be tried again at ``retry_at``."""
+        if retry_at is not None:
+            progress["next_attempt_at"] = retry_at
+        return self.filter(status=Status.SENDING).update(
+            status=Status.QUEUED,
+            claimed_at=None,
+            updated_at=timezone.now(),
+            **progress,
+        )
+
+    def release_dead_claims(self, *, claimed_before: datetime) -> list[tuple]:
+        """Release the claims older than ``claimed_before`` (their worker died); returns
+        the ``(id, channel)`` of each message released."""
+        dead = list(
+            self.filter(status=Status.SENDING, claimed_at__lt=claimed_before).values_list(
+                "id", "channel"
+            )
+        )
+        released = []
+        for message_id, channel in dead:
+            if self.filter(id=message_id).release(retry_at=None):
+                released.append((message_id, channel))
+        return released
+
+    def mark_sent(self, *, gateway: Gateway, provider_message_id: str, **progress) -> int:
+        """sending -> sent. When a delivery report raced ahead and moved it on already,
+        only the send's own facts are filled in."""
+        now = timezone.now()
+        moved = self.filter(status=Status.SENDING).update(
+            status=Status.SENT,
+            gateway=gateway,
+            provider_message_id=provider_message_id,
+            sent_at=now,
+            next_attempt_at=None,
+            updated_at=now,
+            **progress,
+        )
+        if not moved:
+            self.filter(provider_message_id="").update(
+                gateway=gateway, provider_message_id=provider_message_id, sent_at=now
+            )
+        return moved
+
+    def mark_failed(self, *, error: str, **progress) -> int:
+        """sending -> failed: no gateway of the route could send it."""
+        return self.filter(status=Status.SENDING).update(
+            status=Status.FAILED,
+            last_error=error[:2000],
+            hop_attempts=0,
+            next_attempt_at=None,
+            updated_at=timezone.now(),
+            **progress,
+        )
+
+    def apply_receipt_status(
+        self, status: str, *, provider_status: str = "", error: str = ""
+    ) -> int:
+        """Move to a delivery report's ``status``, forward only: a duplicate or late
+        report (a "sent" after "delivered") changes nothing."""
+        now = timezone.now()
+        behind = [s for s, rank in PROGRESS.items() if rank < PROGRESS[status]]
+        fields: dict = {"provider_status": provider_status[:40], "status": status}
+        if status == Status.DELIVERED:
+            fields["delivered_at"] = now
+        if error:
+            fields["last_error"] = error[:2000]
+        return self.filter(status__in=behind).update(updated_at=now, **fields)
+
+    def due_for_requeue(self, *, now: datetime, grace) -> OutboundMessageQuerySet:
+        """Queued longer than ``grace`` past their due time: the broker was down at
+        enqueue, or the task vanished."""
+        due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now - grace)
+        return self.filter(due, status=Status.QUEUED, updated_at__lt=now - grace)
 
 
 class OutboundMessage(models.Model):
@@ -85,13 +205,9 @@ class OutboundMessage(models.Model):
     account = models.ForeignKey(
         "streams.Account", on_delete=models.CASCADE, related_name="outbound_messages"
     )
-    verification = models.ForeignKey(
-        "otp.Verification",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="messages",
-    )
+    # The verification the message carries a code of: a plain reference, not a foreign
+    # key, because otp sits above gateways (see gateways.selectors for the reads).
+    verification_id = models.UUIDField(null=True, blank=True, db_index=True)
     channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.SMS)
     recipient = models.CharField(max_length=16)
     sender = models.CharField(max_length=16, blank=True)
@@ -121,6 +237,8 @@ class OutboundMessage(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
+    objects = OutboundMessageQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -140,6 +258,19 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient} ({self.status})"
+
+
+Status = OutboundMessage.Status
+
+# How far along a message is: a delivery report may only move it forward.
+PROGRESS = {
+    Status.QUEUED: 0,
+    Status.SENDING: 1,
+    Status.SENT: 2,
+    Status.DELIVERED: 3,
+    Status.UNDELIVERED: 3,
+    Status.FAILED: 3,
+}
 
 
 class MessageAttempt(models.Model):

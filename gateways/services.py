@@ -17,10 +17,10 @@ import time
 import uuid
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -34,15 +34,10 @@ Status = OutboundMessage.Status
 # Sent with ``verification_id`` when a message ends failed: otp marks its verification.
 message_failed = Signal()
 
-# How far along a message is: a delivery report may only move it forward.
-PROGRESS = {
-    Status.QUEUED: 0,
-    Status.SENDING: 1,
-    Status.SENT: 2,
-    Status.DELIVERED: 3,
-    Status.UNDELIVERED: 3,
-    Status.FAILED: 3,
-}
+# The delivery task, named rather than imported: tasks.py imports this module, and the
+# app registers the task at start-up (GatewaysConfig.ready), so eager mode still runs
+# it in-process.
+DELIVER_TASK = "gateways.deliver_message"
 
 
 # --- Queueing ---------------------------------------------------------------------------
@@ -85,10 +80,10 @@ def enqueue_delivery(message: OutboundMessage) -> None:
 
 
 def publish(message_id: str, channel: str, countdown: float | None = None) -> bool:
-    from .tasks import deliver_message_task
-
     try:
-        deliver_message_task.apply_async((message_id,), queue=channel, countdown=countdown)
+        current_app.signature(DELIVER_TASK, args=(message_id,)).apply_async(
+            queue=channel, countdown=countdown
+        )
     except Exception as exc:  # kombu raises several types; none may reach the caller
         log.warning("message %s not enqueued (%s); the re-queue will send it", message_id, exc)
         return False
@@ -101,11 +96,7 @@ def publish(message_id: str, channel: str, countdown: float | None = None) -> bo
 def claim(message_id) -> OutboundMessage | None:
     """Move a queued message to ``sending``; ``None`` when another worker has it or it
     is already past queued (a duplicate task)."""
-    now = timezone.now()
-    claimed = OutboundMessage.objects.filter(id=message_id, status=Status.QUEUED).update(
-        status=Status.SENDING, claimed_at=now, updated_at=now
-    )
-    if not claimed:
+    if not OutboundMessage.objects.filter(id=message_id).claim():
         return None
     return OutboundMessage.objects.get(id=message_id)
 
@@ -119,8 +110,7 @@ def route_for(message: OutboundMessage) -> list[Gateway]:
         .select_related("gateway")
         .order_by("position", "id")
     ]
-    voice = message.channel == OutboundMessage.Channel.VOICE
-    hops = [g for g in hops if (g.supports_voice if voice else g.supports_sms)]
+    hops = [gateway for gateway in hops if gateway.carries(message.channel)]
     return hops or [default_gateway()]
 
 
@@ -150,6 +140,13 @@ def deliver_message(message_id) -> str | None:
         except PermanentError as exc:
             _record(message, gateway, MessageAttempt.Outcome.PERMANENT, started, exc.reason)
             message.last_error = f"{gateway.name}: {exc.reason}"
+        except Exception as exc:
+            # A bug or a bad setting in the adapter: recorded like a permanent error, so
+            # the message fails over or fails instead of staying claimed forever.
+            log.exception("gateway %s raised on message %s", gateway.name, message.id)
+            reason = f"adapter error: {exc.__class__.__name__}: {exc}"
+            _record(message, gateway, MessageAttempt.Outcome.PERMANENT, started, reason)
+            message.last_error = f"{gateway.name}: {reason}"
         else:
             # The attempt and the status land together: a database that fails between
             # them must not leave a "sent" attempt on a message still claimed, which
@@ -171,7 +168,10 @@ def backoff(attempt: int) -> float:
 
 
 def _max_retries(gateway: Gateway) -> int:
-    return int(gateway.settings.get("max_retries", settings.GATEWAY_MAX_RETRIES))
+    try:
+        return int(gateway.settings.get("max_retries", settings.GATEWAY_MAX_RETRIES))
+    except (TypeError, ValueError):  # saved before settings were checked: the default
+        return settings.GATEWAY_MAX_RETRIES
 
 
 def _rate_wait(gateway: Gateway) -> float:
@@ -204,55 +204,38 @@ def _record(message, gateway, outcome, started, error="", provider_id="") -> Non
     )
 
 
+def _progress(message: OutboundMessage) -> dict:
+    """How far the route walk got, written with every status change."""
+    return {
+        "attempts": message.attempts,
+        "hop_attempts": message.hop_attempts,
+        "route_position": message.route_position,
+    }
+
+
 def _later(message: OutboundMessage, delay: float, *, reason: str) -> str:
     """Give the claim back and try again in ``delay`` seconds."""
-    now = timezone.now()
-    OutboundMessage.objects.filter(id=message.id, status=Status.SENDING).update(
-        status=Status.QUEUED,
-        attempts=message.attempts,
-        hop_attempts=message.hop_attempts,
-        route_position=message.route_position,
+    OutboundMessage.objects.filter(id=message.id).release(
+        retry_at=timezone.now() + timedelta(seconds=delay),
         last_error=reason or message.last_error,
-        next_attempt_at=now + timedelta(seconds=delay),
-        claimed_at=None,
-        updated_at=now,
+        **_progress(message),
     )
     publish(str(message.id), message.channel, countdown=delay)
     return Status.QUEUED
 
 
 def _sent(message: OutboundMessage, gateway: Gateway, provider_id: str) -> str:
-    now = timezone.now()
-    # Conditional: a delivery report that raced ahead of us has already moved it on;
-    # then only the send's own facts are filled in.
-    moved = OutboundMessage.objects.filter(id=message.id, status=Status.SENDING).update(
-        status=Status.SENT,
-        gateway=gateway,
-        provider_message_id=provider_id,
-        attempts=message.attempts,
-        hop_attempts=message.hop_attempts,
-        route_position=message.route_position,
-        sent_at=now,
-        next_attempt_at=None,
-        updated_at=now,
+    OutboundMessage.objects.filter(id=message.id).mark_sent(
+        gateway=gateway, provider_message_id=provider_id, **_progress(message)
     )
-    if not moved:
-        OutboundMessage.objects.filter(id=message.id, provider_message_id="").update(
-            gateway=gateway, provider_message_id=provider_id, sent_at=now
-        )
     return Status.SENT
 
 
 def _failed(message: OutboundMessage) -> str:
-    now = timezone.now()
-    OutboundMessage.objects.filter(id=message.id, status=Status.SENDING).update(
-        status=Status.FAILED,
-        attempts=message.attempts,
-        route_position=message.route_position,
-        hop_attempts=0,
-        last_error=message.last_error or "no gateway could send it",
-        next_attempt_at=None,
-        updated_at=now,
+    progress = _progress(message)
+    del progress["hop_attempts"]  # a failed message starts no hop
+    OutboundMessage.objects.filter(id=message.id).mark_failed(
+        error=message.last_error or "no gateway could send it", **progress
     )
     log.warning("message %s failed: %s", message.id, message.last_error)
     if message.verification_id:
@@ -297,17 +280,8 @@ def apply_receipt(gateway: Gateway, receipt: Receipt) -> OutboundMessage | None:
             gateway.name,
         )
         return None
-    now = timezone.now()
-    behind = [s for s, rank in PROGRESS.items() if rank < PROGRESS[receipt.status]]
-    fields: dict = {"provider_status": receipt.raw_status[:40], "status": receipt.status}
-    if receipt.status == Status.DELIVERED:
-        fields["delivered_at"] = now
-    if receipt.error:
-        fields["last_error"] = receipt.error[:2000]
-    # A report that does not move the message on (a duplicate, or one that arrived
-    # late) changes nothing.
-    OutboundMessage.objects.filter(id=message.id, status__in=behind).update(
-        updated_at=now, **fields
+    OutboundMessage.objects.filter(id=message.id).apply_receipt_status(
+        receipt.status, provider_status=receipt.raw_status, error=receipt.error
     )
     message.refresh_from_db()
     return message
@@ -324,17 +298,8 @@ def requeue_stale_messages() -> int:
     now = timezone.now()
     grace = timedelta(seconds=settings.GATEWAY_REQUEUE_AFTER_SECONDS)
     lease = timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)
-    dead = list(
-        OutboundMessage.objects.filter(
-            status=Status.SENDING, claimed_at__lt=now - lease
-        ).values_list("id", "channel")
-    )
-    for message_id, _ in dead:
-        OutboundMessage.objects.filter(id=message_id, status=Status.SENDING).update(
-            status=Status.QUEUED, claimed_at=None, updated_at=now
-        )
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now - grace)
-    stale = OutboundMessage.objects.filter(due, status=Status.QUEUED, updated_at__lt=now - grace)
+    dead = OutboundMessage.objects.release_dead_claims(claimed_before=now - lease)
+    stale = OutboundMessage.objects.due_for_requeue(now=now, grace=grace)
     stale = dead + list(stale.values_list("id", "channel")[:5000])
     count = 0
     for message_id, channel in stale:
@@ -342,6 +307,13 @@ def requeue_stale_messages() -> int:
     if count:
         log.info("re-queued %d message(s)", count)
     return count
+
+
+def forget_messages_of(verification_ids) -> int:
+    """Delete the messages of these verifications (ids, or a query of ids): otp prunes
+    a verification and its messages together."""
+    _, by_model = OutboundMessage.objects.filter(verification_id__in=verification_ids).delete()
+    return by_model.get(OutboundMessage._meta.label, 0)
 
 
 def prune_messages() -> int:

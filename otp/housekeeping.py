@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from gateways.services import forget_messages_of
+
 from .models import SendCounter, Verification
 
 Status = Verification.Status
@@ -24,7 +26,10 @@ def prune_verifications() -> int:
     """Delete verifications older than the retention period, and send counters whose
     window and block are long over."""
     now = timezone.now()
-    _, by_model = Verification.objects.filter(created_at__lt=now - settings.OTP_RETENTION).delete()
+    old_verifications = Verification.objects.filter(created_at__lt=now - settings.OTP_RETENTION)
+    # Their messages go with them (no foreign key cascades across the layers).
+    forget_messages_of(old_verifications.values("id"))
+    _, by_model = old_verifications.delete()
     old = now - timedelta(days=8)  # longer than the longest cooldown (7 days)
     SendCounter.objects.filter(window_started_at__lt=old).exclude(blocked_until__gt=now).delete()
     return by_model.get(Verification._meta.label, 0)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from gateways.models import OutboundMessage
+from gateways.selectors import messages_for_verification
 from gateways.services import queue_message
 from streams import placeholders
 from streams.models import Contact, EventTemplate, SenderID, Stream
@@ -248,7 +249,11 @@ def _idempotent_replay(
             "This idempotency key was used for a different auth request.",
             fields={"idempotency_key": "Already used for another recipient, event or channel."},
         )
-    return SendResult(verification=earlier, message=earlier.messages.first(), replayed=True)
+    return SendResult(
+        verification=earlier,
+        message=messages_for_verification(earlier.id).first(),
+        replayed=True,
+    )
 
 
 def _template_text(
@@ -509,7 +514,7 @@ def get_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> Ver
             "No verification of this stream has this id.",
             fields={"id": "Not found."},
         )
-    verification.latest_message = verification.messages.order_by("-created_at").first()
+    verification.latest_message = messages_for_verification(verification.id).first()
     return verification
 
 

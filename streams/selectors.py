@@ -3,6 +3,7 @@
 from django.db.models import QuerySet
 
 from gateways.models import Gateway, OutboundMessage
+from gateways.selectors import latest_message_by_verification
 from otp.models import Verification
 
 from .models import Account, Stream
@@ -17,11 +18,7 @@ def outbox_messages(account: Account) -> QuerySet[OutboundMessage]:
 def recent_verifications(stream: Stream, limit: int = 20) -> list[Verification]:
     """The stream's newest verifications, each with its latest message."""
     verifications = list(Verification.objects.filter(stream=stream).order_by("-created_at")[:limit])
-    latest: dict = {}
-    for message in OutboundMessage.objects.filter(verification__in=verifications).order_by(
-        "created_at"
-    ):
-        latest[message.verification_id] = message
+    latest = latest_message_by_verification(v.id for v in verifications)
     for verification in verifications:
         verification.latest_message = latest.get(verification.id)
     return verifications

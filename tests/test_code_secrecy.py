@@ -271,7 +271,7 @@ def test_admin_pages_never_show_the_code_or_its_hash(client, client_code_stream)
     api = OtpClient(client_code_stream.token)
     sent = api.send(recipient=PHONE, code=CLIENT_CODE).json()
     verification = Verification.objects.get(id=sent["id"])
-    message = OutboundMessage.objects.get(verification=verification)
+    message = OutboundMessage.objects.get(verification_id=verification.id)
     admin = factories.make_user(is_staff=True, is_superuser=True)
     client.login(username=admin.username, password=factories.PASSWORD)
 

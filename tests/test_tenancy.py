@@ -38,7 +38,7 @@ def account_with_data(name: str, stream_name: str, sender: str, first_name: str,
     sent = OtpClient(token).send(recipient=phone)
     assert sent.status_code == 201, sent.content
     verification = Verification.objects.get(id=sent.json()["id"])
-    message = OutboundMessage.objects.get(verification=verification)
+    message = OutboundMessage.objects.get(verification_id=verification.id)
     # The account's own gateway, routed after the send (which went to the outbox).
     gateway = Gateway.objects.create(name=f"{name} webhook", kind=Gateway.Kind.WEBHOOK)
     Route.objects.create(account=account, gateway=gateway)

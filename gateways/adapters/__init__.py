@@ -1,6 +1,13 @@
 """Gateway adapters: one module per provider, one line per adapter in ``REGISTRY``."""
 
-from .base import Adapter, PermanentError, Receipt, ReceiptRefused, RetryableError
+from .base import (
+    Adapter,
+    PermanentError,
+    Receipt,
+    ReceiptRefused,
+    RetryableError,
+    SettingSpec,
+)
 from .console import ConsoleAdapter
 from .kannel import KannelAdapter
 from .noop import NoopAdapter
@@ -32,5 +39,6 @@ __all__ = [
     "Receipt",
     "ReceiptRefused",
     "RetryableError",
+    "SettingSpec",
     "adapter_for",
 ]

@@ -10,7 +10,7 @@ will not help). ``parse_receipt`` turns a provider's delivery-report request int
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import requests
 from django.conf import settings
@@ -47,10 +47,67 @@ class Receipt:
     raw_status: str = ""
 
 
+@dataclass(frozen=True)
+class SettingSpec:
+    """One key of a gateway's ``settings`` (or, when ``secret``, its ``credentials``)."""
+
+    name: str
+    type: type = str
+    required: bool = False
+    secret: bool = False
+    help: str = ""
+
+    @property
+    def type_name(self) -> str:
+        return {str: "text", int: "integer", float: "number", bool: "true/false"}[self.type]
+
+    def accepts(self, value: object) -> bool:
+        if self.type is float:  # JSON has no int/float split: 5 is a fine number of seconds
+            return isinstance(value, int | float) and not isinstance(value, bool)
+        if self.type is int:
+            return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, self.type)
+
+
+# Keys every gateway takes in its settings, whatever its kind.
+COMMON_SETTINGS = (
+    SettingSpec("timeout", float, help="seconds, default `GATEWAY_HTTP_TIMEOUT`"),
+    SettingSpec("max_retries", int, help="retries on this gateway, default `GATEWAY_MAX_RETRIES`"),
+    SettingSpec("public_base_url", help="the address the provider reaches us at"),
+)
+
+
 class Adapter:
     kind = ""
+    # What the adapter can carry: a gateway may not claim more.
     sms = True
     voice = False
+    # The keys of the gateway's ``settings`` and ``credentials`` (``secret=True``), beside
+    # ``COMMON_SETTINGS``. The admin and ``Gateway.clean`` refuse anything else.
+    specs: ClassVar[tuple[SettingSpec, ...]] = ()
+
+    @classmethod
+    def setting_specs(cls) -> tuple[SettingSpec, ...]:
+        return tuple(s for s in cls.specs if not s.secret) + COMMON_SETTINGS
+
+    @classmethod
+    def credential_specs(cls) -> tuple[SettingSpec, ...]:
+        return tuple(s for s in cls.specs if s.secret)
+
+    @classmethod
+    def check(cls, values: object, specs: tuple[SettingSpec, ...]) -> list[str]:
+        """What is wrong with ``values`` against ``specs``, one sentence per problem."""
+        if not isinstance(values, dict):
+            return ["Enter a JSON object."]
+        known = {spec.name: spec for spec in specs}
+        problems = [f"Unknown key {key!r}." for key in values if key not in known]
+        for spec in specs:
+            if spec.name not in values or values[spec.name] in ("", None):
+                if spec.required:
+                    problems.append(f"{spec.name!r} is required.")
+            elif not spec.accepts(values[spec.name]):
+                problems.append(f"{spec.name!r} must be {spec.type_name}.")
+        return problems
 
     def __init__(self, gateway: Gateway):
         self.gateway = gateway

@@ -8,7 +8,14 @@ message id, so ours goes into the dlr-url and comes back with the report.
 
 from django.http import HttpRequest
 
-from .base import Adapter, PermanentError, Receipt, ReceiptRefused, RetryableError
+from .base import (
+    Adapter,
+    PermanentError,
+    Receipt,
+    ReceiptRefused,
+    RetryableError,
+    SettingSpec,
+)
 
 # Kannel's DLR types (the %d of dlr-url) and what they mean for the message.
 DLR_STATUS = {
@@ -23,6 +30,12 @@ DLR_MASK = 1 | 2 | 4 | 8 | 16
 
 class KannelAdapter(Adapter):
     kind = "kannel"
+    specs = (
+        SettingSpec("url", required=True, help="`http://host:13013/cgi-bin/sendsms`"),
+        SettingSpec("username", required=True),
+        SettingSpec("smsc", help="route through this SMSC only"),
+        SettingSpec("password", required=True, secret=True),
+    )
 
     def send(self, message) -> str:
         params = {

@@ -15,7 +15,14 @@ from xml.sax.saxutils import escape, quoteattr
 
 from django.http import HttpRequest
 
-from .base import Adapter, PermanentError, Receipt, ReceiptRefused, RetryableError
+from .base import (
+    Adapter,
+    PermanentError,
+    Receipt,
+    ReceiptRefused,
+    RetryableError,
+    SettingSpec,
+)
 
 # Twilio error codes worth another try; the others mean the request itself is wrong.
 RETRYABLE_CODES = {20429, 20500, 20503, 30001, 31000}
@@ -53,6 +60,12 @@ def signature(auth_token: str, url: str, params: dict[str, str]) -> str:
 class TwilioAdapter(Adapter):
     kind = "twilio"
     voice = True
+    specs = (
+        SettingSpec("account_sid", required=True),
+        SettingSpec("from", help="sender when the stream has none"),
+        SettingSpec("api_base", help="default `https://api.twilio.com`"),
+        SettingSpec("auth_token", required=True, secret=True),
+    )
 
     @property
     def _base(self) -> str:

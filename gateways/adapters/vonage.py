@@ -8,7 +8,14 @@ import json
 
 from django.http import HttpRequest
 
-from .base import Adapter, PermanentError, Receipt, ReceiptRefused, RetryableError
+from .base import (
+    Adapter,
+    PermanentError,
+    Receipt,
+    ReceiptRefused,
+    RetryableError,
+    SettingSpec,
+)
 
 # Status codes of the SMS API answer: 1 throttled, 5 internal error, 10 too many binds.
 RETRYABLE_STATUS = {"1", "5", "10"}
@@ -25,6 +32,12 @@ DLR_STATUS = {
 
 class VonageAdapter(Adapter):
     kind = "vonage"
+    specs = (
+        SettingSpec("api_key", required=True),
+        SettingSpec("from", help="sender when the stream has none"),
+        SettingSpec("api_base", help="default `https://rest.nexmo.com`"),
+        SettingSpec("api_secret", required=True, secret=True),
+    )
 
     def send(self, message) -> str:
         api = self.settings.get("api_base", "https://rest.nexmo.com").rstrip("/")

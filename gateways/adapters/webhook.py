@@ -14,7 +14,7 @@ import time
 
 from django.http import HttpRequest
 
-from .base import Adapter, PermanentError, Receipt, ReceiptRefused
+from .base import Adapter, PermanentError, Receipt, ReceiptRefused, SettingSpec
 
 MAX_CLOCK_SKEW = 300
 STATUSES = {"sent", "delivered", "undelivered", "failed"}
@@ -40,6 +40,10 @@ def verify(secret: str, body: bytes, header: str) -> bool:
 class WebhookAdapter(Adapter):
     kind = "webhook"
     voice = True
+    specs = (
+        SettingSpec("url", required=True, help="where the signed JSON is POSTed"),
+        SettingSpec("signing_secret", required=True, secret=True),
+    )
 
     def send(self, message) -> str:
         body = json.dumps(

@@ -1,0 +1,25 @@
+"""Reads other apps make of gateways' models."""
+
+from collections.abc import Iterable
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+from .models import OutboundMessage
+
+
+def messages_for_verification(verification_id: UUID) -> QuerySet[OutboundMessage]:
+    """The messages that carried a verification's code, newest first."""
+    return OutboundMessage.objects.filter(verification_id=verification_id).order_by("-created_at")
+
+
+def latest_message_by_verification(
+    verification_ids: Iterable[UUID],
+) -> dict[UUID, OutboundMessage]:
+    """Each verification's newest message, keyed by the verification's id; a
+    verification without a message is left out."""
+    latest: dict[UUID, OutboundMessage] = {}
+    messages = OutboundMessage.objects.filter(verification_id__in=list(verification_ids))
+    for message in messages.order_by("created_at"):
+        latest[message.verification_id] = message
+    return latest
