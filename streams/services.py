@@ -158,7 +158,8 @@ def save_code_handling(*, stream: Stream, changes: Mapping[str, object]) -> Stre
         raise ValueError(f"not code-handling settings: {', '.join(sorted(unknown))}")
     for name, value in changes.items():
         setattr(stream, name, value)
-    stream.full_clean()
+    untouched = [f.name for f in Stream._meta.concrete_fields if f.name not in changes]
+    stream.full_clean(exclude=untouched)  # the rules of what changes, and the model's
     stream.save(update_fields=[*changes, "updated_at"])
     return stream
 
