@@ -179,13 +179,21 @@ class TemplateChange:
 @transaction.atomic
 def save_templates(*, stream: Stream, changes: Sequence[TemplateChange]) -> Stream:
     """Wizard step 3: add, edit and delete the stream's event templates together.
-    Deletions go first, so a key freed by one row can be taken by another."""
+    Keys may move between rows (two templates swap keys, a new one takes a deleted
+    one's): deletions go first, and the templates whose key changes are moved out of
+    the way before any takes its new key."""
     for change in changes:
         if change.template is not None and change.template.stream_id != stream.pk:
             raise ValueError("an event template of another stream")
     for change in changes:
         if change.delete and change.template is not None:
             change.template.delete()
+    stored_keys = dict(stream.templates.values_list("pk", "key"))
+    for change in changes:
+        template = change.template
+        if template is not None and not change.delete and stored_keys[template.pk] != change.key:
+            template.key = f"~{template.pk}"  # no real key has "~": never seen, not committed
+            template.save(update_fields=["key"])
     for change in changes:
         if change.delete:
             continue

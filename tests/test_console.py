@@ -348,3 +348,32 @@ def test_a_draft_without_an_enabled_template_is_not_created(signed_in, account):
     assert "Add at least one enabled event template first." in page.content.decode()
     stream.refresh_from_db()
     assert stream.status == "draft" and not stream.token_hash
+
+
+def test_two_templates_can_swap_their_keys(signed_in, account):
+    stream, _ = factories.make_stream(
+        account, active=False, templates={"login": "Log-in {{code}}", "reset": "Reset {{code}}"}
+    )
+    login, reset = stream.templates.order_by("key")
+    data = {
+        "templates-TOTAL_FORMS": "2",
+        "templates-INITIAL_FORMS": "2",
+        "templates-MIN_NUM_FORMS": "0",
+        "templates-MAX_NUM_FORMS": "1000",
+        "action": "next",
+    }
+    for i, (template, key) in enumerate([(login, "reset"), (reset, "login")]):
+        data.update(
+            {
+                f"templates-{i}-id": str(template.pk),
+                f"templates-{i}-name": template.name,
+                f"templates-{i}-key": key,
+                f"templates-{i}-text": template.text,
+                f"templates-{i}-enabled": "on",
+            }
+        )
+    assert signed_in.post(wizard_url(stream, 3), data).status_code == 302
+    assert sorted(stream.templates.values_list("key", "text")) == [
+        ("login", "Reset {{code}}"),
+        ("reset", "Log-in {{code}}"),
+    ]
