@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "streams",
     "otp",
     "gateways",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -106,7 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "streams.context.console",
+                "console.context.console",
             ],
         },
     },
@@ -192,8 +193,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = ["streams.auth.ThrottledModelBackend"]
-# Sign-in throttling (streams/auth.py): failures allowed per user name and per client
+AUTHENTICATION_BACKENDS = ["console.auth.ThrottledModelBackend"]
+# Sign-in throttling (console/auth.py): failures allowed per user name and per client
 # address within the window before sign-in is refused until the window ends.
 LOGIN_FAILURES_PER_USER = env.int("LOGIN_FAILURES_PER_USER", default=5)
 LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=20)

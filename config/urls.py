@@ -11,7 +11,7 @@ urlpatterns = [
     path("api/v1/", include("otp.urls")),
     path("compat/", include("otp.compat.urls")),
     path("gateways/", include("gateways.urls")),
-    path("", include("streams.urls")),
+    path("", include("console.urls")),
 ]
 
 if settings.OTP_BENCH_CEILING:  # the benchmark's bare view (bench/), off by default

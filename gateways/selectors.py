@@ -1,11 +1,14 @@
-"""Reads other apps make of gateways' models."""
+"""Reads other apps make of gateways' models: the messages of verifications, and the
+console's outbox."""
 
 from collections.abc import Iterable
 from uuid import UUID
 
 from django.db.models import QuerySet
 
-from .models import OutboundMessage
+from streams.models import Account
+
+from .models import Gateway, OutboundMessage
 
 
 def messages_for_verification(verification_id: UUID) -> QuerySet[OutboundMessage]:
@@ -23,3 +26,10 @@ def latest_message_by_verification(
     for message in messages.order_by("created_at"):
         latest[message.verification_id] = message
     return latest
+
+
+def outbox_messages(account: Account) -> QuerySet[OutboundMessage]:
+    """What the development console gateway "sent" for ``account``, newest first."""
+    return OutboundMessage.objects.filter(
+        account=account, gateway__kind=Gateway.Kind.CONSOLE
+    ).order_by("-created_at")

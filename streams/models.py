@@ -307,6 +307,12 @@ class Stream(models.Model):
         return self.default_sender_id is None
 
     @property
+    def reached_step(self) -> int:
+        """The last wizard step open to the user: a draft resumes where it stopped,
+        a created stream has every step behind it."""
+        return self.wizard_step if self.status == self.Status.DRAFT else self.WizardStep.SUMMARY
+
+    @property
     def platform_generates_code(self) -> bool:
         return self.code_generator == self.CodeGenerator.PLATFORM
 

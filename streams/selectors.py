@@ -1,24 +1,39 @@
-"""Reads of the console that need care: always scoped to one account."""
+"""Reads of tenancy and stream configuration that need care: always scoped to one
+account (the console looks objects up inside these, so another account's are a 404)."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from gateways.models import Gateway, OutboundMessage
-from gateways.selectors import latest_message_by_verification
-from otp.models import Verification
-
-from .models import Account, Stream
+from .models import Account, Contact, Membership, SenderID, Stream
 
 
-def outbox_messages(account: Account) -> QuerySet[OutboundMessage]:
-    return OutboundMessage.objects.filter(
-        account=account, gateway__kind=Gateway.Kind.CONSOLE
-    ).order_by("-created_at")
+def memberships_of(user) -> list[Membership]:
+    """The user's accounts, by name: the account switcher's choices."""
+    return list(
+        Membership.objects.filter(user=user).select_related("account").order_by("account__name")
+    )
 
 
-def recent_verifications(stream: Stream, limit: int = 20) -> list[Verification]:
-    """The stream's newest verifications, each with its latest message."""
-    verifications = list(Verification.objects.filter(stream=stream).order_by("-created_at")[:limit])
-    latest = latest_message_by_verification(v.id for v in verifications)
-    for verification in verifications:
-        verification.latest_message = latest.get(verification.id)
-    return verifications
+def account_streams(account: Account) -> QuerySet[Stream]:
+    """The account's streams, newest first, with what the streams table shows."""
+    return (
+        Stream.objects.filter(account=account)
+        .select_related("default_sender")
+        .prefetch_related("tags")
+        .order_by("-created_at", "-id")
+    )
+
+
+def account_senders(account: Account) -> QuerySet[SenderID]:
+    return SenderID.objects.filter(account=account)
+
+
+def account_contacts(account: Account, search: str = "") -> QuerySet[Contact]:
+    """The account's contacts by name; ``search`` matches phone, first or last name."""
+    contacts = Contact.objects.filter(account=account).order_by("last_name", "first_name")
+    if search:
+        contacts = contacts.filter(
+            Q(phone__icontains=search)
+            | Q(first_name__icontains=search)
+            | Q(last_name__icontains=search)
+        )
+    return contacts

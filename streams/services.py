@@ -1,11 +1,12 @@
 """Writes on streams and their accounts, named as the product names them."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from . import validators
 from .models import Account, Contact, EventTemplate, Membership, SenderID, Stream, Tag
@@ -16,10 +17,17 @@ DEMO_PASSWORD = "otp-streams-demo"  # noqa: S105 - printed by `manage.py demo`, 
 DEMO_STREAM_NAME = "Demo log-in"
 
 
+class Refused(Exception):
+    """A change the object's state does not allow. The message is for the user, as
+    the console shows it."""
+
+
 @transaction.atomic
 def rotate_token(*, stream: Stream) -> str:
     """Issue a new API token for ``stream`` and return it: the only time it is seen.
     The old token stops working as soon as this commits."""
+    if stream.status == Stream.Status.DRAFT:
+        raise Refused("A draft gets its token when it is created.")
     token = issue_token()
     stream.set_token(token)
     stream.save(update_fields=["token_hash", "token_prefix", "token_issued_at", "updated_at"])
@@ -28,7 +36,10 @@ def rotate_token(*, stream: Stream) -> str:
 
 @transaction.atomic
 def activate_stream(*, stream: Stream) -> str:
-    """Finish the wizard: the stream goes live and gets its first token."""
+    """Finish the wizard: the stream goes live and gets its first token. It needs an
+    enabled event template, or every auth request would be refused."""
+    if not stream.templates.filter(enabled=True).exists():
+        raise Refused("Add at least one enabled event template first.")
     stream.status = Stream.Status.ACTIVE
     stream.wizard_step = Stream.WizardStep.SUMMARY
     stream.save(update_fields=["status", "wizard_step", "updated_at"])
@@ -115,19 +126,143 @@ def save_stream_details(
 
 
 def reach_step(stream: Stream, step: int) -> None:
-    """Remember how far a draft got: the wizard reopens it there."""
+    """Remember how far a draft got: the wizard reopens it there
+    (``Stream.reached_step``). An active stream has no step to remember."""
     if stream.status == Stream.Status.DRAFT and step > stream.wizard_step:
         stream.wizard_step = step
         stream.save(update_fields=["wizard_step", "updated_at"])
 
 
+CODE_HANDLING_FIELDS = (
+    "code_generator",
+    "code_length",
+    "code_digits",
+    "code_upper",
+    "code_lower",
+    "code_special",
+    "code_ttl_seconds",
+    "max_attempts",
+    "send_limit_enabled",
+    "send_limit_count",
+    "send_limit_cooldown_minutes",
+    "allowed_countries",
+)
+
+
+@transaction.atomic
+def save_code_handling(*, stream: Stream, changes: Mapping[str, object]) -> Stream:
+    """Wizard step 2: who generates the code, its shape and life, the send limit,
+    the countries. Settings not in ``changes`` keep their value."""
+    unknown = set(changes) - set(CODE_HANDLING_FIELDS)
+    if unknown:
+        raise ValueError(f"not code-handling settings: {', '.join(sorted(unknown))}")
+    for name, value in changes.items():
+        setattr(stream, name, value)
+    untouched = [f.name for f in Stream._meta.concrete_fields if f.name not in changes]
+    stream.full_clean(exclude=untouched)  # the rules of what changes, and the model's
+    stream.save(update_fields=[*changes, "updated_at"])
+    return stream
+
+
+@dataclass
+class TemplateChange:
+    """One row of the wizard's message content: ``template`` is None for a new one."""
+
+    template: EventTemplate | None
+    name: str = ""
+    key: str = ""
+    text: str = ""
+    enabled: bool = True
+    delete: bool = False
+
+
+@transaction.atomic
+def save_templates(*, stream: Stream, changes: Sequence[TemplateChange]) -> Stream:
+    """Wizard step 3: add, edit and delete the stream's event templates together.
+    Keys may move between rows (two templates swap keys, a new one takes a deleted
+    one's): deletions go first, and the templates whose key changes are moved out of
+    the way before any takes its new key."""
+    for change in changes:
+        if change.template is not None and change.template.stream_id != stream.pk:
+            raise ValueError("an event template of another stream")
+    for change in changes:
+        if change.delete and change.template is not None:
+            change.template.delete()
+    stored_keys = dict(stream.templates.values_list("pk", "key"))
+    for change in changes:
+        template = change.template
+        if template is not None and not change.delete and stored_keys[template.pk] != change.key:
+            template.key = f"~{template.pk}"  # no real key has "~": never seen, not committed
+            template.save(update_fields=["key"])
+    for change in changes:
+        if change.delete:
+            continue
+        template = change.template or EventTemplate(stream=stream)
+        template.name = change.name
+        template.key = change.key
+        template.text = change.text
+        template.enabled = change.enabled
+        template.full_clean()
+        template.save()
+    return stream
+
+
 def set_stream_enabled(*, stream: Stream, enabled: bool) -> Stream:
     """Disable an active stream (its token is refused at once) or enable it again."""
     if stream.status == Stream.Status.DRAFT:
-        raise ValueError("a draft is activated by finishing the wizard")
+        raise Refused("Finish the wizard to activate a draft.")
     stream.status = Stream.Status.ACTIVE if enabled else Stream.Status.DISABLED
     stream.save(update_fields=["status", "updated_at"])
     return stream
+
+
+# --- Sender IDs and contacts ------------------------------------------------------------
+
+
+@transaction.atomic
+def save_sender(
+    *, account: Account, value: str, kind: str, sender: SenderID | None = None
+) -> SenderID:
+    """Add a sender ID to the account, or change ``sender``."""
+    sender = sender or SenderID(account=account)
+    sender.value = value
+    sender.kind = kind
+    sender.full_clean()
+    sender.save()
+    return sender
+
+
+def delete_sender(*, sender: SenderID) -> None:
+    """A sender ID that is a stream's default stays: the stream would lose its sender."""
+    try:
+        sender.delete()
+    except ProtectedError:
+        raise Refused(f"“{sender.value}” is the default sender of a stream.") from None
+
+
+@transaction.atomic
+def save_contact(
+    *,
+    account: Account,
+    phone: str,
+    first_name: str,
+    last_name: str,
+    custom_fields: dict[str, str],
+    contact: Contact | None = None,
+) -> Contact:
+    """Add a contact to the account, or change ``contact``. ``phone`` is E.164."""
+    contact = contact or Contact(account=account)
+    contact.phone = phone
+    contact.first_name = first_name
+    contact.last_name = last_name
+    contact.custom_fields = custom_fields
+    contact.full_clean()
+    contact.save()
+    return contact
+
+
+def delete_contact(*, contact: Contact) -> None:
+    contact.delete()
 
 
 @dataclass

@@ -303,3 +303,77 @@ def test_password_reset_by_email(client, owner, mailoutbox):
     )
     assert done.status_code == 302
     assert client.login(username=owner.username, password="a-new-long-passphrase")
+
+
+def test_message_content_edits_adds_and_deletes_templates_together(signed_in, account):
+    stream, _ = factories.make_stream(
+        account, active=False, templates={"login": "{{code}}", "reset": "Reset {{code}}"}
+    )
+    login, reset = stream.templates.order_by("key")
+    data = {
+        "templates-TOTAL_FORMS": "3",
+        "templates-INITIAL_FORMS": "2",
+        "templates-MIN_NUM_FORMS": "0",
+        "templates-MAX_NUM_FORMS": "1000",
+        "action": "next",
+        "templates-0-id": str(login.pk),
+        "templates-0-name": "Log-in",
+        "templates-0-key": "login",
+        "templates-0-text": "Your log-in code: {{code}}",
+        "templates-0-enabled": "on",
+        "templates-1-id": str(reset.pk),
+        "templates-1-name": "Reset",
+        "templates-1-key": "reset",
+        "templates-1-text": "Reset {{code}}",
+        "templates-1-enabled": "on",
+        "templates-1-DELETE": "on",
+        # the deleted template's key, taken by a new one in the same post
+        "templates-2-name": "New reset",
+        "templates-2-key": "reset",
+        "templates-2-text": "New reset {{code}}",
+        "templates-2-enabled": "on",
+    }
+    assert signed_in.post(wizard_url(stream, 3), data).status_code == 302
+    assert sorted(stream.templates.values_list("key", "text")) == [
+        ("login", "Your log-in code: {{code}}"),
+        ("reset", "New reset {{code}}"),
+    ]
+    assert not stream.templates.filter(pk=reset.pk).exists()
+
+
+def test_a_draft_without_an_enabled_template_is_not_created(signed_in, account):
+    stream, _ = factories.make_stream(account, active=False)
+    stream.templates.update(enabled=False)
+    page = signed_in.post(wizard_url(stream, 4), {"action": "create"}, follow=True)
+    assert "Add at least one enabled event template first." in page.content.decode()
+    stream.refresh_from_db()
+    assert stream.status == "draft" and not stream.token_hash
+
+
+def test_two_templates_can_swap_their_keys(signed_in, account):
+    stream, _ = factories.make_stream(
+        account, active=False, templates={"login": "Log-in {{code}}", "reset": "Reset {{code}}"}
+    )
+    login, reset = stream.templates.order_by("key")
+    data = {
+        "templates-TOTAL_FORMS": "2",
+        "templates-INITIAL_FORMS": "2",
+        "templates-MIN_NUM_FORMS": "0",
+        "templates-MAX_NUM_FORMS": "1000",
+        "action": "next",
+    }
+    for i, (template, key) in enumerate([(login, "reset"), (reset, "login")]):
+        data.update(
+            {
+                f"templates-{i}-id": str(template.pk),
+                f"templates-{i}-name": template.name,
+                f"templates-{i}-key": key,
+                f"templates-{i}-text": template.text,
+                f"templates-{i}-enabled": "on",
+            }
+        )
+    assert signed_in.post(wizard_url(stream, 3), data).status_code == 302
+    assert sorted(stream.templates.values_list("key", "text")) == [
+        ("login", "Reset {{code}}"),
+        ("reset", "Log-in {{code}}"),
+    ]

@@ -15,6 +15,9 @@ class Command(BaseCommand):
             stream = Stream.objects.get(pk=stream_id)
         except Stream.DoesNotExist as exc:
             raise CommandError(f"No stream with id {stream_id}.") from exc
-        token = services.rotate_token(stream=stream)
+        try:
+            token = services.rotate_token(stream=stream)
+        except services.Refused as refusal:
+            raise CommandError(str(refusal)) from refusal
         self.stdout.write(f"New API token for stream {stream.pk} ({stream.name}):\n{token}\n")
         self.stdout.write("It is shown only now; the previous token no longer works.\n")

@@ -7,15 +7,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
-from .models import Membership
+from streams.selectors import memberships_of
 
 SESSION_KEY = "account_id"
-
-
-def memberships_of(user) -> list[Membership]:
-    return list(
-        Membership.objects.filter(user=user).select_related("account").order_by("account__name")
-    )
 
 
 def account_view(view=None, *, manage: bool = False):
@@ -28,7 +22,8 @@ def account_view(view=None, *, manage: bool = False):
         def wrapper(request, *args, **kwargs):
             memberships = memberships_of(request.user)
             if not memberships:
-                return render(request, "streams/no_account.html", status=403)
+                # Signed in but in no account yet: say how to get in, not a bare 403.
+                return render(request, "console/no_account.html", status=403)
             chosen = request.session.get(SESSION_KEY)
             membership = next((m for m in memberships if m.account_id == chosen), memberships[0])
             request.membership = membership

@@ -8,8 +8,8 @@ import shlex
 
 from django.http import HttpRequest
 
-from . import placeholders
-from .models import Stream
+from streams import placeholders
+from streams.models import Stream
 
 TOKEN_HINT = "YOUR_API_TOKEN"  # noqa: S105 - a placeholder shown in the previews
 

@@ -1,15 +1,23 @@
 """The console's forms: the wizard's steps, sender IDs, contacts. Field rules come from
-the models and ``streams.validators``; the forms add only what a page needs."""
+the models and ``streams.validators``; the forms add only what a page needs, and hand
+the views what the services take (they save nothing themselves)."""
 
 from __future__ import annotations
+
+import csv
+import io
 
 import phonenumbers
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms import BaseInlineFormSet, inlineformset_factory
 
-from . import placeholders, validators
-from .models import Account, Contact, EventTemplate, SenderID, Stream, Tag
+from streams import placeholders, validators
+from streams.models import Account, Contact, EventTemplate, SenderID, Stream, Tag
+from streams.services import TemplateChange
+
+# An upload is read up to this size: a contact list, not a data dump.
+IMPORT_MAX_BYTES = 2_000_000
 
 CUSTOMIZED = ""
 NEW_SENDER = "new"
@@ -178,14 +186,20 @@ class CodeForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        stream = self.instance
         alphabet = [n for n in self.PLATFORM_FIELDS[1:5] if n in self.fields]
         if alphabet and not any(data.get(n) for n in alphabet):
             self.add_error("code_digits", "Choose at least one kind of character.")
-        if data.get("code_ttl_minutes"):
-            stream.code_ttl_seconds = data["code_ttl_minutes"] * 60
-        stream.allowed_countries = data.get("allowed_countries") or []
         return data
+
+    def changes(self) -> dict[str, object]:
+        """The settings this step sets, for ``save_code_handling``: the fields that
+        do not apply are left out, so the stream keeps what it had."""
+        data = self.cleaned_data
+        changes = {name: data[name] for name in self.Meta.fields if name in self.fields}
+        if data.get("code_ttl_minutes"):
+            changes["code_ttl_seconds"] = data["code_ttl_minutes"] * 60
+        changes["allowed_countries"] = data.get("allowed_countries") or []
+        return changes
 
 
 class TemplateForm(forms.ModelForm):
@@ -222,6 +236,31 @@ class BaseTemplateFormSet(BaseInlineFormSet):
                 form.add_error("text", error)
         if alive == 0:
             raise ValidationError("Add at least one event template.")
+
+    def changes(self) -> list[TemplateChange]:
+        """The rows as ``save_templates`` takes them; untouched rows are left out."""
+        changes = []
+        for form in self.forms:
+            existing = form.instance if form.instance.pk else None
+            if not form.has_changed() and existing is None:
+                continue  # an extra row left empty
+            if self.can_delete and self._should_delete_form(form):
+                if existing is not None:
+                    changes.append(TemplateChange(template=existing, delete=True))
+                continue
+            if existing is not None and not form.has_changed():
+                continue
+            data = form.cleaned_data
+            changes.append(
+                TemplateChange(
+                    template=existing,
+                    name=data["name"],
+                    key=data["key"],
+                    text=data["text"],
+                    enabled=data["enabled"],
+                )
+            )
+        return changes
 
 
 TemplateFormSet = inlineformset_factory(
@@ -283,9 +322,10 @@ class ContactForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        self.instance.custom_fields = {
+        data["custom_fields"] = {
             key: data[f"custom_{key}"] for key, _ in self.custom_keys if data.get(f"custom_{key}")
         }
+        self.instance.custom_fields = data["custom_fields"]  # checked with the model's rules
         return data
 
     def validate_unique(self):
@@ -306,3 +346,20 @@ class ContactImportForm(forms.Form):
         required=False,
         label="Country for national numbers",
     )
+
+    def clean_file(self) -> list[dict[str, str]]:
+        """The CSV's rows, read whole here so that a bad file is an error on the field."""
+        upload = self.cleaned_data["file"]
+        try:
+            text = upload.read(IMPORT_MAX_BYTES).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValidationError("The file is not UTF-8 text.") from None
+        reader = csv.DictReader(io.StringIO(text))
+        try:
+            if not reader.fieldnames or "phone" not in [
+                f.strip().lower() for f in reader.fieldnames
+            ]:
+                raise ValidationError("The first row must name the columns, one of them phone.")
+            return list(reader)
+        except csv.Error as exc:
+            raise ValidationError(f"The file is not CSV: {exc}.") from None

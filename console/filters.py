@@ -2,7 +2,7 @@
 
 import django_filters
 
-from .models import Stream, Tag
+from streams.models import Stream, Tag
 
 
 class StreamFilter(django_filters.FilterSet):

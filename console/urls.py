@@ -1,0 +1,24 @@
+from django.urls import path
+
+from .views import account, contacts, outbox, senders, streams, wizard
+
+app_name = "console"
+urlpatterns = [
+    path("", streams.stream_list, name="list"),
+    path("streams/new/", streams.stream_new, name="new"),
+    path("streams/new/otp/", wizard.wizard, name="wizard_new"),
+    path("streams/<uuid:public_id>/", streams.stream_detail, name="detail"),
+    path("streams/<uuid:public_id>/step/<int:step>/", wizard.wizard, name="wizard"),
+    path("streams/<uuid:public_id>/toggle/", streams.stream_toggle, name="toggle"),
+    path("streams/<uuid:public_id>/rotate-token/", streams.stream_rotate, name="rotate"),
+    path("senders/", senders.sender_list, name="senders"),
+    path("senders/<int:pk>/", senders.sender_edit, name="sender_edit"),
+    path("senders/<int:pk>/delete/", senders.sender_delete, name="sender_delete"),
+    path("contacts/", contacts.contact_list, name="contacts"),
+    path("contacts/new/", contacts.contact_edit, name="contact_new"),
+    path("contacts/import/", contacts.contact_import, name="contact_import"),
+    path("contacts/<int:pk>/", contacts.contact_edit, name="contact_edit"),
+    path("contacts/<int:pk>/delete/", contacts.contact_delete, name="contact_delete"),
+    path("account/switch/", account.switch_account, name="switch_account"),
+    path("outbox/", outbox.outbox, name="outbox"),
+]

@@ -1,0 +1,82 @@
+"""The streams table, creating a stream, and a stream's page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from otp import selectors as otp_selectors
+from streams import selectors, services
+from streams.models import Stream
+
+from .. import previews
+from ..context import account_view
+from ..filters import StreamFilter
+
+
+@account_view
+def stream_list(request):
+    streams = selectors.account_streams(request.account)
+    filtered = StreamFilter(request.GET, queryset=streams, account=request.account)
+    page = Paginator(filtered.qs, 20).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "console/list.html",
+        {"filter": filtered, "page_obj": page, "query": query.urlencode()},
+    )
+
+
+@account_view
+def stream_new(request):
+    """Create stream: choose the stream type (OTP is the one type today)."""
+    if request.method == "POST":
+        if request.POST.get("type") == "otp":
+            return redirect("console:wizard_new")
+        messages.error(request, "Choose a stream type.")
+    return render(request, "console/new.html")
+
+
+@account_view
+def stream_detail(request, public_id):
+    stream = get_object_or_404(selectors.account_streams(request.account), public_id=public_id)
+    return render(request, "console/detail.html", _detail_context(request, stream))
+
+
+def _detail_context(request, stream: Stream, token: str | None = None) -> dict:
+    return {
+        "stream": stream,
+        "templates": stream.templates.all(),
+        "verifications": otp_selectors.recent_verifications(stream),
+        "new_token": token,
+        "previews": previews.api_previews(request, stream),
+    }
+
+
+@require_POST
+@account_view(manage=True)
+def stream_toggle(request, public_id):
+    stream = get_object_or_404(selectors.account_streams(request.account), public_id=public_id)
+    enabled = request.POST.get("enabled") == "1"
+    try:
+        services.set_stream_enabled(stream=stream, enabled=enabled)
+    except services.Refused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"“{stream.name}” is {'enabled' if enabled else 'disabled'}.")
+    return redirect("console:detail", public_id=stream.public_id)
+
+
+@require_POST
+@account_view(manage=True)
+def stream_rotate(request, public_id):
+    stream = get_object_or_404(selectors.account_streams(request.account), public_id=public_id)
+    try:
+        token = services.rotate_token(stream=stream)
+    except services.Refused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("console:detail", public_id=stream.public_id)
+    return render(request, "console/detail.html", _detail_context(request, stream, token))

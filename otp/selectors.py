@@ -1,0 +1,16 @@
+"""Reads of verifications for the pages that show them (the console's stream page)."""
+
+from gateways.selectors import latest_message_by_verification
+from streams.models import Stream
+
+from .models import Verification
+
+
+def recent_verifications(stream: Stream, limit: int = 20) -> list[Verification]:
+    """The stream's newest verifications, each with its latest message (or None) as
+    ``latest_message``: two queries, whatever the number of rows."""
+    verifications = list(Verification.objects.filter(stream=stream).order_by("-created_at")[:limit])
+    latest = latest_message_by_verification(v.id for v in verifications)
+    for verification in verifications:
+        verification.latest_message = latest.get(verification.id)
+    return verifications
