@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "streams",
     "otp",
     "gateways",
+    "compat",
 ]
 
 MIDDLEWARE = [

@@ -14,8 +14,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otp.compat.credentials import rotate_secret
-from otp.compat.models import CompatCredential
+from compat.credentials import rotate_secret
+from compat.models import CompatCredential
 from otp.models import Verification
 from streams.models import Stream
 from tests.support import factories
@@ -413,7 +413,7 @@ def test_admin_issues_the_secret_once_and_it_works(db, django_user_model):
     browser = Client()
     browser.force_login(admin)
     response = browser.post(
-        "/admin/otp/compatcredential/add/",
+        "/admin/compat/compatcredential/add/",
         {
             "account": account.pk,
             "peer": "verifynow",
@@ -432,7 +432,7 @@ def test_admin_issues_the_secret_once_and_it_works(db, django_user_model):
     credential = CompatCredential.objects.get(login="C-ADMIN")
     assert password not in credential.secret_hash
     assert VerifyNowClient("C-ADMIN", password).token().status_code == 200
-    listing = browser.get("/admin/otp/compatcredential/")
+    listing = browser.get("/admin/compat/compatcredential/")
     assert password not in listing.content.decode()
 
 

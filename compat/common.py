@@ -14,11 +14,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from otp.api import CallerIPThrottle, to_otp_error
+from otp.callers import caller_ip, ip_allowed
+from otp.errors import ErrorCode, OtpError
 from streams.models import Stream
-
-from ..api import CallerIPThrottle, to_otp_error
-from ..callers import caller_ip, ip_allowed
-from ..errors import ErrorCode, OtpError
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@
 https://api.octopush.com/v1/public/service/otp/, under ``/compat/octopush/``.
 
 ``api-login`` and ``api-key`` headers name a
-:class:`~otp.compat.models.CompatCredential`. The body's settings (length, alphabet,
+:class:`~compat.models.CompatCredential`. The body's settings (length, alphabet,
 validity, wrong attempts, text, sender, channel, voice) become ``CodeOverrides`` of the
-credential's stream; ``otp.compat.leniency`` reads them the way the peer promises,
+credential's stream; ``compat.leniency`` reads them the way the peer promises,
 reporting every conversion in the answer's ``warnings``.
 """
 
@@ -19,12 +19,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from otp import services
+from otp.errors import ErrorCode, OtpError
+from otp.models import Verification
 from streams import placeholders
 from streams.models import Stream
 
-from .. import services
-from ..errors import ErrorCode, OtpError
-from ..models import Verification
 from .common import check_caller, json_response, peer_endpoint, request_params
 from .credentials import find_credential
 from .leniency import Reader, Refused

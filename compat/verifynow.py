@@ -4,7 +4,7 @@ https://cpaas.messagecentral.com, under ``/compat/verifynow/``.
 Parameters come in the query string (as the peer's examples send them; a JSON or form
 body is read too). Answers use the peer's envelope ``{responseCode, message, data}``
 with its response codes and status strings. The customer id is a
-:class:`~otp.compat.models.CompatCredential`; its stream and event serve the traffic.
+:class:`~compat.models.CompatCredential`; its stream and event serve the traffic.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
-from .. import services
-from ..errors import ErrorCode, OtpError
-from ..models import Verification
+from otp import services
+from otp.errors import ErrorCode, OtpError
+from otp.models import Verification
+
 from .common import check_caller, json_response, peer_endpoint, request_params
 from .credentials import credential_for_token, find_credential, issue_token
 from .models import CompatCredential, CompatReference
