@@ -16,13 +16,21 @@ import re
 import phonenumbers
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.response import Response
 
 from otp import services
 from otp.errors import ErrorCode, OtpError
 from otp.models import Verification
 
-from .common import check_caller, json_response, peer_endpoint, request_params
+from .common import (
+    PeerAPIView,
+    PeerFormParser,
+    PeerJSONParser,
+    PeerMultiPartParser,
+    QueryStringNoiseParser,
+    peer_params,
+)
 from .credentials import credential_for_token, find_credential, issue_token
 from .models import CompatCredential, CompatReference
 
@@ -78,42 +86,89 @@ class PeerError(OtpError):
     """A refusal that only the peer's API has (no engine code)."""
 
 
-def _render_error(error: OtpError) -> HttpResponse:
-    response_code, name = PEER_CODES.get(error.code, BAD_REQUEST)
-    data = {"responseCode": str(response_code), "errorMessage": error.message}
-    data.update(error.details.get("verifynow_data", {}))
-    return json_response(
-        {"responseCode": response_code, "message": name, "data": data}, status=error.status
-    )
+# --- Authentication and the base view --------------------------------------------
 
 
-def _render_token_error(error: OtpError) -> HttpResponse:
-    """The token call answers ``{status, error}`` rather than the envelope."""
-    return json_response({"status": error.status, "error": error.message}, status=error.status)
+class AuthTokenAuthentication(BaseAuthentication):
+    """The ``authToken`` header, a token from the token call: ``request.user`` is the
+    credential that asked for it, ``request.auth`` the stream serving it."""
+
+    def authenticate(self, request):
+        auth_token = request.headers.get("authToken", "").strip()
+        if not auth_token:
+            raise PeerError(ErrorCode.MISSING_TOKEN, "Send the token in the authToken header.")
+        credential = credential_for_token(auth_token)
+        if credential is None:
+            raise PeerError(
+                ErrorCode.INVALID_TOKEN,
+                "The authToken is invalid or expired: "
+                "ask /auth/v1/authentication/token for a new one.",
+            )
+        return credential, credential.stream
+
+
+class CustomerKeyAuthentication(BaseAuthentication):
+    """The token call's sign-in: ``customerId`` and ``key`` (the base64 of the
+    credential's password) among its parameters."""
+
+    def authenticate(self, request):
+        params = peer_params(request, query=True)
+        customer_id, key = _text(params, "customerId"), _text(params, "key")
+        missing = [name for name, value in (("customerId", customer_id), ("key", key)) if not value]
+        if missing:
+            raise PeerError(ErrorCode.INVALID_REQUEST, f"{' and '.join(missing)} required.")
+        credential = find_credential(peer=PEER, login=customer_id, secret=_password(key))
+        if credential is None:
+            raise PeerError(ErrorCode.INVALID_TOKEN, "customerId or key is invalid.", status=401)
+        return credential, credential.stream
+
+
+class VerifyNowView(PeerAPIView):
+    """Parameters in the query string (a body's are read too); refusals in the
+    envelope ``{responseCode, message, data}``."""
+
+    authentication_classes = [AuthTokenAuthentication]
+    query_parameters = True
+    parser_classes = [PeerJSONParser, PeerFormParser, PeerMultiPartParser, QueryStringNoiseParser]
+
+    def render_error(self, error: OtpError) -> Response:
+        response_code, name = PEER_CODES.get(error.code, BAD_REQUEST)
+        data = {"responseCode": str(response_code), "errorMessage": error.message}
+        data.update(error.details.get("verifynow_data", {}))
+        return Response(
+            {"responseCode": response_code, "message": name, "data": data},
+            status=error.status,
+            headers=error.headers,
+        )
 
 
 # --- Token --------------------------------------------------------------------------
 
 
-@peer_endpoint(_render_token_error, ("GET", "POST"))
-def token(request: HttpRequest) -> HttpResponse:
+class TokenView(VerifyNowView):
     """``/auth/v1/authentication/token?customerId&key&scope=NEW[&country][&email]``:
     ``key`` is the base64 of the credential's password."""
-    params = request_params(request, query=True)
-    customer_id, key = _text(params, "customerId"), _text(params, "key")
-    missing = [name for name, value in (("customerId", customer_id), ("key", key)) if not value]
-    if missing:
-        raise PeerError(ErrorCode.INVALID_REQUEST, f"{' and '.join(missing)} required.")
-    scope = _text(params, "scope")
-    if scope and scope.upper() != "NEW":
-        raise PeerError(ErrorCode.INVALID_REQUEST, "scope must be NEW.")
-    credential = find_credential(peer=PEER, login=customer_id, secret=_password(key))
-    if credential is None:
-        raise PeerError(ErrorCode.INVALID_TOKEN, "customerId or key is invalid.", status=401)
-    check_caller(request, credential.stream)
-    ttl = settings.COMPAT_VERIFYNOW_TOKEN_TTL_SECONDS
-    auth_token, _expires = issue_token(credential, ttl_seconds=ttl)
-    return json_response({"status": 200, "token": auth_token, "expiresIn": ttl}, status=200)
+
+    authentication_classes = [CustomerKeyAuthentication]
+    http_method_names = ["get", "post"]
+
+    def render_error(self, error: OtpError) -> Response:
+        """The token call answers ``{status, error}`` rather than the envelope."""
+        return Response(
+            {"status": error.status, "error": error.message},
+            status=error.status,
+            headers=error.headers,
+        )
+
+    def get(self, request) -> Response:
+        scope = _text(self.params(request), "scope")
+        if scope and scope.upper() != "NEW":
+            raise PeerError(ErrorCode.INVALID_REQUEST, "scope must be NEW.")
+        ttl = settings.COMPAT_VERIFYNOW_TOKEN_TTL_SECONDS
+        auth_token, _expires = issue_token(request.user, ttl_seconds=ttl)
+        return Response({"status": 200, "token": auth_token, "expiresIn": ttl}, status=200)
+
+    post = get
 
 
 def _password(key: str) -> str:
@@ -131,58 +186,60 @@ def _password(key: str) -> str:
 # --- Send ---------------------------------------------------------------------------
 
 
-@peer_endpoint(_render_error, ("POST",))
-def send(request: HttpRequest) -> HttpResponse:
+class SendView(VerifyNowView):
     """Send a code: ``countryCode``, ``mobileNumber``, ``flowType=SMS``, ``otpLength``
     (4-8, default 4) with the ``authToken`` header."""
-    credential = _authenticate(request)
-    caller = check_caller(request, credential.stream)
-    params = request_params(request, query=True)
-    _check_customer(credential, params)
-    flow_type = _text(params, "flowType").upper() or "SMS"
-    if flow_type != "SMS":
-        raise PeerError(
-            ErrorCode.INVALID_REQUEST, f"flowType {flow_type} is not supported: use SMS."
-        )
-    country_code = _text(params, "countryCode")
-    match = COUNTRY_CODE_RE.match(country_code)
-    if not match or not phonenumbers.region_codes_for_country_code(int(match.group(1))):
-        raise PeerError(
-            "invalid_country_code", f"countryCode {country_code!r} is not a calling code."
-        )
-    mobile_number = _text(params, "mobileNumber")
-    if not MOBILE_NUMBER_RE.match(mobile_number):
-        raise PeerError(
-            ErrorCode.INVALID_PHONE, "mobileNumber must be the national number's digits."
-        )
-    length = _otp_length(params)
-    with transaction.atomic():
-        result = services.send_otp(
-            stream=credential.stream,
-            recipient=f"+{match.group(1)}{mobile_number}",
-            event_key=credential.event_key,
-            caller_ip=caller,
-            overrides=services.CodeOverrides(
-                length=length, digits=True, upper=False, lower=False, special=False
-            ),
-        )
-        reference = CompatReference.objects.create(verification=result.verification)
-    return json_response(
-        {
-            "responseCode": SUCCESS[0],
-            "message": SUCCESS[1],
-            "data": {
-                "verificationId": str(reference.id),
-                "mobileNumber": mobile_number,
-                "responseCode": str(SUCCESS[0]),
-                "errorMessage": None,
-                "timeout": str(credential.stream.code_ttl_seconds),
-                "smsCLI": None,
-                "transactionId": None,
+
+    http_method_names = ["post"]
+
+    def post(self, request) -> Response:
+        credential: CompatCredential = request.user
+        params = self.params(request)
+        _check_customer(credential, params)
+        flow_type = _text(params, "flowType").upper() or "SMS"
+        if flow_type != "SMS":
+            raise PeerError(
+                ErrorCode.INVALID_REQUEST, f"flowType {flow_type} is not supported: use SMS."
+            )
+        country_code = _text(params, "countryCode")
+        match = COUNTRY_CODE_RE.match(country_code)
+        if not match or not phonenumbers.region_codes_for_country_code(int(match.group(1))):
+            raise PeerError(
+                "invalid_country_code", f"countryCode {country_code!r} is not a calling code."
+            )
+        mobile_number = _text(params, "mobileNumber")
+        if not MOBILE_NUMBER_RE.match(mobile_number):
+            raise PeerError(
+                ErrorCode.INVALID_PHONE, "mobileNumber must be the national number's digits."
+            )
+        length = _otp_length(params)
+        with transaction.atomic():
+            result = services.send_otp(
+                stream=credential.stream,
+                recipient=f"+{match.group(1)}{mobile_number}",
+                event_key=credential.event_key,
+                caller_ip=request.caller_ip,
+                overrides=services.CodeOverrides(
+                    length=length, digits=True, upper=False, lower=False, special=False
+                ),
+            )
+            reference = CompatReference.objects.create(verification=result.verification)
+        return Response(
+            {
+                "responseCode": SUCCESS[0],
+                "message": SUCCESS[1],
+                "data": {
+                    "verificationId": str(reference.id),
+                    "mobileNumber": mobile_number,
+                    "responseCode": str(SUCCESS[0]),
+                    "errorMessage": None,
+                    "timeout": str(credential.stream.code_ttl_seconds),
+                    "smsCLI": None,
+                    "transactionId": None,
+                },
             },
-        },
-        status=200,
-    )
+            status=200,
+        )
 
 
 def _otp_length(params: dict) -> int:
@@ -197,75 +254,75 @@ def _otp_length(params: dict) -> int:
 # --- Validate -----------------------------------------------------------------------
 
 
-@peer_endpoint(_render_error, ("GET", "POST"))
-def validate(request: HttpRequest) -> HttpResponse:
+class ValidateView(VerifyNowView):
     """Check a code: ``verificationId`` and ``code`` with the ``authToken`` header."""
-    credential = _authenticate(request)
-    check_caller(request, credential.stream)
-    params = request_params(request, query=True)
-    _check_customer(credential, params)
-    verification_id, code = _text(params, "verificationId"), _text(params, "code")
-    if not code:
-        raise PeerError(ErrorCode.INVALID_REQUEST, "code is required.")
-    reference = None
-    if VERIFICATION_ID_RE.match(verification_id):
-        reference = (
-            CompatReference.objects.filter(
-                id=int(verification_id), verification__stream=credential.stream
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request) -> Response:
+        credential: CompatCredential = request.user
+        params = self.params(request)
+        _check_customer(credential, params)
+        verification_id, code = _text(params, "verificationId"), _text(params, "code")
+        if not code:
+            raise PeerError(ErrorCode.INVALID_REQUEST, "code is required.")
+        reference = None
+        if VERIFICATION_ID_RE.match(verification_id):
+            reference = (
+                CompatReference.objects.filter(
+                    id=int(verification_id), verification__stream=credential.stream
+                )
+                .select_related("verification")
+                .first()
             )
-            .select_related("verification")
-            .first()
-        )
-    if reference is None:
-        raise PeerError(ErrorCode.VERIFICATION_NOT_FOUND, "verificationId is unknown.", status=404)
-    data = {
-        "verificationId": verification_id,
-        "mobileNumber": _national_number(reference.verification),
-    }
-    try:
-        services.check_code(
-            stream=credential.stream, code=code, verification_id=reference.verification_id
-        )
-    except OtpError as refusal:
-        refusal.details["verifynow_data"] = data
-        raise
-    return json_response(
-        {
-            "responseCode": SUCCESS[0],
-            "message": SUCCESS[1],
-            "data": {
-                **data,
-                "verificationStatus": VERIFICATION_COMPLETED,
-                "responseCode": str(SUCCESS[0]),
-                "errorMessage": None,
-                "transactionId": None,
-                "authToken": None,
+        if reference is None:
+            raise PeerError(
+                ErrorCode.VERIFICATION_NOT_FOUND, "verificationId is unknown.", status=404
+            )
+        data = {
+            "verificationId": verification_id,
+            "mobileNumber": _national_number(reference.verification),
+        }
+        try:
+            services.check_code(
+                stream=credential.stream, code=code, verification_id=reference.verification_id
+            )
+        except OtpError as refusal:
+            refusal.details["verifynow_data"] = data
+            raise
+        return Response(
+            {
+                "responseCode": SUCCESS[0],
+                "message": SUCCESS[1],
+                "data": {
+                    **data,
+                    "verificationStatus": VERIFICATION_COMPLETED,
+                    "responseCode": str(SUCCESS[0]),
+                    "errorMessage": None,
+                    "transactionId": None,
+                    "authToken": None,
+                },
             },
-        },
-        status=200,
-    )
+            status=200,
+        )
+
+    post = get
 
 
-@peer_endpoint(_render_error, ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
-def not_found(request: HttpRequest) -> HttpResponse:
+class NotFoundView(VerifyNowView):
     """Any other path under the prefix: a 404 in the envelope, not an HTML page."""
-    raise OtpError(ErrorCode.NOT_FOUND, "No such endpoint.", status=404)
+
+    authentication_classes = []
+    permission_classes = []
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def get(self, request, *args, **kwargs) -> Response:
+        raise OtpError(ErrorCode.NOT_FOUND, "No such endpoint.", status=404)
+
+    post = put = patch = delete = head = options = get
 
 
 # --- Helpers ------------------------------------------------------------------------
-
-
-def _authenticate(request: HttpRequest) -> CompatCredential:
-    auth_token = request.headers.get("authToken", "").strip()
-    if not auth_token:
-        raise PeerError(ErrorCode.MISSING_TOKEN, "Send the token in the authToken header.")
-    credential = credential_for_token(auth_token)
-    if credential is None:
-        raise PeerError(
-            ErrorCode.INVALID_TOKEN,
-            "The authToken is invalid or expired: ask /auth/v1/authentication/token for a new one.",
-        )
-    return credential
 
 
 def _check_customer(credential: CompatCredential, params: dict) -> None:
