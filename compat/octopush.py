@@ -144,6 +144,8 @@ class OctopushView(PeerAPIView):
 
 
 class GenerateView(OctopushView):
+    """Send a code: ``phone_number`` and the optional settings the peer documents."""
+
     http_method_names = ["post"]
 
     def post(self, request) -> Response:
@@ -302,6 +304,8 @@ def _text(reader: Reader, ttl_seconds: int) -> str | None:
 
 
 class ValidateView(OctopushView):
+    """Check a code: ``code`` with ``otp_request_token`` or ``phone_number``."""
+
     http_method_names = ["put", "post"]
     validation = True
 

@@ -30,7 +30,15 @@ def migrate(targets) -> MigrationExecutor:
     return MigrationExecutor(connection)  # a fresh loader sees what is applied now
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.fixture
+def latest_layout_after(transactional_db):
+    """The test database back at the latest migrations afterwards, even if the test
+    fails half-way (the next tests need it)."""
+    yield
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.usefixtures("latest_layout_after")
 def test_a_database_migrated_with_the_old_layout_keeps_its_compat_rows():
     account = factories.make_account()
     sender = factories.make_sender(account, "Acme")
