@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "otp",
     "gateways",
     "console",
+    "compat",
 ]
 
 MIDDLEWARE = [

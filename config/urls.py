@@ -9,7 +9,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("otp.urls")),
-    path("compat/", include("otp.compat.urls")),
+    path("compat/", include("compat.urls")),
     path("gateways/", include("gateways.urls")),
     path("", include("console.urls")),
 ]

@@ -42,6 +42,3 @@ class VerificationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
-
-
-from .compat import admin as compat_admin  # noqa: E402, F401 - registers CompatCredential

@@ -179,25 +179,33 @@ class CallerIPThrottle(FixedWindowThrottle):
 # --- Input --------------------------------------------------------------------------
 
 
+def read_bounded_body(stream, parser_context) -> bytes:
+    """A parser's body, up to ``OTP_API_MAX_BODY_BYTES``: a larger one is refused (413
+    ``payload_too_large``) by its Content-Length before it is read, or once the limit is
+    read. For every parser of the API and of the compatibility APIs."""
+    request = (parser_context or {}).get("request")
+    limit = settings.OTP_API_MAX_BODY_BYTES
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0) if request else 0
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise OtpError(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"The body is {length} bytes; the API accepts at most {limit}.",
+        )
+    body = stream.read(limit + 1) if stream is not None else b""
+    if len(body) > limit:
+        raise OtpError(ErrorCode.PAYLOAD_TOO_LARGE, f"The body is larger than {limit} bytes.")
+    return body
+
+
 class BoundedJSONParser(parsers.JSONParser):
     """JSON bodies up to ``OTP_API_MAX_BODY_BYTES``; a larger body is refused before
     it is read, a body nested too deeply is refused as malformed."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        request = (parser_context or {}).get("request")
-        limit = settings.OTP_API_MAX_BODY_BYTES
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0) if request else 0
-        except ValueError:
-            length = 0
-        if length > limit:
-            raise OtpError(
-                ErrorCode.PAYLOAD_TOO_LARGE,
-                f"The body is {length} bytes; the API accepts at most {limit}.",
-            )
-        body = stream.read(limit + 1) if stream is not None else b""
-        if len(body) > limit:
-            raise OtpError(ErrorCode.PAYLOAD_TOO_LARGE, f"The body is larger than {limit} bytes.")
+        body = read_bounded_body(stream, parser_context)
         try:
             return super().parse(io.BytesIO(body), media_type, parser_context)
         except RecursionError:

@@ -115,6 +115,3 @@ class SendCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient}: {self.count} in {self.stream_id}"
-
-
-from .compat.models import CompatCredential, CompatReference  # noqa: E402, F401 - compat APIs

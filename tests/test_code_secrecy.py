@@ -368,7 +368,7 @@ def test_error_reports_of_a_failed_request_show_neither_code_nor_token(
 def test_error_reports_of_a_failed_compat_validation_show_no_code(transactional_db, settings):
     """The same through a peer's API (Octopush, JSON body): its view reads the code
     before our services do."""
-    from otp.compat.models import CompatCredential
+    from compat.models import CompatCredential
     from tests.support.compat_clients import OctopushClient, make_credential
 
     require_postgres()

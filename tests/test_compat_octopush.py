@@ -10,8 +10,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compat.models import CompatCredential
 from gateways.models import OutboundMessage
-from otp.compat.models import CompatCredential
 from otp.models import Verification
 from streams.models import Stream
 from tests.support import factories

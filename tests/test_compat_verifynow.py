@@ -3,19 +3,22 @@ send / validateOtp calls replayed with only the base URL changed, the full flow
 through the outbox, and every refusal in the peer's envelope and codes."""
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otp.compat.credentials import rotate_secret
-from otp.compat.models import CompatCredential
+from compat.credentials import rotate_secret
+from compat.models import CompatCredential
 from otp.models import Verification
 from streams.models import Stream
 from tests.support import factories
@@ -319,6 +322,64 @@ def test_expired_token_is_refused(client, settings):
     assert envelope(client.send()) == (401, "UNAUTHORIZED")
 
 
+def _signed(header: dict, claims: dict, key: bytes, digest=hashlib.sha256) -> str:
+    """A JWT built by hand, as the previous release's own encoder did."""
+
+    def part(data: dict) -> str:
+        text = json.dumps(data, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(text).rstrip(b"=").decode()
+
+    signing_input = f"{part(header)}.{part(claims)}"
+    signature = hmac.new(key, signing_input.encode(), digest).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def _token_key(credential) -> bytes:
+    """The signing key of a credential's tokens (unchanged since the first release)."""
+    message = f"verifynow-token:{credential.secret_hash}".encode()
+    return hmac.new(django_settings.OTP_HASH_KEY.encode(), message, hashlib.sha256).digest()
+
+
+def test_a_token_issued_before_the_upgrade_still_works(client, credential):
+    credential, _password = credential
+    now = int(time.time())
+    client.auth_token = _signed(
+        {"alg": "HS256", "typ": "JWT"},
+        {"sub": credential.login, "iat": now, "exp": now + 3600},
+        _token_key(credential),
+    )
+    assert client.send().status_code == 200
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        "alg_none",
+        "hs512",
+        "another_customer",
+        "no_exp",
+    ],
+)
+def test_forged_tokens_are_refused(client, credential, forge):
+    credential, _password = credential
+    other, _ = make_credential(CompatCredential.Peer.VERIFYNOW, login="C-OTHER")
+    now = int(time.time())
+    claims = {"sub": credential.login, "iat": now, "exp": now + 3600}
+    key = _token_key(credential)
+    if forge == "alg_none":
+        token = _signed({"alg": "none", "typ": "JWT"}, claims, key).rsplit(".", 1)[0] + "."
+    elif forge == "hs512":
+        token = _signed({"alg": "HS512", "typ": "JWT"}, claims, key, hashlib.sha512)
+    elif forge == "another_customer":  # signed with our key, naming someone else
+        token = _signed({"alg": "HS256", "typ": "JWT"}, {**claims, "sub": other.login}, key)
+    else:
+        del claims["exp"]
+        token = _signed({"alg": "HS256", "typ": "JWT"}, claims, key)
+    client.auth_token = token
+    assert envelope(client.send()) == (401, "UNAUTHORIZED")
+    assert not Verification.objects.exists()
+
+
 def test_disabled_credential_is_refused(client, credential):
     CompatCredential.objects.update(enabled=False)
     assert envelope(client.send()) == (401, "UNAUTHORIZED")
@@ -413,7 +474,7 @@ def test_admin_issues_the_secret_once_and_it_works(db, django_user_model):
     browser = Client()
     browser.force_login(admin)
     response = browser.post(
-        "/admin/otp/compatcredential/add/",
+        "/admin/compat/compatcredential/add/",
         {
             "account": account.pk,
             "peer": "verifynow",
@@ -432,7 +493,7 @@ def test_admin_issues_the_secret_once_and_it_works(db, django_user_model):
     credential = CompatCredential.objects.get(login="C-ADMIN")
     assert password not in credential.secret_hash
     assert VerifyNowClient("C-ADMIN", password).token().status_code == 200
-    listing = browser.get("/admin/otp/compatcredential/")
+    listing = browser.get("/admin/compat/compatcredential/")
     assert password not in listing.content.decode()
 
 

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
+from compat.models import CompatCredential
 from gateways.models import OutboundMessage
-from otp.compat.models import CompatCredential
 from tests.support.compat_clients import OctopushClient, VerifyNowClient, make_credential
 from tests.support.services import wait_for
 

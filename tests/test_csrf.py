@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("eager_tasks")
 ROUTES = all_routes()
 # The views that may be CSRF-exempt, and why: they read no cookie.
 #   api:      the Bearer-token API (otp.api.StreamTokenAuthentication)
-#   compat:   the peers' APIs, authenticated by their credentials (otp/compat)
+#   compat:   the peers' APIs, authenticated by their credentials (compat/)
 #   callback: providers' delivery reports, authenticated by the gateway's secret in the URL
 EXEMPT_AREAS = {API, COMPAT, CALLBACK}
 

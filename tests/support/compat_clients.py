@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 from django.test import Client, TestCase
 
-from otp.compat.credentials import rotate_secret
-from otp.compat.models import CompatCredential
+from compat.credentials import rotate_secret
+from compat.models import CompatCredential
 from tests.support import factories
 
 VERIFYNOW = "/compat/verifynow"

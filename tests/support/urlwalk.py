@@ -21,7 +21,7 @@ from django.utils.http import urlsafe_base64_encode
 
 # What a URL belongs to, by its prefix; everything else is the console.
 ADMIN, AUTH, API, COMPAT, CALLBACK = "admin", "auth", "api", "compat", "callback"
-# compat/: the peers' APIs (otp/compat), authenticated by credentials in headers or the
+# compat/: the peers' APIs (compat/), authenticated by credentials in headers or the
 # query, never by a session.
 AREAS = {"admin/": ADMIN, "accounts/": AUTH, "api/": API, "compat/": COMPAT}
 # Providers' callbacks, by URL name: no session, authenticated by a per-gateway secret in

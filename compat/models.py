@@ -44,6 +44,9 @@ class CompatCredential(models.Model):
     secret_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
+        # The table the model had when it lived in ``otp``: moving apps kept the rows
+        # where they were (compat/migrations/0001_initial.py).
+        db_table = "otp_compatcredential"
         verbose_name = "compatibility credential"
         ordering = ["peer", "login"]
         constraints = [
@@ -94,6 +97,9 @@ class CompatReference(models.Model):
     verification = models.OneToOneField(
         "otp.Verification", on_delete=models.CASCADE, related_name="compat_reference"
     )
+
+    class Meta:
+        db_table = "otp_compatreference"
 
     def __str__(self) -> str:
         return str(self.id)

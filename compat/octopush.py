@@ -2,9 +2,9 @@
 https://api.octopush.com/v1/public/service/otp/, under ``/compat/octopush/``.
 
 ``api-login`` and ``api-key`` headers name a
-:class:`~otp.compat.models.CompatCredential`. The body's settings (length, alphabet,
+:class:`~compat.models.CompatCredential`. The body's settings (length, alphabet,
 validity, wrong attempts, text, sender, channel, voice) become ``CodeOverrides`` of the
-credential's stream; ``otp.compat.leniency`` reads them the way the peer promises,
+credential's stream; ``compat.leniency`` reads them the way the peer promises,
 reporting every conversion in the answer's ``warnings``.
 """
 
@@ -16,16 +16,17 @@ import uuid
 from datetime import timedelta
 
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.response import Response
 
+from otp import services
+from otp.errors import ErrorCode, OtpError
+from otp.models import Verification
 from streams import placeholders
 from streams.models import Stream
 
-from .. import services
-from ..errors import ErrorCode, OtpError
-from ..models import Verification
-from .common import check_caller, json_response, peer_endpoint, request_params
+from .common import PeerAPIView
 from .credentials import find_credential
 from .leniency import Reader, Refused
 from .models import CompatCredential
@@ -87,22 +88,6 @@ GENERATE_PARAMS = {
 VALIDATE_PARAMS = {"phone_number", "code", "otp_request_token"}
 
 
-def _render_error(error: OtpError, *, validation: bool = False) -> HttpResponse:
-    code = error.details.get("octopush_code") or PEER_CODES.get(error.code) or error.status
-    body = {"code": code, "message": error.message}
-    if code == WRONG_CODE:
-        body["remaining_number_of_attempts"] = error.details.get("attempts_left", 0)
-    if error.fields:
-        body["fields"] = error.fields
-    body["warnings"] = error.details.get("warnings", [])
-    status = 400 if validation and code in VALIDATION_OUTCOMES else error.status
-    return json_response(body, status=status)
-
-
-def _render_validation_error(error: OtpError) -> HttpResponse:
-    return _render_error(error, validation=True)
-
-
 def _refusal(
     code: int, message: str, reader: Reader | None, *, status: int = 400, field: str = ""
 ) -> OtpError:
@@ -115,47 +100,90 @@ def _refusal(
     )
 
 
+# --- Authentication and the base view --------------------------------------------
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """The ``api-login`` and ``api-key`` headers: ``request.user`` is the credential,
+    ``request.auth`` the stream serving it."""
+
+    def authenticate(self, request):
+        login = request.headers.get("api-login", "").strip()
+        key = request.headers.get("api-key", "").strip()
+        if not login:
+            raise _refusal(LOGIN_MISSING, "The api-login header is missing.", None, status=401)
+        if not key:
+            raise _refusal(KEY_MISSING, "The api-key header is missing.", None, status=401)
+        credential = find_credential(peer=PEER, login=login, secret=key)
+        if credential is None:
+            raise _refusal(LOGIN_INCORRECT, "api-login or api-key is incorrect.", None, status=401)
+        return credential, credential.stream
+
+
+class OctopushView(PeerAPIView):
+    """A JSON (or form) body; refusals as ``{code, message, [fields], warnings}`` with
+    the peer's codes, or the HTTP status where it documents none."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    # The validate call answers every refusal of a code with 400, as the peer documents.
+    validation = False
+
+    def render_error(self, error: OtpError) -> Response:
+        code = error.details.get("octopush_code") or PEER_CODES.get(error.code) or error.status
+        body = {"code": code, "message": error.message}
+        if code == WRONG_CODE:
+            body["remaining_number_of_attempts"] = error.details.get("attempts_left", 0)
+        if error.fields:
+            body["fields"] = error.fields
+        body["warnings"] = error.details.get("warnings", [])
+        status = 400 if self.validation and code in VALIDATION_OUTCOMES else error.status
+        return Response(body, status=status, headers=error.headers)
+
+
 # --- Generate -----------------------------------------------------------------------
 
 
-@peer_endpoint(_render_error, ("POST",))
-def generate(request: HttpRequest) -> HttpResponse:
-    credential = _authenticate(request)
-    caller = check_caller(request, credential.stream)
-    stream = credential.stream
-    reader = Reader(request_params(request, query=False))
-    try:
-        send = _send_arguments(reader, stream)
-    except Refused as refused:
-        raise _refusal(
-            INVALID_NUMBER
-            if refused.name == "phone_number"
-            else SENDER_INCORRECT
-            if refused.name == "sender"
-            else 400,
-            refused.message,
-            reader,
-            field=refused.name,
-        ) from None
-    try:
-        result = services.send_otp(
-            stream=stream, event_key=credential.event_key, caller_ip=caller, **send
+class GenerateView(OctopushView):
+    """Send a code: ``phone_number`` and the optional settings the peer documents."""
+
+    http_method_names = ["post"]
+
+    def post(self, request) -> Response:
+        credential: CompatCredential = request.user
+        stream = credential.stream
+        reader = Reader(self.params(request))
+        try:
+            send = _send_arguments(reader, stream)
+        except Refused as refused:
+            raise _refusal(
+                INVALID_NUMBER
+                if refused.name == "phone_number"
+                else SENDER_INCORRECT
+                if refused.name == "sender"
+                else 400,
+                refused.message,
+                reader,
+                field=refused.name,
+            ) from None
+        try:
+            result = services.send_otp(
+                stream=stream, event_key=credential.event_key, caller_ip=request.caller_ip, **send
+            )
+        except OtpError as refusal:
+            refusal.details["warnings"] = reader.warnings
+            raise
+        verification = result.verification
+        ticket = result.message.id.hex if result.message else verification.id.hex
+        return Response(
+            {
+                "code": SUCCESS,
+                "message": "success",
+                "ticket_number": f"otp{ticket}",
+                "otp_request_token": f"otp_{verification.id.hex}",
+                "warnings": reader.warnings,
+            },
+            status=201,
         )
-    except OtpError as refusal:
-        refusal.details["warnings"] = reader.warnings
-        raise
-    verification = result.verification
-    ticket = result.message.id.hex if result.message else verification.id.hex
-    return json_response(
-        {
-            "code": SUCCESS,
-            "message": "success",
-            "ticket_number": f"otp{ticket}",
-            "otp_request_token": f"otp_{verification.id.hex}",
-            "warnings": reader.warnings,
-        },
-        status=201,
-    )
 
 
 def _send_arguments(reader: Reader, stream: Stream) -> dict:
@@ -275,37 +303,45 @@ def _text(reader: Reader, ttl_seconds: int) -> str | None:
 # --- Validate -----------------------------------------------------------------------
 
 
-@peer_endpoint(_render_validation_error, ("PUT", "POST"))
-def validate(request: HttpRequest) -> HttpResponse:
-    credential = _authenticate(request)
-    check_caller(request, credential.stream)
-    reader = Reader(request_params(request, query=False))
-    reader.ignore_unknown(VALIDATE_PARAMS)
-    try:
-        code = reader.text("code")
-        token = reader.text("otp_request_token")
-        phone = reader.text("phone_number")
-    except Refused as refused:
-        raise _refusal(400, refused.message, reader, field=refused.name) from None
-    if not token and not phone:
-        raise _refusal(
-            TOKEN_OR_PHONE_REQUIRED, "At least phone number or request token is mandatory.", reader
-        )
-    if not code:
-        raise _refusal(CODE_REQUIRED, "The code field is mandatory.", reader)
-    try:
-        verification_id = _verification_id(credential, token, phone)
-        services.check_code(
-            stream=credential.stream,
-            code=code,
-            verification_id=verification_id,
-            recipient=phone if verification_id is None else "",
-            event_key=credential.event_key,
-        )
-    except OtpError as refusal:
-        refusal.details["warnings"] = reader.warnings
-        raise
-    return json_response({"code": SUCCESS, "message": "success", "warnings": reader.warnings}, 200)
+class ValidateView(OctopushView):
+    """Check a code: ``code`` with ``otp_request_token`` or ``phone_number``."""
+
+    http_method_names = ["put", "post"]
+    validation = True
+
+    def put(self, request) -> Response:
+        credential: CompatCredential = request.user
+        reader = Reader(self.params(request))
+        reader.ignore_unknown(VALIDATE_PARAMS)
+        try:
+            code = reader.text("code")
+            token = reader.text("otp_request_token")
+            phone = reader.text("phone_number")
+        except Refused as refused:
+            raise _refusal(400, refused.message, reader, field=refused.name) from None
+        if not token and not phone:
+            raise _refusal(
+                TOKEN_OR_PHONE_REQUIRED,
+                "At least phone number or request token is mandatory.",
+                reader,
+            )
+        if not code:
+            raise _refusal(CODE_REQUIRED, "The code field is mandatory.", reader)
+        try:
+            verification_id = _verification_id(credential, token, phone)
+            services.check_code(
+                stream=credential.stream,
+                code=code,
+                verification_id=verification_id,
+                recipient=phone if verification_id is None else "",
+                event_key=credential.event_key,
+            )
+        except OtpError as refusal:
+            refusal.details["warnings"] = reader.warnings
+            raise
+        return Response({"code": SUCCESS, "message": "success", "warnings": reader.warnings}, 200)
+
+    post = put
 
 
 def _verification_id(credential: CompatCredential, token: str, phone: str) -> uuid.UUID | None:
@@ -330,23 +366,14 @@ def _verification_id(credential: CompatCredential, token: str, phone: str) -> uu
     return uuid.UUID(match.group(1))
 
 
-@peer_endpoint(_render_error, ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
-def not_found(request: HttpRequest) -> HttpResponse:
+class NotFoundView(OctopushView):
     """Any other path under the prefix: a 404 in the peer's shape, not an HTML page."""
-    raise OtpError(ErrorCode.NOT_FOUND, "No such endpoint.", status=404)
 
+    authentication_classes = []
+    permission_classes = []
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
-# --- Credentials --------------------------------------------------------------------
+    def get(self, request, *args, **kwargs) -> Response:
+        raise OtpError(ErrorCode.NOT_FOUND, "No such endpoint.", status=404)
 
-
-def _authenticate(request: HttpRequest) -> CompatCredential:
-    login = request.headers.get("api-login", "").strip()
-    key = request.headers.get("api-key", "").strip()
-    if not login:
-        raise _refusal(LOGIN_MISSING, "The api-login header is missing.", None, status=401)
-    if not key:
-        raise _refusal(KEY_MISSING, "The api-key header is missing.", None, status=401)
-    credential = find_credential(peer=PEER, login=login, secret=key)
-    if credential is None:
-        raise _refusal(LOGIN_INCORRECT, "api-login or api-key is incorrect.", None, status=401)
-    return credential
+    post = put = patch = delete = head = options = get
