@@ -51,3 +51,25 @@ def test_one_address_guessing_many_names_is_cut_off(client, settings):
     assert sign_in(client, victim.username, PASSWORD, address="203.0.113.9").status_code == 200
     # the same user from another address is not locked out by someone else's guessing
     assert sign_in(client, victim.username, PASSWORD, address="192.0.2.1").status_code == 302
+
+
+def test_a_guesser_behind_the_proxy_does_not_lock_out_other_clients_of_that_proxy(
+    client, settings
+):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    user = make_user(is_staff=True)
+    for n in range(settings.LOGIN_FAILURES_PER_ADDRESS + 2):
+        response = client.post(
+            "/admin/login/?next=/admin/",
+            {"username": f"nobody{n}", "password": "wrong"},
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR="203.0.113.9",
+        )
+        assert response.status_code == 200
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": user.username, "password": PASSWORD},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="192.0.2.1",
+    )
+    assert response.status_code == 302

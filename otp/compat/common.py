@@ -14,10 +14,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from streams.clients import client_address, ip_allowed
 from streams.models import Stream
 
 from ..api import CallerIPThrottle, to_otp_error
-from ..callers import caller_ip, ip_allowed
 from ..errors import ErrorCode, OtpError
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def check_caller(request: HttpRequest, stream: Stream) -> str:
             ErrorCode.STREAM_NOT_ACTIVE,
             f"The stream serving this credential is {stream.status}.",
         )
-    ip = caller_ip(request)
+    ip = client_address(request)
     if not ip_allowed(ip, stream.allowed_ips):
         raise OtpError(
             ErrorCode.IP_NOT_ALLOWED,
