@@ -53,9 +53,7 @@ def test_one_address_guessing_many_names_is_cut_off(client, settings):
     assert sign_in(client, victim.username, PASSWORD, address="192.0.2.1").status_code == 302
 
 
-def test_a_guesser_behind_the_proxy_does_not_lock_out_other_clients_of_that_proxy(
-    client, settings
-):
+def test_a_guesser_behind_the_proxy_does_not_lock_out_other_clients_of_that_proxy(client, settings):
     settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
     user = make_user(is_staff=True)
     for n in range(settings.LOGIN_FAILURES_PER_ADDRESS + 2):

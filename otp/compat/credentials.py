@@ -19,9 +19,10 @@ import json
 import secrets
 import time
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+
+from streams.hashing import Purpose, keyed_digest, keyed_hash
 
 from .models import CompatCredential
 
@@ -30,8 +31,7 @@ VISIBLE_PREFIX_LENGTH = 6
 
 
 def hash_secret(secret: str) -> str:
-    message = f"compat-secret:{secret}".encode()
-    return hmac.new(settings.OTP_HASH_KEY.encode(), message, hashlib.sha256).hexdigest()
+    return keyed_hash(Purpose.COMPAT_SECRET, secret)
 
 
 @transaction.atomic
@@ -75,8 +75,7 @@ def _unb64(text: str) -> bytes:
 
 
 def _token_key(credential: CompatCredential) -> bytes:
-    message = f"verifynow-token:{credential.secret_hash}".encode()
-    return hmac.new(settings.OTP_HASH_KEY.encode(), message, hashlib.sha256).digest()
+    return keyed_digest(Purpose.VERIFYNOW_TOKEN_KEY, credential.secret_hash)
 
 
 def issue_token(credential: CompatCredential, *, ttl_seconds: int) -> tuple[str, int]:
