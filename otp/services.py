@@ -18,7 +18,6 @@ from datetime import timedelta
 
 import phonenumbers
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -156,8 +155,8 @@ def send_otp(
             limits.reserve_send(stream=stream, recipient=recipient, now=now)
             # Only the newest code of (stream, recipient, event) works.
             Verification.objects.filter(
-                stream=stream, recipient=recipient, event_key=event_key, status=Status.PENDING
-            ).update(status=Status.CANCELED, decided_at=now)
+                stream=stream, recipient=recipient, event_key=event_key
+            ).cancel(now=now)
             verification.save(force_insert=True)
             message = queue_message(
                 account_id=stream.account_id,
@@ -374,39 +373,28 @@ def check_code(
     """Approve the verification if ``code`` is right; otherwise count the wrong attempt
     and raise the refusal.
 
-    Each outcome is one conditional UPDATE on a still-pending row, so the database
-    decides races: of concurrent right codes one approves, of concurrent wrong codes
-    exactly ``max_attempts`` are counted; the losers re-read the row and are told why.
+    Each outcome is one conditional UPDATE on a still-pending row (a named state change
+    of ``VerificationQuerySet``; no row is locked), so the database decides races: of
+    concurrent right codes one approves, of concurrent wrong codes exactly
+    ``max_attempts`` are counted; the losers re-read the row and are told why.
     """
     now = timezone.now()
     verification = _find_verification(stream, verification_id, recipient, event_key, country)
     refusal = _not_pending(verification, now)
     if refusal is not None:
         raise refusal
-    pending = Verification.objects.filter(
-        id=verification.id, status=Status.PENDING, expires_at__gt=now
-    )
     if codes.code_matches(verification.id, code.strip(), verification.code_hash):
-        if pending.update(status=Status.APPROVED, decided_at=now):
-            verification.status, verification.decided_at = Status.APPROVED, now
+        if verification.approve(now=now):
             return verification
-    else:
-        locks = Q(attempts__gte=F("max_attempts") - 1)
-        counted = pending.filter(attempts__lt=F("max_attempts")).update(
-            attempts=F("attempts") + 1,
-            status=Case(When(locks, then=Value(Status.MAX_ATTEMPTS_REACHED)), default=F("status")),
-            decided_at=Case(When(locks, then=Value(now)), default=F("decided_at")),
+    elif verification.count_wrong_attempt(now=now):
+        left = verification.attempts_left
+        raise OtpError(
+            ErrorCode.WRONG_CODE,
+            "The code is wrong. "
+            + (f"{left} attempt(s) left." if left else "No attempts left: the code is locked."),
+            fields={"code": "Wrong code."},
+            details={"attempts_left": left, "status": verification.status},
         )
-        if counted:
-            verification.refresh_from_db(fields=["attempts", "status", "decided_at"])
-            left = verification.attempts_left
-            raise OtpError(
-                ErrorCode.WRONG_CODE,
-                "The code is wrong. "
-                + (f"{left} attempt(s) left." if left else "No attempts left: the code is locked."),
-                fields={"code": "Wrong code."},
-                details={"attempts_left": left, "status": verification.status},
-            )
     # Another request decided the row first: say what it became.
     verification.refresh_from_db()
     raise _not_pending(verification, now) or OtpError(
@@ -443,12 +431,9 @@ def _find_verification(
 def _not_pending(verification: Verification, now) -> OtpError | None:
     """The refusal for a verification that can no longer be approved, if it is one.
     A pending verification past its expiry is marked expired here."""
-    if verification.status == Status.PENDING and now >= verification.expires_at:
-        Verification.objects.filter(id=verification.id, status=Status.PENDING).update(
-            status=Status.EXPIRED, decided_at=verification.expires_at
-        )
-        verification.status = Status.EXPIRED
-        verification.decided_at = verification.expires_at
+    expired_now = verification.status == Status.PENDING and now >= verification.expires_at
+    if expired_now and not verification.expire_if_due(now=now):
+        verification.refresh_from_db()  # another request decided it first
     refusals = {
         Status.EXPIRED: (ErrorCode.VERIFICATION_EXPIRED, "The code has expired."),
         Status.MAX_ATTEMPTS_REACHED: (
@@ -484,11 +469,7 @@ def cancel_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> 
     verification = _find_verification(stream, verification_id, "", "", "")
     refusal = _not_pending(verification, now)
     if refusal is None:
-        canceled = Verification.objects.filter(id=verification.id, status=Status.PENDING).update(
-            status=Status.CANCELED, decided_at=now
-        )
-        if canceled:
-            verification.status, verification.decided_at = Status.CANCELED, now
+        if verification.cancel(now=now):
             return verification
         verification.refresh_from_db()
         refusal = _not_pending(verification, now)
