@@ -8,6 +8,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from streams import channels
+
 
 def new_receipt_secret() -> str:
     return secrets.token_urlsafe(24)
@@ -77,9 +79,7 @@ class OutboundMessage(models.Model):
         GSM7 = "gsm7", "GSM-7"
         UCS2 = "ucs2", "UCS-2"
 
-    class Channel(models.TextChoices):
-        SMS = "sms", "SMS"
-        VOICE = "voice", "Voice"
+    Channel = channels.Channel
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(

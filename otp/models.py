@@ -6,6 +6,8 @@ from datetime import datetime
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 
+from streams import channels
+
 
 class VerificationQuerySet(models.QuerySet):
     """The state changes of verifications, by name. Each is one conditional UPDATE on
@@ -69,9 +71,7 @@ class Verification(models.Model):
         MAX_ATTEMPTS_REACHED = "max_attempts_reached", "Max attempts reached"
         FAILED = "failed", "Failed"  # the message could not be delivered
 
-    class Channel(models.TextChoices):
-        SMS = "sms", "SMS"
-        VOICE = "voice", "Voice"
+    Channel = channels.Channel
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     stream = models.ForeignKey(

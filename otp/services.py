@@ -23,7 +23,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from gateways.models import OutboundMessage
 from gateways.services import queue_message
-from streams import placeholders
+from streams import placeholders, policy
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
 from . import codes, limits
@@ -33,9 +33,11 @@ from .models import Verification
 Status = Verification.Status
 Channel = Verification.Channel
 
-# A code the client generated: what our own alphabets can produce, 4 to 32 of them.
+# A code the client generated: what our own alphabets can produce, as many as a stream's.
 CLIENT_CODE_RE = re.compile(
-    r"^[0-9A-Za-z" + re.escape(codes.SPECIAL) + r"]{4,32}$",
+    r"^[0-9A-Za-z"
+    + re.escape(codes.SPECIAL)
+    + rf"]{{{policy.CODE_LENGTH.minimum},{policy.CODE_LENGTH.maximum}}}$",
 )
 SMS_NUMBER_TYPES = {
     phonenumbers.PhoneNumberType.MOBILE,
@@ -179,13 +181,18 @@ def send_otp(
 
 
 # Per-request overrides stay within what a stream itself may be set to.
-OVERRIDE_RANGES = {"length": (4, 32), "ttl_seconds": (30, 86400), "max_attempts": (1, 20)}
+OVERRIDE_RANGES = {
+    "length": policy.CODE_LENGTH,
+    "ttl_seconds": policy.CODE_TTL_SECONDS,
+    "max_attempts": policy.MAX_ATTEMPTS,
+}
 
 
 def _check_overrides(o: CodeOverrides) -> None:
-    for name, (low, high) in OVERRIDE_RANGES.items():
+    for name, allowed in OVERRIDE_RANGES.items():
         value = getattr(o, name)
-        if value is not None and not low <= value <= high:
+        low, high = allowed.minimum, allowed.maximum
+        if value is not None and value not in allowed:
             raise OtpError(
                 ErrorCode.INVALID_REQUEST,
                 f"{name} must be between {low} and {high}.",
@@ -313,10 +320,11 @@ def _code(stream: Stream, code: str, o: CodeOverrides) -> str:
             fields={"code": "Required by this stream."},
         )
     if not CLIENT_CODE_RE.match(code):
+        low, high = policy.CODE_LENGTH.minimum, policy.CODE_LENGTH.maximum
         raise OtpError(
             ErrorCode.INVALID_CODE_FORMAT,
-            "A code has 4 to 32 characters: digits, letters or " + codes.SPECIAL,
-            fields={"code": "4 to 32 allowed characters."},
+            f"A code has {low} to {high} characters: digits, letters or " + codes.SPECIAL,
+            fields={"code": f"{low} to {high} allowed characters."},
         )
     return code
 
