@@ -16,14 +16,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-import phonenumbers
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from gateways.models import OutboundMessage
 from gateways.services import queue_message
-from streams import placeholders, policy
+from streams import phones, placeholders, policy
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
 from . import codes, limits
@@ -39,10 +38,6 @@ CLIENT_CODE_RE = re.compile(
     + re.escape(codes.SPECIAL)
     + rf"]{{{policy.CODE_LENGTH.minimum},{policy.CODE_LENGTH.maximum}}}$",
 )
-SMS_NUMBER_TYPES = {
-    phonenumbers.PhoneNumberType.MOBILE,
-    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-}
 
 
 @dataclass(frozen=True)
@@ -205,37 +200,35 @@ def normalize_recipient(
 ) -> str:
     """The recipient in E.164 form, refusing numbers that cannot receive the channel or
     that lie outside the stream's allowed countries."""
-    region = country.upper() or None
     try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
+        phone = phones.parse_phone(value, country or None)
+    except phones.NotAPhoneNumber:
         raise OtpError(
             ErrorCode.INVALID_PHONE,
             "The recipient is not a phone number: give it in E.164 form (+14155552671) "
             "or national form with `country`.",
             fields={"recipient": "Not a phone number."},
         ) from None
-    if not phonenumbers.is_valid_number(number):
+    except phones.InvalidPhoneNumber:
         raise OtpError(
             ErrorCode.INVALID_PHONE,
             "The recipient is not a valid phone number.",
             fields={"recipient": "Not a valid (possible and assigned) phone number."},
-        )
-    if channel == Channel.SMS and phonenumbers.number_type(number) not in SMS_NUMBER_TYPES:
+        ) from None
+    if channel == Channel.SMS and not phone.can_receive_sms:
         raise OtpError(
             ErrorCode.NOT_MOBILE,
             "SMS can only be sent to mobile numbers; use the voice channel for this one.",
             fields={"recipient": "Not a mobile number."},
         )
-    if stream is not None and stream.allowed_countries:
-        region_of_number = phonenumbers.region_code_for_number(number)
-        if region_of_number not in stream.allowed_countries:
-            raise OtpError(
-                ErrorCode.COUNTRY_NOT_ALLOWED,
-                f"The stream does not send to {region_of_number or 'this country'}.",
-                fields={"recipient": f"Country {region_of_number} is not allowed."},
-            )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    allowed = stream.allowed_countries if stream is not None else []
+    if allowed and phone.region not in allowed:
+        raise OtpError(
+            ErrorCode.COUNTRY_NOT_ALLOWED,
+            f"The stream does not send to {phone.region or 'this country'}.",
+            fields={"recipient": f"Country {phone.region} is not allowed."},
+        )
+    return phone.e164
 
 
 def _pick(override: bool | None, default: bool) -> bool:

@@ -13,10 +13,11 @@ import base64
 import binascii
 import re
 
-import phonenumbers
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+
+from streams import phones
 
 from .. import services
 from ..errors import ErrorCode, OtpError
@@ -145,7 +146,7 @@ def send(request: HttpRequest) -> HttpResponse:
         )
     country_code = _text(params, "countryCode")
     match = COUNTRY_CODE_RE.match(country_code)
-    if not match or not phonenumbers.region_codes_for_country_code(int(match.group(1))):
+    if not match or not phones.is_calling_code(int(match.group(1))):
         raise PeerError(
             "invalid_country_code", f"countryCode {country_code!r} is not a calling code."
         )
@@ -282,7 +283,6 @@ def _text(params: dict, name: str) -> str:
 
 def _national_number(verification: Verification) -> str:
     try:
-        number = phonenumbers.parse(verification.recipient)
-    except phonenumbers.NumberParseException:
+        return phones.parse_phone(verification.recipient).national_number
+    except phones.PhoneNumberError:
         return verification.recipient
-    return str(number.national_number)
