@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.cache import cache
+from django.test import override_settings
 
 from tests.support.factories import PASSWORD, make_user
 
@@ -71,3 +72,17 @@ def test_a_guesser_behind_the_proxy_does_not_lock_out_other_clients_of_that_prox
         HTTP_X_FORWARDED_FOR="192.0.2.1",
     )
     assert response.status_code == 302
+
+
+def test_with_the_cache_down_sign_in_still_works_and_never_500s(client):
+    user = make_user(is_staff=True)
+    cache_down = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    with override_settings(CACHES=cache_down):
+        assert sign_in(client, user.username, "wrong").status_code == 200
+        assert sign_in(client, user.username, PASSWORD).status_code == 302
