@@ -27,8 +27,8 @@ from otp.api import (
     read_bounded_body,
     to_otp_error,
 )
-from otp.callers import caller_ip
 from otp.errors import ErrorCode, OtpError
+from streams.clients import client_address
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class PeerAPIView(APIView):
         method = request.method.lower()
         if method not in self.http_method_names or not hasattr(self, method):
             self.http_method_not_allowed(request)
-        request.caller_ip = caller_ip(request)  # read by the throttles and the permission
+        request.caller_ip = client_address(request)  # read by the throttles and the permission
         ip_throttle = CallerIPThrottle()
         if not ip_throttle.allow_request(request, self):
             self.throttled(request, ip_throttle.wait())

@@ -11,15 +11,15 @@ revokes every token issued under the old one.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
 
 import jwt
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+
+from streams.hashing import Purpose, keyed_digest, keyed_hash
 
 from .models import CompatCredential
 
@@ -28,8 +28,7 @@ VISIBLE_PREFIX_LENGTH = 6
 
 
 def hash_secret(secret: str) -> str:
-    message = f"compat-secret:{secret}".encode()
-    return hmac.new(settings.OTP_HASH_KEY.encode(), message, hashlib.sha256).hexdigest()
+    return keyed_hash(Purpose.COMPAT_SECRET, secret)
 
 
 @transaction.atomic
@@ -67,8 +66,7 @@ JWT_ALGORITHM = "HS256"  # as the peer's tokens; the only one accepted
 
 
 def _token_key(credential: CompatCredential) -> bytes:
-    message = f"verifynow-token:{credential.secret_hash}".encode()
-    return hmac.new(settings.OTP_HASH_KEY.encode(), message, hashlib.sha256).digest()
+    return keyed_digest(Purpose.VERIFYNOW_TOKEN_KEY, credential.secret_hash)
 
 
 def issue_token(credential: CompatCredential, *, ttl_seconds: int) -> tuple[str, int]:

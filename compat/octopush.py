@@ -15,7 +15,6 @@ import re
 import uuid
 from datetime import timedelta
 
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.response import Response
@@ -23,7 +22,7 @@ from rest_framework.response import Response
 from otp import services
 from otp.errors import ErrorCode, OtpError
 from otp.models import Verification
-from streams import placeholders
+from streams import placeholders, policy
 from streams.models import Stream
 
 from .common import PeerAPIView
@@ -205,7 +204,7 @@ def _send_arguments(reader: Reader, stream: Stream) -> dict:
         raise Refused("channel", f"channel {channel_name} is not supported: use sms or voice_sms.")
     channel = reader.choice("channel", CHANNELS) or "sms"
 
-    length = reader.integer("code_length", **_bounds("code_length"))
+    length = reader.integer("code_length", **_bounds(policy.CODE_LENGTH))
     switches = {
         "digits": reader.boolean("allow_digits"),
         "upper": reader.boolean("allow_upper_case"),
@@ -220,8 +219,10 @@ def _send_arguments(reader: Reader, stream: Stream) -> dict:
         raise Refused("allow_digits", "allow_* leave no kind of character for the code.")
     if reader.present("remove_confusing_characters"):
         reader.warn("remove_confusing_characters", "not supported, ignored.")
-    ttl = reader.integer("validity_period", **_bounds("code_ttl_seconds"))
-    max_attempts = reader.integer("max_wrong_attempts", string_ok=True, **_bounds("max_attempts"))
+    ttl = reader.integer("validity_period", **_bounds(policy.CODE_TTL_SECONDS))
+    max_attempts = reader.integer(
+        "max_wrong_attempts", string_ok=True, **_bounds(policy.MAX_ATTEMPTS)
+    )
 
     recipient_ip = reader.text("recipient_ip")
     if recipient_ip in ("", "0"):
@@ -257,15 +258,9 @@ def _send_arguments(reader: Reader, stream: Stream) -> dict:
     }
 
 
-def _bounds(field_name: str) -> dict[str, int]:
-    """The stream setting's own range: a request cannot go beyond what a stream may."""
-    bounds = {}
-    for validator in Stream._meta.get_field(field_name).validators:
-        if isinstance(validator, MinValueValidator):
-            bounds["minimum"] = validator.limit_value
-        elif isinstance(validator, MaxValueValidator):
-            bounds["maximum"] = validator.limit_value
-    return bounds
+def _bounds(allowed: policy.Range) -> dict[str, int]:
+    """A request cannot go beyond what a stream may."""
+    return {"minimum": allowed.minimum, "maximum": allowed.maximum}
 
 
 def _sender(reader: Reader, stream: Stream) -> str:

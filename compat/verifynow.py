@@ -13,7 +13,6 @@ import base64
 import binascii
 import re
 
-import phonenumbers
 from django.conf import settings
 from django.db import transaction
 from rest_framework.authentication import BaseAuthentication
@@ -22,6 +21,7 @@ from rest_framework.response import Response
 from otp import services
 from otp.errors import ErrorCode, OtpError
 from otp.models import Verification
+from streams import phones
 
 from .common import (
     PeerAPIView,
@@ -203,7 +203,7 @@ class SendView(VerifyNowView):
             )
         country_code = _text(params, "countryCode")
         match = COUNTRY_CODE_RE.match(country_code)
-        if not match or not phonenumbers.region_codes_for_country_code(int(match.group(1))):
+        if not match or not phones.is_calling_code(int(match.group(1))):
             raise PeerError(
                 "invalid_country_code", f"countryCode {country_code!r} is not a calling code."
             )
@@ -340,7 +340,6 @@ def _text(params: dict, name: str) -> str:
 
 def _national_number(verification: Verification) -> str:
     try:
-        number = phonenumbers.parse(verification.recipient)
-    except phonenumbers.NumberParseException:
+        return phones.parse_phone(verification.recipient).national_number
+    except phones.PhoneNumberError:
         return verification.recipient
-    return str(number.national_number)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 
 import phonenumbers
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms import BaseInlineFormSet, inlineformset_factory
 
-from streams import placeholders, validators
+from streams import placeholders, policy, validators
 from streams.models import Account, Contact, EventTemplate, SenderID, Stream, Tag
 from streams.services import TemplateChange
 
@@ -125,7 +126,10 @@ class CodeForm(forms.ModelForm):
         help_text="Leave empty to allow every country. Protects against SMS pumping.",
     )
     code_ttl_minutes = forms.IntegerField(
-        min_value=1, max_value=1440, label="Time to live (minutes)", required=False
+        min_value=math.ceil(policy.CODE_TTL_SECONDS.minimum / 60),
+        max_value=policy.CODE_TTL_SECONDS.maximum // 60,
+        label="Time to live (minutes)",
+        required=False,
     )
 
     class Meta:

@@ -19,10 +19,11 @@ from datetime import timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
+
+from streams import ratelimit
 
 from .adapters import PermanentError, Receipt, RetryableError, adapter_for
 from .models import Gateway, MessageAttempt, OutboundMessage, Route
@@ -180,16 +181,12 @@ def _rate_wait(gateway: Gateway) -> float:
     throughput limit."""
     if not gateway.rate_per_second:
         return 0.0
-    now = time.time()
-    key = f"gateway-rate:{gateway.pk}:{int(now)}"
-    cache.add(key, 0, timeout=5)
-    try:
-        used = cache.incr(key)
-    except ValueError:
+    decision = ratelimit.hit(
+        "gateway-rate", str(gateway.pk), limit=gateway.rate_per_second, period=1
+    )
+    if decision.allowed:
         return 0.0
-    if used <= gateway.rate_per_second:
-        return 0.0
-    return (int(now) + 1 - now) + random.uniform(0, 0.2)
+    return decision.retry_after + random.uniform(0, 0.2)
 
 
 def _record(message, gateway, outcome, started, error="", provider_id="") -> None:

@@ -11,20 +11,19 @@ from __future__ import annotations
 import io
 import logging
 import math
-import time
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError
 from rest_framework import exceptions, parsers, permissions, serializers, throttling
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.response import Response
 
+from streams import ratelimit
+from streams.clients import client_address, ip_allowed
 from streams.models import Stream
 from streams.tokens import hash_token
 
-from .callers import caller_ip, ip_allowed
 from .errors import ErrorCode, OtpError
 from .stream_cache import stream_for_token_hash
 
@@ -81,7 +80,7 @@ class StreamAcceptsCaller(permissions.BasePermission):
                 f"The stream is {stream.status}: only active streams accept calls.",
                 details={"stream_status": stream.status},
             )
-        ip = getattr(request, "caller_ip", None) or caller_ip(request)
+        ip = getattr(request, "caller_ip", None) or client_address(request)
         if not ip_allowed(ip, stream.allowed_ips):
             raise OtpError(
                 ErrorCode.IP_NOT_ALLOWED,
@@ -95,19 +94,10 @@ class StreamAcceptsCaller(permissions.BasePermission):
 # --- Throttles ---------------------------------------------------------------------
 
 
-def parse_rate(rate: str) -> tuple[int, int]:
-    """``"100/s"``, ``"6000/m"``, ``"10/10s"`` -> (requests, seconds)."""
-    count, _, period = rate.partition("/")
-    unit = period.lstrip("0123456789") or "s"
-    multiple = int(period[: len(period) - len(unit)] or 1)
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit[0]]
-    return int(count), multiple * seconds
-
-
 class FixedWindowThrottle(throttling.BaseThrottle):
-    """A counter per (scope, identity, window) in the shared cache: one increment per
-    request, exact across processes and machines with Redis. Over the rate the caller
-    gets 429 ``throttled`` with ``Retry-After`` until the window ends."""
+    """A counter per (scope, identity, window) in the shared cache (``streams.ratelimit``):
+    one hit per request, exact across processes and machines with Redis. Over the rate
+    the caller gets 429 ``throttled`` with ``Retry-After`` until the window ends."""
 
     scope = ""
     setting = ""
@@ -120,41 +110,11 @@ class FixedWindowThrottle(throttling.BaseThrottle):
         ident = self.identity(request)
         if not rate or ident is None:
             return True
-        limit, period = parse_rate(rate)
-        now = time.time()
-        window = int(now // period)
-        key = f"throttle:{self.scope}:{ident}:{window}"
-        try:
-            count = self._count(key, period)
-        except Exception as exc:
-            if not _is_cache_down(exc):
-                raise
-            # Fail open: the limits that cost money (per-recipient sends, wrong codes,
-            # countries) live in PostgreSQL and still hold; a cache outage must not
-            # stop every end user from signing in.
-            log.warning("request throttle %s skipped: cache down (%s)", self.scope, exc)
-            return True
-        if count > limit:
-            self.retry_after = max(1, math.ceil((window + 1) * period - now))
-            return False
-        return True
-
-    @staticmethod
-    def _count(key: str, period: int) -> int:
-        redis_cache = getattr(cache, "_cache", None)
-        if hasattr(redis_cache, "get_client"):
-            # Redis: create-if-absent and increment in one round trip.
-            full_key = cache.make_and_validate_key(key)
-            pipe = redis_cache.get_client(full_key, write=True).pipeline(transaction=False)
-            pipe.set(full_key, 0, nx=True, ex=period + 1)
-            pipe.incr(full_key)
-            return int(pipe.execute()[1])
-        cache.add(key, 0, timeout=period + 1)
-        try:
-            return cache.incr(key)
-        except ValueError:  # evicted between add and incr
-            cache.add(key, 1, timeout=period + 1)
-            return 1
+        limit, period = ratelimit.parse_rate(rate)
+        decision = ratelimit.hit(f"throttle:{self.scope}", ident, limit=limit, period=period)
+        if not decision.allowed:
+            self.retry_after = decision.retry_after_seconds
+        return decision.allowed
 
     def wait(self) -> float | None:
         return getattr(self, "retry_after", None)
@@ -173,7 +133,7 @@ class CallerIPThrottle(FixedWindowThrottle):
     setting = "OTP_API_RATE_PER_IP"
 
     def identity(self, request) -> str | None:
-        return (getattr(request, "caller_ip", None) or caller_ip(request)) or None
+        return (getattr(request, "caller_ip", None) or client_address(request)) or None
 
 
 # --- Input --------------------------------------------------------------------------
@@ -287,7 +247,7 @@ def to_otp_error(exc: Exception) -> OtpError | None:
         return OtpError(ErrorCode.PAYLOAD_TOO_LARGE, "The body is too large.")
     if isinstance(exc, RecursionError):
         return OtpError(ErrorCode.MALFORMED_JSON, "The JSON is nested too deeply.")
-    if isinstance(exc, OperationalError | InterfaceError) or _is_cache_down(exc):
+    if isinstance(exc, OperationalError | InterfaceError) or ratelimit.cache_is_down(exc):
         log.error("dependency down: %s", exc.__class__.__name__, exc_info=exc)
         return OtpError(
             ErrorCode.SERVICE_UNAVAILABLE,
@@ -302,14 +262,6 @@ def to_otp_error(exc: Exception) -> OtpError | None:
             headers={"Retry-After": "5"},
         )
     return None
-
-
-def _is_cache_down(exc: Exception) -> bool:
-    try:
-        import redis.exceptions
-    except ImportError:  # pragma: no cover - redis is a dependency
-        return False
-    return isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
 
 
 def exception_handler(exc, context):

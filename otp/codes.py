@@ -1,18 +1,16 @@
 """OTP codes: drawn from ``secrets``, stored only as a keyed hash.
 
-The hash is HMAC-SHA256 under ``OTP_HASH_KEY`` over the verification's id and the
-code, so equal codes of two verifications hash differently and a database dump alone
-does not reveal them (the key lives outside the database). Comparison is constant
-time.
+The hash is ``streams.hashing.keyed_hash`` (HMAC-SHA256 under ``OTP_HASH_KEY``) over
+the verification's id and the code, so equal codes of two verifications hash
+differently and a database dump alone does not reveal them (the key lives outside the
+database). Comparison is constant time.
 """
 
-import hashlib
-import hmac
 import secrets
 import string
 import uuid
 
-from django.conf import settings
+from streams.hashing import Purpose, keyed_hash, matches
 
 DIGITS = string.digits
 UPPER = string.ascii_uppercase
@@ -34,9 +32,8 @@ def generate_code(length: int, chars: str = DIGITS) -> str:
 
 
 def hash_code(verification_id: uuid.UUID, code: str) -> str:
-    message = f"{verification_id}:{code}".encode()
-    return hmac.new(settings.OTP_HASH_KEY.encode(), message, hashlib.sha256).hexdigest()
+    return keyed_hash(Purpose.VERIFICATION_CODE, str(verification_id), code)
 
 
 def code_matches(verification_id: uuid.UUID, code: str, code_hash: str) -> bool:
-    return hmac.compare_digest(hash_code(verification_id, code), code_hash)
+    return matches(Purpose.VERIFICATION_CODE, (str(verification_id), code), code_hash)

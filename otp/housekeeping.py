@@ -3,23 +3,18 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F
 from django.utils import timezone
 
 from gateways.services import forget_messages_of
 
 from .models import SendCounter, Verification
 
-Status = Verification.Status
-
 
 def expire_verifications() -> int:
     """Mark pending verifications past their time to live as expired (the API already
     treats them so; this keeps the stored status and the console honest)."""
     now = timezone.now()
-    return Verification.objects.filter(status=Status.PENDING, expires_at__lte=now).update(
-        status=Status.EXPIRED, decided_at=F("expires_at")
-    )
+    return Verification.objects.expire_due(now=now)
 
 
 def prune_verifications() -> int:
@@ -37,6 +32,4 @@ def prune_verifications() -> int:
 
 def fail_verification(*, verification_id, **_) -> None:
     """Its message could not be delivered: the verification cannot succeed."""
-    Verification.objects.filter(id=verification_id, status=Status.PENDING).update(
-        status=Status.FAILED, decided_at=timezone.now()
-    )
+    Verification.objects.filter(id=verification_id).fail(now=timezone.now())

@@ -1,9 +1,62 @@
 """Verifications: one code sent to one recipient for one event of a stream."""
 
 import uuid
+from datetime import datetime
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
+
+from streams import channels
+
+
+class VerificationQuerySet(models.QuerySet):
+    """The state changes of verifications, by name. Each is one conditional UPDATE on
+    rows still pending and returns how many it moved, so concurrent requests race in
+    the database: of two that try to move one row, exactly one moves it."""
+
+    def pending(self) -> "VerificationQuerySet":
+        return self.filter(status=Verification.Status.PENDING)
+
+    def approve(self, *, now: datetime) -> int:
+        """The right code, before expiry."""
+        return (
+            self.pending()
+            .filter(expires_at__gt=now)
+            .update(status=Verification.Status.APPROVED, decided_at=now)
+        )
+
+    def count_wrong_attempt(self, *, now: datetime) -> int:
+        """A wrong code, before expiry and while attempts remain: one more attempt, and
+        the verification locks (``max_attempts_reached``) on the last one."""
+        last = Q(attempts__gte=F("max_attempts") - 1)
+        return (
+            self.pending()
+            .filter(expires_at__gt=now, attempts__lt=F("max_attempts"))
+            .update(
+                attempts=F("attempts") + 1,
+                status=Case(
+                    When(last, then=Value(Verification.Status.MAX_ATTEMPTS_REACHED)),
+                    default=F("status"),
+                ),
+                decided_at=Case(When(last, then=Value(now)), default=F("decided_at")),
+            )
+        )
+
+    def cancel(self, *, now: datetime) -> int:
+        """Canceled by the client, or replaced by a newer code."""
+        return self.pending().update(status=Verification.Status.CANCELED, decided_at=now)
+
+    def expire_due(self, *, now: datetime) -> int:
+        """Past their time to live: expired, decided when they expired."""
+        return (
+            self.pending()
+            .filter(expires_at__lte=now)
+            .update(status=Verification.Status.EXPIRED, decided_at=F("expires_at"))
+        )
+
+    def fail(self, *, now: datetime) -> int:
+        """The message could not be delivered: the code can never be entered."""
+        return self.pending().update(status=Verification.Status.FAILED, decided_at=now)
 
 
 class Verification(models.Model):
@@ -18,9 +71,7 @@ class Verification(models.Model):
         MAX_ATTEMPTS_REACHED = "max_attempts_reached", "Max attempts reached"
         FAILED = "failed", "Failed"  # the message could not be delivered
 
-    class Channel(models.TextChoices):
-        SMS = "sms", "SMS"
-        VOICE = "voice", "Voice"
+    Channel = channels.Channel
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     stream = models.ForeignKey(
@@ -45,6 +96,8 @@ class Verification(models.Model):
     caller_ip = models.GenericIPAddressField(null=True, blank=True)
     end_user_ip = models.GenericIPAddressField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=128, blank=True, default="")
+
+    objects = VerificationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -89,6 +142,36 @@ class Verification(models.Model):
     @property
     def attempts_left(self) -> int:
         return max(self.max_attempts - self.attempts, 0)
+
+    # The state changes of this row: each says whether it moved the row (False: another
+    # request decided it first, or it was not pending) and, if so, updates this object.
+
+    def approve(self, *, now: datetime) -> bool:
+        if not self._this().approve(now=now):
+            return False
+        self.status, self.decided_at = self.Status.APPROVED, now
+        return True
+
+    def count_wrong_attempt(self, *, now: datetime) -> bool:
+        if not self._this().count_wrong_attempt(now=now):
+            return False
+        self.refresh_from_db(fields=["attempts", "status", "decided_at"])
+        return True
+
+    def cancel(self, *, now: datetime) -> bool:
+        if not self._this().cancel(now=now):
+            return False
+        self.status, self.decided_at = self.Status.CANCELED, now
+        return True
+
+    def expire_if_due(self, *, now: datetime) -> bool:
+        if not self._this().expire_due(now=now):
+            return False
+        self.status, self.decided_at = self.Status.EXPIRED, self.expires_at
+        return True
+
+    def _this(self) -> VerificationQuerySet:
+        return Verification.objects.filter(pk=self.pk)
 
 
 class SendCounter(models.Model):

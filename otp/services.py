@@ -16,16 +16,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-import phonenumbers
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from gateways.models import OutboundMessage
 from gateways.selectors import messages_for_verification
 from gateways.services import queue_message
-from streams import placeholders
+from streams import phones, placeholders, policy
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
 from . import codes, limits
@@ -35,14 +33,12 @@ from .models import Verification
 Status = Verification.Status
 Channel = Verification.Channel
 
-# A code the client generated: what our own alphabets can produce, 4 to 32 of them.
+# A code the client generated: what our own alphabets can produce, as many as a stream's.
 CLIENT_CODE_RE = re.compile(
-    r"^[0-9A-Za-z" + re.escape(codes.SPECIAL) + r"]{4,32}$",
+    r"^[0-9A-Za-z"
+    + re.escape(codes.SPECIAL)
+    + rf"]{{{policy.CODE_LENGTH.minimum},{policy.CODE_LENGTH.maximum}}}$",
 )
-SMS_NUMBER_TYPES = {
-    phonenumbers.PhoneNumberType.MOBILE,
-    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-}
 
 
 @dataclass(frozen=True)
@@ -157,8 +153,8 @@ def send_otp(
             limits.reserve_send(stream=stream, recipient=recipient, now=now)
             # Only the newest code of (stream, recipient, event) works.
             Verification.objects.filter(
-                stream=stream, recipient=recipient, event_key=event_key, status=Status.PENDING
-            ).update(status=Status.CANCELED, decided_at=now)
+                stream=stream, recipient=recipient, event_key=event_key
+            ).cancel(now=now)
             verification.save(force_insert=True)
             message = queue_message(
                 account_id=stream.account_id,
@@ -181,13 +177,18 @@ def send_otp(
 
 
 # Per-request overrides stay within what a stream itself may be set to.
-OVERRIDE_RANGES = {"length": (4, 32), "ttl_seconds": (30, 86400), "max_attempts": (1, 20)}
+OVERRIDE_RANGES = {
+    "length": policy.CODE_LENGTH,
+    "ttl_seconds": policy.CODE_TTL_SECONDS,
+    "max_attempts": policy.MAX_ATTEMPTS,
+}
 
 
 def _check_overrides(o: CodeOverrides) -> None:
-    for name, (low, high) in OVERRIDE_RANGES.items():
+    for name, allowed in OVERRIDE_RANGES.items():
         value = getattr(o, name)
-        if value is not None and not low <= value <= high:
+        low, high = allowed.minimum, allowed.maximum
+        if value is not None and value not in allowed:
             raise OtpError(
                 ErrorCode.INVALID_REQUEST,
                 f"{name} must be between {low} and {high}.",
@@ -200,37 +201,35 @@ def normalize_recipient(
 ) -> str:
     """The recipient in E.164 form, refusing numbers that cannot receive the channel or
     that lie outside the stream's allowed countries."""
-    region = country.upper() or None
     try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
+        phone = phones.parse_phone(value, country or None)
+    except phones.NotAPhoneNumber:
         raise OtpError(
             ErrorCode.INVALID_PHONE,
             "The recipient is not a phone number: give it in E.164 form (+14155552671) "
             "or national form with `country`.",
             fields={"recipient": "Not a phone number."},
         ) from None
-    if not phonenumbers.is_valid_number(number):
+    except phones.InvalidPhoneNumber:
         raise OtpError(
             ErrorCode.INVALID_PHONE,
             "The recipient is not a valid phone number.",
             fields={"recipient": "Not a valid (possible and assigned) phone number."},
-        )
-    if channel == Channel.SMS and phonenumbers.number_type(number) not in SMS_NUMBER_TYPES:
+        ) from None
+    if channel == Channel.SMS and not phone.can_receive_sms:
         raise OtpError(
             ErrorCode.NOT_MOBILE,
             "SMS can only be sent to mobile numbers; use the voice channel for this one.",
             fields={"recipient": "Not a mobile number."},
         )
-    if stream is not None and stream.allowed_countries:
-        region_of_number = phonenumbers.region_code_for_number(number)
-        if region_of_number not in stream.allowed_countries:
-            raise OtpError(
-                ErrorCode.COUNTRY_NOT_ALLOWED,
-                f"The stream does not send to {region_of_number or 'this country'}.",
-                fields={"recipient": f"Country {region_of_number} is not allowed."},
-            )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    allowed = stream.allowed_countries if stream is not None else []
+    if allowed and phone.region not in allowed:
+        raise OtpError(
+            ErrorCode.COUNTRY_NOT_ALLOWED,
+            f"The stream does not send to {phone.region or 'this country'}.",
+            fields={"recipient": f"Country {phone.region} is not allowed."},
+        )
+    return phone.e164
 
 
 def _pick(override: bool | None, default: bool) -> bool:
@@ -319,10 +318,11 @@ def _code(stream: Stream, code: str, o: CodeOverrides) -> str:
             fields={"code": "Required by this stream."},
         )
     if not CLIENT_CODE_RE.match(code):
+        low, high = policy.CODE_LENGTH.minimum, policy.CODE_LENGTH.maximum
         raise OtpError(
             ErrorCode.INVALID_CODE_FORMAT,
-            "A code has 4 to 32 characters: digits, letters or " + codes.SPECIAL,
-            fields={"code": "4 to 32 allowed characters."},
+            f"A code has {low} to {high} characters: digits, letters or " + codes.SPECIAL,
+            fields={"code": f"{low} to {high} allowed characters."},
         )
     return code
 
@@ -379,39 +379,28 @@ def check_code(
     """Approve the verification if ``code`` is right; otherwise count the wrong attempt
     and raise the refusal.
 
-    Each outcome is one conditional UPDATE on a still-pending row, so the database
-    decides races: of concurrent right codes one approves, of concurrent wrong codes
-    exactly ``max_attempts`` are counted; the losers re-read the row and are told why.
+    Each outcome is one conditional UPDATE on a still-pending row (a named state change
+    of ``VerificationQuerySet``; no row is locked), so the database decides races: of
+    concurrent right codes one approves, of concurrent wrong codes exactly
+    ``max_attempts`` are counted; the losers re-read the row and are told why.
     """
     now = timezone.now()
     verification = _find_verification(stream, verification_id, recipient, event_key, country)
     refusal = _not_pending(verification, now)
     if refusal is not None:
         raise refusal
-    pending = Verification.objects.filter(
-        id=verification.id, status=Status.PENDING, expires_at__gt=now
-    )
     if codes.code_matches(verification.id, code.strip(), verification.code_hash):
-        if pending.update(status=Status.APPROVED, decided_at=now):
-            verification.status, verification.decided_at = Status.APPROVED, now
+        if verification.approve(now=now):
             return verification
-    else:
-        locks = Q(attempts__gte=F("max_attempts") - 1)
-        counted = pending.filter(attempts__lt=F("max_attempts")).update(
-            attempts=F("attempts") + 1,
-            status=Case(When(locks, then=Value(Status.MAX_ATTEMPTS_REACHED)), default=F("status")),
-            decided_at=Case(When(locks, then=Value(now)), default=F("decided_at")),
+    elif verification.count_wrong_attempt(now=now):
+        left = verification.attempts_left
+        raise OtpError(
+            ErrorCode.WRONG_CODE,
+            "The code is wrong. "
+            + (f"{left} attempt(s) left." if left else "No attempts left: the code is locked."),
+            fields={"code": "Wrong code."},
+            details={"attempts_left": left, "status": verification.status},
         )
-        if counted:
-            verification.refresh_from_db(fields=["attempts", "status", "decided_at"])
-            left = verification.attempts_left
-            raise OtpError(
-                ErrorCode.WRONG_CODE,
-                "The code is wrong. "
-                + (f"{left} attempt(s) left." if left else "No attempts left: the code is locked."),
-                fields={"code": "Wrong code."},
-                details={"attempts_left": left, "status": verification.status},
-            )
     # Another request decided the row first: say what it became.
     verification.refresh_from_db()
     raise _not_pending(verification, now) or OtpError(
@@ -448,12 +437,9 @@ def _find_verification(
 def _not_pending(verification: Verification, now) -> OtpError | None:
     """The refusal for a verification that can no longer be approved, if it is one.
     A pending verification past its expiry is marked expired here."""
-    if verification.status == Status.PENDING and now >= verification.expires_at:
-        Verification.objects.filter(id=verification.id, status=Status.PENDING).update(
-            status=Status.EXPIRED, decided_at=verification.expires_at
-        )
-        verification.status = Status.EXPIRED
-        verification.decided_at = verification.expires_at
+    expired_now = verification.status == Status.PENDING and now >= verification.expires_at
+    if expired_now and not verification.expire_if_due(now=now):
+        verification.refresh_from_db()  # another request decided it first
     refusals = {
         Status.EXPIRED: (ErrorCode.VERIFICATION_EXPIRED, "The code has expired."),
         Status.MAX_ATTEMPTS_REACHED: (
@@ -489,11 +475,7 @@ def cancel_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> 
     verification = _find_verification(stream, verification_id, "", "", "")
     refusal = _not_pending(verification, now)
     if refusal is None:
-        canceled = Verification.objects.filter(id=verification.id, status=Status.PENDING).update(
-            status=Status.CANCELED, decided_at=now
-        )
-        if canceled:
-            verification.status, verification.decided_at = Status.CANCELED, now
+        if verification.cancel(now=now):
             return verification
         verification.refresh_from_db()
         refusal = _not_pending(verification, now)

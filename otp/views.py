@@ -7,6 +7,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from streams.clients import client_address
+
 from . import services
 from .api import (
     BoundedJSONParser,
@@ -15,7 +17,6 @@ from .api import (
     StreamTokenAuthentication,
     TokenThrottle,
 )
-from .callers import caller_ip
 from .errors import ERROR_CATALOGUE, ErrorCode, OtpError
 from .serializers import (
     ErrorSerializer,
@@ -66,7 +67,7 @@ class OtpAPIView(APIView):
         return [TokenThrottle()]
 
     def initial(self, request, *args, **kwargs):
-        request.caller_ip = caller_ip(request)  # read by the throttle and the permission
+        request.caller_ip = client_address(request)  # read by the throttle and the permission
         ip_throttle = CallerIPThrottle()
         if not ip_throttle.allow_request(request, self):
             self.throttled(request, ip_throttle.wait())

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from . import placeholders, validators
+from . import placeholders, policy, validators
 from .tokens import IssuedToken
 
 
@@ -235,18 +235,18 @@ class Stream(models.Model):
         max_length=10, choices=CodeGenerator.choices, default=CodeGenerator.PLATFORM
     )
     code_length = models.PositiveSmallIntegerField(
-        default=6, validators=[MinValueValidator(4), MaxValueValidator(32)]
+        default=6, validators=policy.CODE_LENGTH.validators()
     )
     code_digits = models.BooleanField(default=True)
     code_upper = models.BooleanField(default=False)
     code_lower = models.BooleanField(default=False)
     code_special = models.BooleanField(default=False)
     code_ttl_seconds = models.PositiveIntegerField(
-        default=300, validators=[MinValueValidator(30), MaxValueValidator(86400)]
+        default=300, validators=policy.CODE_TTL_SECONDS.validators()
     )
     max_attempts = models.PositiveSmallIntegerField(
         default=5,
-        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        validators=policy.MAX_ATTEMPTS.validators(),
         help_text="Wrong codes allowed before the verification is locked.",
     )
     send_limit_enabled = models.BooleanField(default=False)
@@ -275,7 +275,11 @@ class Stream(models.Model):
         indexes = [models.Index(fields=["account", "status", "-created_at"])]
         constraints = [
             models.CheckConstraint(
-                condition=Q(code_length__gte=4, code_length__lte=32), name="stream_code_length"
+                condition=Q(
+                    code_length__gte=policy.CODE_LENGTH.minimum,
+                    code_length__lte=policy.CODE_LENGTH.maximum,
+                ),
+                name="stream_code_length",
             ),
             models.CheckConstraint(
                 condition=Q(code_digits=True)

@@ -1,16 +1,14 @@
 """Stream API tokens: random, shown once, stored only as a keyed hash.
 
-The hash is an HMAC-SHA256 under ``OTP_HASH_KEY`` (not a slow password hash: the
-token has 256 bits of entropy, so it cannot be guessed, and every API call looks the
-stream up by this hash through a unique index).
+The hash is ``streams.hashing.keyed_hash`` (HMAC-SHA256 under ``OTP_HASH_KEY``), not
+a slow password hash: the token has 256 bits of entropy, so it cannot be guessed, and
+every API call looks the stream up by this hash through a unique index.
 """
 
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass
 
-from django.conf import settings
+from .hashing import Purpose, keyed_hash
 
 TOKEN_PREFIX = "ots_"  # noqa: S105 - not a secret: marks a string as our token
 VISIBLE_PREFIX_LENGTH = 12  # "ots_" + 8 characters, shown in the console to tell tokens apart
@@ -24,7 +22,7 @@ class IssuedToken:
 
 
 def hash_token(token: str) -> str:
-    return hmac.new(settings.OTP_HASH_KEY.encode(), token.encode(), hashlib.sha256).hexdigest()
+    return keyed_hash(Purpose.API_TOKEN, token)
 
 
 def issue_token() -> IssuedToken:

@@ -3,8 +3,9 @@
 import ipaddress
 import re
 
-import phonenumbers
 from django.core.exceptions import ValidationError
+
+from . import phones
 
 EVENT_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 EVENT_KEY_HELP = "1 to 64 characters: letters, digits, underscore (_), hyphen (-) and dot (.)."
@@ -42,7 +43,7 @@ def validate_ip_list(values: list) -> None:
 def validate_country_list(values: list) -> None:
     if not isinstance(values, list):
         raise ValidationError("Expected a list of country codes.", code="invalid_country")
-    unknown = [v for v in values if v not in phonenumbers.SUPPORTED_REGIONS]
+    unknown = [v for v in values if not phones.is_region(v)]
     if unknown:
         raise ValidationError(
             f"Unknown country code(s): {', '.join(map(str, unknown))}. "
@@ -59,12 +60,13 @@ def validate_event_key(value: str) -> None:
 def normalize_phone(value: str, region: str | None = None) -> str:
     """E.164 form of ``value`` (international, or national with ``region``)."""
     try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException as exc:
+        return phones.parse_phone(value, region).e164
+    except phones.NotAPhoneNumber as exc:
         raise ValidationError(f"{value!r} is not a phone number.", code="invalid_phone") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise ValidationError(f"{value!r} is not a valid phone number.", code="invalid_phone")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    except phones.InvalidPhoneNumber as exc:
+        raise ValidationError(
+            f"{value!r} is not a valid phone number.", code="invalid_phone"
+        ) from exc
 
 
 def validate_e164(value: str) -> None:

@@ -3,6 +3,7 @@ way the providers do: routes, retries with backoff, failover, permanent errors,
 delivery reports (authenticated, idempotent, never backwards)."""
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -298,3 +299,23 @@ def test_expiry_and_pruning(account, settings):
     assert housekeeping.prune_verifications() == 1
     assert services.prune_messages() == 0  # deleted with their verification
     assert not OutboundMessage.objects.exists()
+
+
+def test_a_gateway_at_its_rate_gives_the_next_message_back_until_the_next_second(
+    account, providers, monkeypatch
+):
+    fake = providers("twilio")
+    Route.objects.create(account=account, gateway=make_gateway(fake, rate_per_second=1))
+    requeued = []
+    monkeypatch.setattr(services, "publish", lambda *_, countdown: requeued.append(countdown))
+    first, second = (
+        OutboundMessage.objects.create(
+            account=account, channel="sms", recipient=PHONE, sender="Acme", text="Code 1234"
+        )
+        for _ in range(2)
+    )
+    time.sleep(1 - time.time() % 1)  # both deliveries inside one second
+    assert services.deliver_message(first.id) == "sent"
+    assert services.deliver_message(second.id) == "queued"
+    assert len(fake.accepted) == 1
+    assert 0 < requeued[0] <= 1.2  # the rest of this second, plus a little jitter

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.cache import cache
+from django.test import override_settings
 
 from tests.support.factories import PASSWORD, make_user
 
@@ -51,3 +52,37 @@ def test_one_address_guessing_many_names_is_cut_off(client, settings):
     assert sign_in(client, victim.username, PASSWORD, address="203.0.113.9").status_code == 200
     # the same user from another address is not locked out by someone else's guessing
     assert sign_in(client, victim.username, PASSWORD, address="192.0.2.1").status_code == 302
+
+
+def test_a_guesser_behind_the_proxy_does_not_lock_out_other_clients_of_that_proxy(client, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    user = make_user(is_staff=True)
+    for n in range(settings.LOGIN_FAILURES_PER_ADDRESS + 2):
+        response = client.post(
+            "/admin/login/?next=/admin/",
+            {"username": f"nobody{n}", "password": "wrong"},
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR="203.0.113.9",
+        )
+        assert response.status_code == 200
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": user.username, "password": PASSWORD},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="192.0.2.1",
+    )
+    assert response.status_code == 302
+
+
+def test_with_the_cache_down_sign_in_still_works_and_never_500s(client):
+    user = make_user(is_staff=True)
+    cache_down = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+        }
+    }
+    with override_settings(CACHES=cache_down):
+        assert sign_in(client, user.username, "wrong").status_code == 200
+        assert sign_in(client, user.username, PASSWORD).status_code == 302

@@ -1,5 +1,9 @@
-"""Who is calling: the caller's address (trusting forwarded-for headers only from the
-configured proxies) and whether a stream's allowlist admits it."""
+"""Who is calling: the client's address (trusting forwarded-for headers only from the
+configured proxies) and whether an allowlist admits it.
+
+The one place the project reads a client address: the API's allowlist and throttles,
+the compatibility APIs and the console's sign-in throttle all ask here, so behind a
+proxy none of them mistakes the proxy for the client."""
 
 import ipaddress
 from functools import lru_cache
@@ -30,7 +34,7 @@ def _in(ip, networks: tuple[Network, ...]) -> bool:
     return any(ip.version == net.version and ip in net for net in networks)
 
 
-def caller_ip(request: HttpRequest) -> str:
+def client_address(request: HttpRequest) -> str:
     """The client's address. ``X-Forwarded-For`` is read right to left, skipping our
     own proxies, only when the socket peer is one of ``TRUSTED_PROXIES``; a header sent
     by anyone else is ignored, so it cannot be spoofed past the allowlist."""

@@ -1,0 +1,138 @@
+"""The one fixed-window rate counter: a count per (scope, identity, window) in the
+shared cache, so every web node and worker sees the same numbers.
+
+Used by the API's request throttles, the console's sign-in throttle and the
+per-gateway send rate. With Redis a hit is one round trip (create the window's key if
+absent, with its expiry, and increment it, pipelined); other caches (the embedded
+default's local memory) take two. A cache that is down fails open with a log line:
+the limits that cost money (sends per recipient, wrong codes) live in the database and
+still hold, and a cache outage must not stop every user from signing in.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import redis
+import redis.exceptions
+from django.conf import settings
+from django.core.cache import cache
+
+log = logging.getLogger(__name__)
+
+REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``allowed`` once ``count`` (this hit included) is within the limit; otherwise
+    ``retry_after`` seconds until the window ends."""
+
+    allowed: bool
+    count: int
+    retry_after: float = 0.0
+
+    @property
+    def retry_after_seconds(self) -> int:
+        """``retry_after`` as a ``Retry-After`` header wants it: whole seconds, at least 1."""
+        return max(1, math.ceil(self.retry_after))
+
+
+def cache_is_down(exc: BaseException) -> bool:
+    """Whether ``exc`` says the shared cache cannot be reached (refused or hung)."""
+    return isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"100/s"``, ``"6000/m"``, ``"10/10s"`` -> (limit, period in seconds)."""
+    count, _, period = rate.partition("/")
+    unit = period.lstrip("0123456789") or "s"
+    multiple = int(period[: len(period) - len(unit)] or 1)
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit[0]]
+    return int(count), multiple * seconds
+
+
+def hit(scope: str, identity: str, *, limit: int, period: int) -> Decision:
+    """Count one event of ``identity`` under ``scope`` in the current ``period``-second
+    window and say whether it is within ``limit``."""
+    now = time.time()
+    window = int(now // period)
+    try:
+        count = _increment(_key(scope, identity, window), period)
+    except Exception as exc:
+        if not cache_is_down(exc):
+            raise
+        log.warning("rate limit %s skipped: cache down (%s)", scope, exc)
+        return Decision(allowed=True, count=0)
+    if count <= limit:
+        return Decision(allowed=True, count=count)
+    return Decision(allowed=False, count=count, retry_after=(window + 1) * period - now)
+
+
+def count(scope: str, identity: str, *, period: int) -> int:
+    """Events counted so far in the current window, without counting one (0 when the
+    cache is down: fail open)."""
+    key = _key(scope, identity, int(time.time() // period))
+    try:
+        return int(cache.get(key) or 0)
+    except Exception as exc:
+        if not cache_is_down(exc):
+            raise
+        log.warning("rate limit %s not read: cache down (%s)", scope, exc)
+        return 0
+
+
+def reset(scope: str, identity: str, *, period: int) -> None:
+    """Forget the current window's count (a success that should clear past failures)."""
+    try:
+        cache.delete(_key(scope, identity, int(time.time() // period)))
+    except Exception as exc:
+        if not cache_is_down(exc):
+            raise
+        log.warning("rate limit %s not reset: cache down (%s)", scope, exc)
+
+
+def _key(scope: str, identity: str, window: int) -> str:
+    return f"ratelimit:{scope}:{identity}:{window}"
+
+
+def _increment(key: str, period: int) -> int:
+    client = _redis_client()
+    if client is not None:
+        # The same key Django's cache uses (prefix, version), so ``cache.get`` reads it.
+        full_key = cache.make_and_validate_key(key)
+        pipe = client.pipeline(transaction=False)
+        pipe.set(full_key, 0, nx=True, ex=period + 1)
+        pipe.incr(full_key)
+        return int(pipe.execute()[1])
+    cache.add(key, 0, timeout=period + 1)
+    try:
+        return cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.add(key, 1, timeout=period + 1)
+        return 1
+
+
+def _redis_client() -> redis.Redis | None:
+    """A client on the cache's Redis, built once per process from the cache settings
+    (the cache backend's own client is private), or ``None`` for another cache."""
+    config = settings.CACHES["default"]
+    if config["BACKEND"] != REDIS_BACKEND:
+        return None
+    options = config.get("OPTIONS", {})
+    return _client_for(
+        config["LOCATION"],
+        options.get("socket_connect_timeout"),
+        options.get("socket_timeout"),
+    )
+
+
+@lru_cache(maxsize=4)
+def _client_for(location: str, connect_timeout: float | None, timeout: float | None):
+    return redis.Redis.from_url(
+        location, socket_connect_timeout=connect_timeout, socket_timeout=timeout
+    )
