@@ -49,6 +49,8 @@ def rotate_secret(*, credential: CompatCredential) -> str:
 def find_credential(*, peer: str, login: str, secret: str) -> CompatCredential | None:
     """The enabled credential of ``peer`` with this login and secret, or ``None`` (also
     when only one of them is right: a caller learns nothing from the difference)."""
+    if "\x00" in login:  # no credential has one, and PostgreSQL refuses it in a query
+        login = ""
     credential = (
         CompatCredential.objects.select_related("stream", "stream__default_sender", "account")
         .filter(peer=peer, login=login, enabled=True)

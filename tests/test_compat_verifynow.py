@@ -285,6 +285,14 @@ def test_token_with_a_wrong_key_or_customer_is_401(credential):
         assert "token" not in response.json()
 
 
+def test_a_customer_id_with_a_nul_byte_is_an_unknown_customer_not_an_outage(credential):
+    # PostgreSQL refuses NUL in a query parameter: it used to answer 503.
+    credential, password = credential
+    response = VerifyNowClient(credential.login + "\x00", password).token()
+    assert response.status_code == 401
+    assert "token" not in response.json()
+
+
 @pytest.mark.parametrize(
     "params", [{"customerId": ""}, {"key": ""}, {"key": "%%%"}, {"scope": "OLD"}]
 )
