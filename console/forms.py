@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.forms import BaseInlineFormSet, inlineformset_factory
 
 from streams import placeholders, policy, validators
-from streams.models import Account, Contact, EventTemplate, SenderID, Stream, Tag
+from streams.models import Account, Contact, EventTemplate, Membership, SenderID, Stream, Tag
 from streams.services import TemplateChange
 
 # An upload is read up to this size: a contact list, not a data dump.
@@ -145,6 +145,8 @@ class CodeForm(forms.ModelForm):
             "send_limit_enabled",
             "send_limit_count",
             "send_limit_cooldown_minutes",
+            "weak_codes_accepted",
+            "caller_text_allowed",
         ]
         widgets = {"code_generator": forms.RadioSelect}
         labels = {
@@ -157,6 +159,13 @@ class CodeForm(forms.ModelForm):
             "send_limit_enabled": "Limit messages per recipient",
             "send_limit_count": "Messages per recipient",
             "send_limit_cooldown_minutes": "Cooldown (minutes)",
+            "weak_codes_accepted": "I accept weak codes",
+            "caller_text_allowed": "Caller-supplied text",
+        }
+        help_texts = {
+            "caller_text_allowed": "Let Octopush-style callers send their own message "
+            "text instead of the event template's. It must still contain the code. Off, "
+            "a request with its own text is refused (phishing links ride on free text).",
         }
 
     # Shown only when the platform generates codes, or when the send limit is on; when
@@ -193,6 +202,17 @@ class CodeForm(forms.ModelForm):
         alphabet = [n for n in self.PLATFORM_FIELDS[1:5] if n in self.fields]
         if alphabet and not any(data.get(n) for n in alphabet):
             self.add_error("code_digits", "Choose at least one kind of character.")
+        elif alphabet and data.get("code_length") and not data.get("weak_codes_accepted"):
+            size = len(
+                policy.alphabet(**{n.removeprefix("code_"): bool(data.get(n)) for n in alphabet})
+            )
+            if policy.is_weak_code(data["code_length"], size):
+                self.add_error(
+                    "code_length",
+                    f"{data['code_length']} characters of this alphabet are easier to guess "
+                    "than 6 digits (under 20 bits). Make the code longer, or tick "
+                    "“I accept weak codes”.",
+                )
         return data
 
     def changes(self) -> dict[str, object]:
@@ -367,3 +387,12 @@ class ContactImportForm(forms.Form):
             return list(reader)
         except csv.Error as exc:
             raise ValidationError(f"The file is not CSV: {exc}.") from None
+
+
+class MemberInviteForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.DEVELOPER)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)

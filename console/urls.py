@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, contacts, outbox, senders, streams, wizard
+from .views import account, contacts, members, outbox, senders, streams, wizard
 
 app_name = "console"
 urlpatterns = [
@@ -20,5 +20,8 @@ urlpatterns = [
     path("contacts/<int:pk>/", contacts.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/delete/", contacts.contact_delete, name="contact_delete"),
     path("account/switch/", account.switch_account, name="switch_account"),
+    path("members/", members.member_list, name="members"),
+    path("members/<int:pk>/role/", members.member_role, name="member_role"),
+    path("members/<int:pk>/remove/", members.member_remove, name="member_remove"),
     path("outbox/", outbox.outbox, name="outbox"),
 ]

@@ -32,23 +32,29 @@ class Account(models.Model):
 
 
 class Membership(models.Model):
+    """A user's role in an account. Owners and admins hold the stream policy (the
+    security settings, tokens, members); developers build streams (drafts, message
+    content, sender IDs, contacts) and read everything; viewers only read."""
+
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"
         ADMIN = "admin", "Admin"
-        MEMBER = "member", "Member"
+        DEVELOPER = "developer", "Developer"
+        VIEWER = "viewer", "Viewer"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.DEVELOPER)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "account"], name="unique_membership"),
             models.CheckConstraint(
-                condition=Q(role__in=["owner", "admin", "member"]), name="membership_role_valid"
+                condition=Q(role__in=["owner", "admin", "developer", "viewer"]),
+                name="membership_role_valid",
             ),
         ]
 
@@ -57,8 +63,13 @@ class Membership(models.Model):
 
     @property
     def can_manage(self) -> bool:
-        """Owners and admins rotate tokens and change gateways."""
+        """Owners and admins: the security settings, tokens, enable/disable, members."""
         return self.role in (self.Role.OWNER, self.Role.ADMIN)
+
+    @property
+    def can_edit(self) -> bool:
+        """Everyone but viewers changes something (what, depends on the role)."""
+        return self.role != self.Role.VIEWER
 
 
 class SenderID(models.Model):
@@ -262,6 +273,15 @@ class Stream(models.Model):
         validators=[validators.validate_country_list],
         help_text="ISO country codes messages may go to. Empty: every country.",
     )
+    weak_codes_accepted = models.BooleanField(
+        default=False,
+        help_text="An admin accepted platform codes easier to guess than six digits.",
+    )
+    caller_text_allowed = models.BooleanField(
+        default=False,
+        help_text="Callers of the compatibility APIs may send their own message text "
+        "(it must still contain the code).",
+    )
 
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     token_prefix = models.CharField(max_length=16, blank=True, editable=False)
@@ -296,9 +316,36 @@ class Stream(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    # What only owners and admins may change (streams.services checks every write).
+    SECURITY_SETTINGS = (
+        "allowed_ips",
+        "code_generator",
+        "code_length",
+        "code_digits",
+        "code_upper",
+        "code_lower",
+        "code_special",
+        "code_ttl_seconds",
+        "max_attempts",
+        "send_limit_enabled",
+        "send_limit_count",
+        "send_limit_cooldown_minutes",
+        "allowed_countries",
+        "weak_codes_accepted",
+        "caller_text_allowed",
+    )
+
     def clean(self) -> None:
         if not (self.code_digits or self.code_upper or self.code_lower or self.code_special):
             raise ValidationError({"code_digits": "Choose at least one kind of character."})
+        if self.platform_generates_code and self.has_weak_codes and not self.weak_codes_accepted:
+            raise ValidationError(
+                {
+                    "code_length": f"{self.code_length} characters of this alphabet are easier "
+                    "to guess than 6 digits (under 20 bits): make the code longer or richer, "
+                    "or accept weak codes explicitly."
+                }
+            )
         if (
             self.default_sender_id
             and self.account_id
@@ -319,6 +366,26 @@ class Stream(models.Model):
     @property
     def platform_generates_code(self) -> bool:
         return self.code_generator == self.CodeGenerator.PLATFORM
+
+    @property
+    def code_alphabet_size(self) -> int:
+        digits, upper, lower, special = (
+            self.code_digits,
+            self.code_upper,
+            self.code_lower,
+            self.code_special,
+        )
+        if not (digits or upper or lower or special):
+            return 0
+        return len(policy.alphabet(digits=digits, upper=upper, lower=lower, special=special))
+
+    @property
+    def has_weak_codes(self) -> bool:
+        return policy.is_weak_code(self.code_length or 0, self.code_alphabet_size)
+
+    @property
+    def code_entropy_bits(self) -> float:
+        return policy.code_entropy_bits(self.code_length or 0, self.code_alphabet_size)
 
     def set_token(self, token: IssuedToken) -> None:
         self.token_hash = token.hash
@@ -355,3 +422,30 @@ class EventTemplate(models.Model):
         errors = placeholders.template_text_errors(self.text or "", known)
         if errors:
             raise ValidationError({"text": errors})
+
+
+class StreamChange(models.Model):
+    """One changed setting of a stream: who, when, before and after. Written by
+    ``streams.services`` in the transaction of the change itself."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="changes")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="stream_changes",
+    )
+    # Kept as text too: the trail outlives a deleted user. Empty: the platform itself.
+    changed_by_name = models.CharField(max_length=150, blank=True)
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    field = models.CharField(max_length=64)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["stream", "-changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.stream}: {self.field} by {self.changed_by_name or 'the platform'}"

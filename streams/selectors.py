@@ -3,7 +3,7 @@ account (the console looks objects up inside these, so another account's are a 4
 
 from django.db.models import Q, QuerySet
 
-from .models import Account, Contact, Membership, SenderID, Stream
+from .models import Account, Contact, Membership, SenderID, Stream, StreamChange
 
 
 def memberships_of(user) -> list[Membership]:
@@ -37,3 +37,17 @@ def account_contacts(account: Account, search: str = "") -> QuerySet[Contact]:
             | Q(last_name__icontains=search)
         )
     return contacts
+
+
+def stream_changes(stream: Stream) -> QuerySet[StreamChange]:
+    """The stream's audit trail, newest first."""
+    return StreamChange.objects.filter(stream=stream).order_by("-changed_at", "-id")
+
+
+def account_members(account: Account) -> QuerySet[Membership]:
+    """The account's members by role, then name."""
+    return (
+        Membership.objects.filter(account=account)
+        .select_related("user")
+        .order_by("role", "user__username")
+    )

@@ -26,7 +26,7 @@ A_MARKERS = ["Alpha Corp", "Alpha Secret Stream", "AlphaSnd", "Adalbert", "+1415
 def account_with_data(name: str, stream_name: str, sender: str, first_name: str, phone: str):
     account = factories.make_account(name=name)
     owner = factories.make_user(account=account, role="owner")
-    factories.make_user(account=account, role="member")
+    factories.make_user(account=account, role="developer")
     field = ContactField.objects.create(account=account, key="plan", name="Plan")
     contact = Contact.objects.create(account=account, phone=phone, first_name=first_name)
     tag = Tag.objects.create(account=account, name=f"{name} tag")

@@ -54,12 +54,11 @@ def _render_step(request, stream: Stream, step: int, context: dict, status: int 
 
 def _details_step(request, stream: Stream):
     if request.method == "POST":
-        form = DetailsForm(
-            request.POST,
-            instance=stream,
-            account=request.account,
-            ip_list=request.POST.getlist("allowed_ips"),
-        )
+        ip_list = request.POST.getlist("allowed_ips")
+        if "allowed_ips" not in request.POST and not request.membership.can_manage:
+            # Developers are not offered the list: what they save keeps the stream's.
+            ip_list = list(stream.allowed_ips)
+        form = DetailsForm(request.POST, instance=stream, account=request.account, ip_list=ip_list)
         if form.is_valid():
             data = form.cleaned_data
             services.save_stream_details(
@@ -72,6 +71,7 @@ def _details_step(request, stream: Stream):
                 new_tag_names=data["new_tag_names"],
                 default_sender=data.get("default_sender"),
                 new_sender=data.get("new_sender"),
+                by=request.membership,
             )
             return _after_save(request, stream, 1)
         return _render_step(request, stream, 1, {"form": form}, status=400)
@@ -81,9 +81,14 @@ def _details_step(request, stream: Stream):
 
 def _code_step(request, stream: Stream):
     if request.method == "POST":
+        if not request.membership.can_manage and not set(request.POST) & set(CodeForm.Meta.fields):
+            # A developer is shown this step read-only: "Next" passes it unchanged.
+            return _after_save(request, stream, 2)
         form = CodeForm(request.POST, instance=stream)
         if form.is_valid():
-            services.save_code_handling(stream=stream, changes=form.changes())
+            services.save_code_handling(
+                stream=stream, changes=form.changes(), by=request.membership
+            )
             return _after_save(request, stream, 2)
         return _render_step(request, stream, 2, {"form": form}, status=400)
     return _render_step(request, stream, 2, {"form": CodeForm(instance=stream)})
@@ -96,7 +101,7 @@ def _content_step(request, stream: Stream):
             request.POST, instance=stream, account=account, prefix="templates"
         )
         if formset.is_valid():
-            services.save_templates(stream=stream, changes=formset.changes())
+            services.save_templates(stream=stream, changes=formset.changes(), by=request.membership)
             return _after_save(request, stream, 3)
         status = 400
     else:
@@ -153,7 +158,7 @@ def _summary_step(request, stream: Stream):
                 messages.error(request, "Only owners and admins can create streams.")
             else:
                 try:
-                    token = services.activate_stream(stream=stream)
+                    token = services.activate_stream(stream=stream, by=request.membership)
                 except services.Refused as refusal:
                     messages.error(request, str(refusal))
                 else:
