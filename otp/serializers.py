@@ -143,6 +143,10 @@ class ErrorBodySerializer(serializers.Serializer):
     attempts_left = serializers.IntegerField(required=False)
     status = serializers.CharField(required=False)
     retry_after = serializers.IntegerField(required=False)
+    rule = serializers.CharField(
+        required=False, help_text="The guard's rule that refused the send (see the docs)."
+    )
+    reason = serializers.CharField(required=False, help_text="`send_blocked`: why, for humans.")
 
 
 class ErrorSerializer(serializers.Serializer):

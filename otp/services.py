@@ -26,7 +26,7 @@ from gateways.services import queue_message
 from streams import phones, placeholders, policy
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
-from . import codes, limits
+from . import codes, guard, limits
 from .errors import ErrorCode, OtpError
 from .models import Verification
 
@@ -89,7 +89,54 @@ def send_otp(
     overrides: CodeOverrides | None = None,
 ) -> SendResult:
     """Send a code for ``event_key`` to ``recipient``; raise :class:`OtpError` on any
-    refusal, having changed nothing."""
+    refusal, having changed nothing but, for the guard's refusals, its decision record."""
+    try:
+        return _send(
+            stream=stream,
+            recipient=recipient,
+            event_key=event_key,
+            channel=channel,
+            country=country,
+            sender=sender,
+            code=code,
+            variables=variables,
+            voice_language=voice_language,
+            voice_gender=voice_gender,
+            end_user_ip=end_user_ip,
+            caller_ip=caller_ip,
+            idempotency_key=idempotency_key,
+            overrides=overrides,
+        )
+    except guard.GuardRefusal as refusal:
+        # The send's transaction is rolled back by now: the decision outlives it.
+        guard.record_refusal(
+            refusal,
+            stream=stream,
+            recipient=refusal.decision.pop("recipient", recipient),
+            channel=channel,
+            end_user_ip=end_user_ip,
+        )
+        raise
+
+
+@sensitive_variables()
+def _send(
+    *,
+    stream: Stream,
+    recipient: str,
+    event_key: str,
+    channel: str,
+    country: str,
+    sender: str,
+    code: str,
+    variables: dict[str, str] | None,
+    voice_language: str,
+    voice_gender: str,
+    end_user_ip: str | None,
+    caller_ip: str | None,
+    idempotency_key: str,
+    overrides: CodeOverrides | None,
+) -> SendResult:
     o = overrides or CodeOverrides()
     _check_overrides(o)
     recipient = normalize_recipient(recipient, country=country, channel=channel, stream=stream)
