@@ -71,6 +71,19 @@ def _settings_of(stream: Stream, names: Iterable[str]) -> dict[str, object]:
     return {name: _plain(stream, name) for name in names}
 
 
+def _stored(stream: Stream) -> Stream:
+    """The stream as committed, locked until the change commits: a form may have
+    changed the instance in memory already, and what changes is judged against what
+    is stored."""
+    if stream.pk is None:
+        return Stream()
+    return (
+        Stream.objects.select_for_update(of=("self",))
+        .select_related("default_sender")
+        .get(pk=stream.pk)
+    )
+
+
 def record_stream_changes(
     *,
     stream: Stream,
@@ -197,8 +210,9 @@ def save_stream_details(
     sender ID are added to the account on the spot. The allowed IPs are a security
     setting: a developer may create a draft and name it, not open it to callers."""
     fields = ("name", "description", "allowed_ips", "default_sender")
-    before = _settings_of(stream, fields)
-    before["tags"] = sorted(stream.tags.values_list("name", flat=True)) if stream.pk else []
+    stored = _stored(stream)
+    before = _settings_of(stored, fields)
+    before["tags"] = sorted(stored.tags.values_list("name", flat=True)) if stored.pk else []
     if sorted(before["allowed_ips"]) != sorted(allowed_ips):
         _require_may_change(by, ["allowed_ips"])
     _require_editor(by)
@@ -258,7 +272,7 @@ def save_code_handling(
     unknown = set(changes) - set(CODE_HANDLING_FIELDS)
     if unknown:
         raise ValueError(f"not code-handling settings: {', '.join(sorted(unknown))}")
-    before = _settings_of(stream, changes)
+    before = _settings_of(_stored(stream), changes)
     _require_may_change(by, [name for name, value in changes.items() if before[name] != value])
     for name, value in changes.items():
         setattr(stream, name, value)
