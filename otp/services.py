@@ -138,7 +138,7 @@ def _send(
     overrides: CodeOverrides | None,
 ) -> SendResult:
     o = overrides or CodeOverrides()
-    _check_overrides(o)
+    _check_overrides(o, stream)
     recipient = normalize_recipient(recipient, country=country, channel=channel, stream=stream)
 
     if idempotency_key:
@@ -231,7 +231,10 @@ OVERRIDE_RANGES = {
 }
 
 
-def _check_overrides(o: CodeOverrides) -> None:
+def _check_overrides(o: CodeOverrides, stream: Stream) -> None:
+    """A request may only tighten the stream's policy: a longer code, a shorter life,
+    fewer attempts. Codes it asks for stay above the entropy floor unless the stream's
+    admin accepted weak codes. (Octopush clamps before calling here: compat/octopush.py.)"""
     for name, allowed in OVERRIDE_RANGES.items():
         value = getattr(o, name)
         low, high = allowed.minimum, allowed.maximum
@@ -241,6 +244,46 @@ def _check_overrides(o: CodeOverrides) -> None:
                 f"{name} must be between {low} and {high}.",
                 fields={name: f"Between {low} and {high}."},
             )
+    looser = {
+        "length": (o.length is not None and o.length < stream.code_length, "at least"),
+        "ttl_seconds": (
+            o.ttl_seconds is not None and o.ttl_seconds > stream.code_ttl_seconds,
+            "at most",
+        ),
+        "max_attempts": (
+            o.max_attempts is not None and o.max_attempts > stream.max_attempts,
+            "at most",
+        ),
+    }
+    for name, (loosens, bound) in looser.items():
+        if loosens:
+            limit = getattr(stream, STREAM_SETTING[name])
+            raise OtpError(
+                ErrorCode.INVALID_REQUEST,
+                f"{name} may only tighten the stream's policy: {bound} {limit}.",
+                fields={name: f"{bound.capitalize()} {limit} (the stream's)."},
+            )
+    if stream.platform_generates_code and not stream.weak_codes_accepted:
+        switches = {
+            kind: _pick(getattr(o, kind), getattr(stream, f"code_{kind}"))
+            for kind in ("digits", "upper", "lower", "special")
+        }
+        if any(switches.values()):
+            size = len(policy.alphabet(**switches))
+            if policy.is_weak_code(o.length or stream.code_length, size):
+                raise OtpError(
+                    ErrorCode.INVALID_REQUEST,
+                    "These code settings make codes easier to guess than 6 digits; the "
+                    "stream's admin has not accepted weak codes.",
+                    fields={"length": "Too short for this alphabet."},
+                )
+
+
+STREAM_SETTING = {
+    "length": "code_length",
+    "ttl_seconds": "code_ttl_seconds",
+    "max_attempts": "max_attempts",
+}
 
 
 def normalize_recipient(
