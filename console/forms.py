@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 
 import phonenumbers
 from django import forms
@@ -125,6 +126,13 @@ class CodeForm(forms.ModelForm):
         widget=forms.SelectMultiple(attrs={"size": 8}),
         help_text="Leave empty to allow every country. Protects against SMS pumping.",
     )
+    guard_safe_list = forms.CharField(
+        required=False,
+        label="Safe list",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Numbers and prefixes the fraud guard never blocks, in E.164 form "
+        "(+4479, +14155552671), separated by spaces, commas or lines.",
+    )
     code_ttl_minutes = forms.IntegerField(
         min_value=math.ceil(policy.CODE_TTL_SECONDS.minimum / 60),
         max_value=policy.CODE_TTL_SECONDS.maximum // 60,
@@ -147,8 +155,9 @@ class CodeForm(forms.ModelForm):
             "send_limit_cooldown_minutes",
             "weak_codes_accepted",
             "caller_text_allowed",
+            "guard_mode",
         ]
-        widgets = {"code_generator": forms.RadioSelect}
+        widgets = {"code_generator": forms.RadioSelect, "guard_mode": forms.RadioSelect}
         labels = {
             "code_length": "Code length",
             "code_digits": "Digits (0-9)",
@@ -161,6 +170,7 @@ class CodeForm(forms.ModelForm):
             "send_limit_cooldown_minutes": "Cooldown (minutes)",
             "weak_codes_accepted": "I accept weak codes",
             "caller_text_allowed": "Caller-supplied text",
+            "guard_mode": "Fraud guard",
         }
         help_texts = {
             "caller_text_allowed": "Let Octopush-style callers send their own message "
@@ -185,7 +195,10 @@ class CodeForm(forms.ModelForm):
         if not self.is_bound:
             self.initial["code_ttl_minutes"] = max(1, self.instance.code_ttl_seconds // 60)
             self.initial["allowed_countries"] = self.instance.allowed_countries
+            self.initial["guard_safe_list"] = "\n".join(self.instance.guard_safe_list or [])
             return
+        # Not chosen: the stream keeps its mode.
+        self.fields["guard_mode"].required = False
         # Fields that do not apply are not validated and not saved: the stream keeps
         # what it had, whatever the hidden inputs hold.
         if self.data.get("code_generator") == Stream.CodeGenerator.CLIENT:
@@ -196,6 +209,11 @@ class CodeForm(forms.ModelForm):
         if not self.data.get("send_limit_enabled"):
             for name in self.LIMIT_FIELDS:
                 self.fields.pop(name)
+
+    def clean_guard_safe_list(self) -> list[str]:
+        entries = [e for e in re.split(r"[\s,;]+", self.cleaned_data["guard_safe_list"]) if e]
+        validators.validate_safe_list(entries)
+        return list(dict.fromkeys(entries))
 
     def clean(self):
         data = super().clean()
@@ -223,6 +241,9 @@ class CodeForm(forms.ModelForm):
         if data.get("code_ttl_minutes"):
             changes["code_ttl_seconds"] = data["code_ttl_minutes"] * 60
         changes["allowed_countries"] = data.get("allowed_countries") or []
+        changes["guard_safe_list"] = data.get("guard_safe_list") or []
+        if not changes.get("guard_mode"):
+            changes.pop("guard_mode", None)
         return changes
 
 

@@ -26,7 +26,7 @@ from gateways.services import queue_message
 from streams import phones, placeholders, policy
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
-from . import codes, guard, limits
+from . import codes, guard, limits, velocity
 from .errors import ErrorCode, OtpError
 from .models import Verification
 
@@ -181,6 +181,10 @@ def _send(
     rendered = _render(stream, text, recipient, code, channel, variables or {})
 
     now = timezone.now()
+    # Last of the checks: only a request that would otherwise be sent is judged.
+    velocity.check_send(
+        stream=stream, recipient=recipient, end_user_ip=end_user_ip, now=now.timestamp()
+    )
     verification = Verification(
         id=uuid.uuid4(),
         stream=stream,
@@ -481,6 +485,9 @@ def check_code(
         raise refusal
     if codes.code_matches(verification.id, code.strip(), verification.code_hash):
         if verification.approve(now=now):
+            velocity.note_approved(
+                stream=stream, recipient=verification.recipient, now=now.timestamp()
+            )
             return verification
     elif verification.count_wrong_attempt(now=now):
         left = verification.attempts_left

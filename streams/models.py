@@ -210,6 +210,10 @@ class Stream(models.Model):
         PLATFORM = "platform", "The platform generates the code"
         CLIENT = "client", "I will generate and send the code myself"
 
+    class GuardMode(models.TextChoices):
+        ENFORCE = "enforce", "Enforce: refuse what the guard finds"
+        SHADOW = "shadow", "Shadow: record what the guard finds, refuse nothing"
+
     class WizardStep(models.IntegerChoices):
         DETAILS = 1, "Details"
         CODE = 2, "Code handling"
@@ -277,6 +281,18 @@ class Stream(models.Model):
         default=False,
         help_text="An admin accepted platform codes easier to guess than six digits.",
     )
+    guard_mode = models.CharField(
+        max_length=7,
+        choices=GuardMode.choices,
+        default=GuardMode.ENFORCE,
+        help_text="The velocity and conversion guard (otp/velocity.py).",
+    )
+    guard_safe_list = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validators.validate_safe_list],
+        help_text="Numbers and prefixes (E.164) the guard never blocks.",
+    )
     caller_text_allowed = models.BooleanField(
         default=False,
         help_text="Callers of the compatibility APIs may send their own message text "
@@ -333,6 +349,8 @@ class Stream(models.Model):
         "allowed_countries",
         "weak_codes_accepted",
         "caller_text_allowed",
+        "guard_mode",
+        "guard_safe_list",
     )
 
     def clean(self) -> None:

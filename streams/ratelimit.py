@@ -56,13 +56,22 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), multiple * seconds
 
 
-def hit(scope: str, identity: str, *, limit: int, period: int) -> Decision:
+def hit(
+    scope: str,
+    identity: str,
+    *,
+    limit: int,
+    period: int,
+    now: float | None = None,
+    keep_windows: int = 1,
+) -> Decision:
     """Count one event of ``identity`` under ``scope`` in the current ``period``-second
-    window and say whether it is within ``limit``."""
-    now = time.time()
+    window and say whether it is within ``limit``. ``keep_windows``: how many windows
+    the count stays readable (for :func:`recent_total`); ``now``: the event's time."""
+    now = time.time() if now is None else now
     window = int(now // period)
     try:
-        count = _increment(_key(scope, identity, window), period)
+        count = _increment(_key(scope, identity, window), period * keep_windows)
     except Exception as exc:
         if not cache_is_down(exc):
             raise
@@ -84,6 +93,28 @@ def count(scope: str, identity: str, *, period: int) -> int:
             raise
         log.warning("rate limit %s not read: cache down (%s)", scope, exc)
         return 0
+
+
+def recent_totals(
+    series: list[tuple[str, str]], *, period: int, windows: int, now: float | None = None
+) -> list[int]:
+    """For each (scope, identity): its events in the last ``windows`` windows, the
+    current one included (a sliding total at the windows' grain), in one cache read
+    (0 when the cache is down: fail open). Counted with ``keep_windows=windows``."""
+    now = time.time() if now is None else now
+    current = int(now // period)
+    keys = {
+        (scope, identity): [_key(scope, identity, current - back) for back in range(windows)]
+        for scope, identity in series
+    }
+    try:
+        found = cache.get_many([key for group in keys.values() for key in group])
+    except Exception as exc:
+        if not cache_is_down(exc):
+            raise
+        log.warning("rate counts not read: cache down (%s)", exc)
+        return [0] * len(series)
+    return [sum(int(found.get(key) or 0) for key in keys[item]) for item in series]
 
 
 def reset(scope: str, identity: str, *, period: int) -> None:

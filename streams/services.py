@@ -258,6 +258,8 @@ CODE_HANDLING_FIELDS = (
     "allowed_countries",
     "weak_codes_accepted",
     "caller_text_allowed",
+    "guard_mode",
+    "guard_safe_list",
 )
 
 

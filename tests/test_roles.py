@@ -32,6 +32,8 @@ ATTACK = {
     "max_attempts": "20",
     "weak_codes_accepted": "on",
     "caller_text_allowed": "on",
+    "guard_mode": "shadow",
+    "guard_safe_list": "+1 +44",
     "allowed_countries": ["US", "GB", "FR"],
     "enabled": "0",
     "action": "next",
