@@ -2,7 +2,8 @@
 never use them, so each group of recipients -- a country, and a number prefix (the
 first 7 digits of the E.164 number) -- is judged by its own recent conversion
 (approved ÷ attempted, over the last hour). A group that does not convert is first
-throttled, then blocked; it stays blocked while the unconverted attempts go on.
+throttled, then blocked; a prefix stays blocked while the unconverted attempts go on
+(its refused attempts count), a country is judged by the codes it was sent.
 An end user's IP (``end_user_ip``) is limited in sends per hour and in distinct
 destination countries per hour. Numbers and prefixes on the stream's safe list are
 never judged.
@@ -105,6 +106,8 @@ def check_send(*, stream: Stream, recipient: str, end_user_ip: str | None, now: 
     country = country_of(recipient)
     finding = _judge(stream, recipient, country, end_user_ip, now)
     if finding is None:
+        # Counted as enforce mode would count it, so shadow mode previews enforcing.
+        _count_sent(stream, recipient, country, now)
         return
     decision = {
         "country": country,
@@ -156,6 +159,20 @@ def note_approved(*, stream: Stream, recipient: str, now: float) -> None:
         )
 
 
+def _count_sent(stream: Stream, recipient: str, country: str, now: float) -> None:
+    """A country's record counts the codes it was sent, not the refused attempts: a
+    pump blocked on its prefixes does not drag its country's legitimate users down."""
+    _, (scope, identity) = _groups(stream, recipient, country)
+    ratelimit.hit(
+        f"{scope}-attempts",
+        identity,
+        limit=math.inf,
+        period=GRAIN,
+        now=now,
+        keep_windows=WINDOWS,
+    )
+
+
 def _groups(stream: Stream, recipient: str, country: str) -> list[tuple[str, str]]:
     key = stream.public_id.hex
     return [
@@ -170,9 +187,9 @@ def _judge(
     key = stream.public_id.hex
     (prefix_group, country_group) = _groups(stream, recipient, country)
     counted = {"period": GRAIN, "now": now, "keep_windows": WINDOWS, "limit": math.inf}
-    # This attempt counts, allowed or not: a blocked group stays blocked while it is hit.
-    for scope, identity in (prefix_group, country_group):
-        ratelimit.hit(f"{scope}-attempts", identity, **counted)
+    # This attempt counts, allowed or not: a blocked prefix stays blocked while it is
+    # hit. (Its country counts what was sent: ``_count_sent``.)
+    ratelimit.hit(f"{prefix_group[0]}-attempts", prefix_group[1], **counted)
     prefix_attempts, prefix_approved, country_attempts, country_approved = ratelimit.recent_totals(
         [
             (f"{prefix_group[0]}-attempts", prefix_group[1]),
@@ -198,7 +215,7 @@ def _judge(
             "country",
             country or "this country",
             country_group,
-            country_attempts - 1,
+            country_attempts,
             country_approved,
             COUNTRY_LIMITS,
         ),
