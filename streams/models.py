@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.utils import timezone
 
 from . import placeholders, policy, validators
@@ -277,24 +277,30 @@ class Stream(models.Model):
         validators=[validators.validate_country_list],
         help_text="ISO country codes messages may go to. Empty: every country.",
     )
+    # The new settings have database defaults too: code deployed before them (and
+    # migrations' historical models) can still insert streams while they are added.
     weak_codes_accepted = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="An admin accepted platform codes easier to guess than six digits.",
     )
     guard_mode = models.CharField(
         max_length=7,
         choices=GuardMode.choices,
         default=GuardMode.ENFORCE,
+        db_default=GuardMode.ENFORCE,
         help_text="The velocity and conversion guard (otp/velocity.py).",
     )
     guard_safe_list = models.JSONField(
         default=list,
+        db_default=Value([], output_field=models.JSONField()),
         blank=True,
         validators=[validators.validate_safe_list],
         help_text="Numbers and prefixes (E.164) the guard never blocks.",
     )
     caller_text_allowed = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="Callers of the compatibility APIs may send their own message text "
         "(it must still contain the code).",
     )

@@ -342,3 +342,28 @@ def test_two_owners_removing_each_other_at_once_leave_one_owner():
         thread.join()
     assert sorted(outcomes) == ["refused", "removed"]
     assert Membership.objects.filter(account=account, role="owner").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_members_become_developers_and_live_streams_start_the_guard_in_shadow():
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    old = [("streams", "0001_initial")]
+    executor.migrate(old)
+    apps = executor.loader.project_state(old).apps
+    account = apps.get_model("streams", "Account").objects.create(name="Old", slug="old")
+    user = apps.get_model("auth", "User").objects.create(username="old-member")
+    apps.get_model("streams", "Membership").objects.create(
+        user_id=user.pk, account=account, role="member"
+    )
+    apps.get_model("streams", "Stream").objects.create(account=account, name="Live")
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert Membership.objects.get(user_id=user.pk).role == "developer"
+    live = Stream.objects.get(name="Live")
+    assert (live.guard_mode, live.weak_codes_accepted, live.caller_text_allowed) == (
+        "shadow",
+        False,
+        False,
+    )
