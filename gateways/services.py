@@ -141,7 +141,7 @@ def deliver_message(message_id) -> str | None:
         if cancel_if_expired(message_id):
             log.info("message %s canceled: its code no longer counts", message_id)
             return Status.CANCELED
-        log.info("message %s already claimed", message_id)
+        log.info("message %s not queued (claimed already, or done)", message_id)
         return None
     hops = route_for(message)
     while message.route_position < len(hops):

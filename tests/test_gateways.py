@@ -14,7 +14,7 @@ from gateways.adapters import twilio, webhook
 from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
 from otp.models import Verification
 from tests.support import factories
-from tests.support.otp_client import OtpClient
+from tests.support.otp_client import OtpClient, code_from
 from tests.support.providers import FakeProvider
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
@@ -252,6 +252,84 @@ def test_a_duplicate_task_sends_once(setup, providers):
     api.send(recipient=PHONE)
     assert services.deliver_message(the_message().id) is None
     assert len(fake.calls) == 1
+
+
+# --- Codes that no longer count -----------------------------------------------------------
+
+
+@pytest.fixture
+def broker_backlog(monkeypatch):
+    """Deliveries published but not yet picked up by a worker: their message ids."""
+    backlog = []
+    monkeypatch.setattr(
+        services, "publish", lambda message_id, *_, **__: backlog.append(message_id)
+    )
+    return backlog
+
+
+def test_a_canceled_verifications_queued_message_is_never_sent(setup, providers, broker_backlog):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    sent = api.send(recipient=PHONE).json()
+    assert api.cancel(sent["id"]).status_code == 200
+    # Canceled with its verification, in the same transaction: the task finds nothing.
+    assert [services.deliver_message(message_id) for message_id in broker_backlog] == [None]
+    assert fake.calls == []
+    message = the_message()
+    assert message.status == "canceled" and MessageAttempt.objects.count() == 0
+    assert "*" * 6 in message.text  # the code is gone from the stored text
+
+
+def test_a_replaced_codes_queued_message_is_never_sent(setup, providers, broker_backlog):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    first = api.send(recipient=PHONE).json()
+    api.send(recipient=PHONE)
+    outcomes = [services.deliver_message(message_id) for message_id in broker_backlog]
+    assert outcomes == [None, "sent"]
+    assert len(fake.calls) == 1
+    assert OutboundMessage.objects.get(verification_id=first["id"]).status == "canceled"
+
+
+def test_a_message_claimed_after_its_code_expired_is_canceled(setup, providers, broker_backlog):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    api.send(recipient=PHONE)
+    past = timezone.now() - timedelta(seconds=1)  # the code's time to live went by
+    Verification.objects.update(expires_at=past)
+    OutboundMessage.objects.update(expires_at=past)
+    assert services.deliver_message(broker_backlog[0]) == "canceled"
+    assert fake.calls == []
+
+
+def test_a_code_decided_while_its_message_was_being_sent_is_masked_once_sent(
+    setup, providers, broker_backlog, monkeypatch
+):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    sent = api.send(recipient=PHONE).json()
+    code = code_from(the_message().text)
+    real_send = twilio.TwilioAdapter.send
+
+    def send_then_cancel(adapter, message):
+        provider_id = real_send(adapter, message)
+        assert api.cancel(sent["id"]).status_code == 200  # while the provider call ran
+        return provider_id
+
+    monkeypatch.setattr(twilio.TwilioAdapter, "send", send_then_cancel)
+    assert services.deliver_message(broker_backlog[0]) == "sent"
+    assert code not in the_message().text and "*" * 6 in the_message().text
+
+
+def test_the_expiry_sweep_masks_the_codes_of_sent_messages(setup, providers):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    api.send(recipient=PHONE)
+    code = code_from(the_message().text)
+    assert services.forget_expired_codes() == 0
+    OutboundMessage.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.forget_expired_codes() == 1
+    assert code not in the_message().text and the_message().status == "sent"
 
 
 # --- Housekeeping -----------------------------------------------------------------------------
