@@ -279,18 +279,10 @@ def default_gateway() -> Gateway:
 
 def apply_receipt(gateway: Gateway, receipt: Receipt) -> OutboundMessage | None:
     """Move the message forward to the receipt's status. Idempotent and out-of-order
-    safe: a late "sent" never overwrites "delivered". ``None`` for an unknown message."""
-    messages = OutboundMessage.objects.filter(gateway=gateway)
-    message = messages.filter(provider_message_id=receipt.provider_message_id).first()
-    if message is None:
-        # Kannel and the webhook report with our own id, possibly before the worker
-        # recorded the send.
-        try:
-            own_id = uuid.UUID(receipt.provider_message_id)
-        except ValueError:
-            own_id = None
-        if own_id is not None:
-            message = OutboundMessage.objects.filter(id=own_id).first()
+    safe: a late "sent" never overwrites "delivered". ``None`` for a message unknown to
+    this gateway: a receipt only ever touches a message sent, or being sent, through the
+    gateway whose URL and secret it came with."""
+    message = message_of_receipt(gateway, receipt.provider_message_id)
     if message is None:
         log.warning(
             "delivery report for unknown message %r from %s",
@@ -303,6 +295,34 @@ def apply_receipt(gateway: Gateway, receipt: Receipt) -> OutboundMessage | None:
     )
     message.refresh_from_db()
     return message
+
+
+def message_of_receipt(gateway: Gateway, provider_message_id: str) -> OutboundMessage | None:
+    """The message a receipt of ``gateway`` names: by the provider's id, or by our own
+    id (Kannel and the webhook report with it, possibly before the worker recorded the
+    send) when the message went through this gateway or is being sent through it."""
+    messages = OutboundMessage.objects.filter(gateway=gateway)
+    message = messages.filter(provider_message_id=provider_message_id).first()
+    if message is not None:
+        return message
+    try:
+        own_id = uuid.UUID(provider_message_id)
+    except ValueError:
+        return None
+    message = OutboundMessage.objects.filter(id=own_id).first()
+    if message is None:
+        return None
+    if message.gateway_id is not None:
+        return message if message.gateway_id == gateway.pk else None
+    return message if sending_through(message) == gateway else None
+
+
+def sending_through(message: OutboundMessage) -> Gateway | None:
+    """The gateway a message in ``sending`` is being handed to: its route's current hop."""
+    if message.status != Status.SENDING:
+        return None
+    hops = route_for(message)
+    return hops[message.route_position] if message.route_position < len(hops) else None
 
 
 # --- Housekeeping (celery beat) ----------------------------------------------------------

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from gateways import services
@@ -252,6 +253,43 @@ def test_a_duplicate_task_sends_once(setup, providers):
     api.send(recipient=PHONE)
     assert services.deliver_message(the_message().id) is None
     assert len(fake.calls) == 1
+
+
+def kannel_receipt(client, gateway: Gateway, message_id, dlr_type: str, answer: str = ""):
+    url = reverse(
+        "gateways:receipt", kwargs={"gateway_id": gateway.pk, "secret": gateway.receipt_secret}
+    )
+    return client.get(url, {"id": str(message_id), "type": dlr_type, "answer": answer})
+
+
+@pytest.mark.parametrize("state", ["sent", "sending"])
+def test_a_receipt_of_another_accounts_gateway_changes_nothing(db, client, state):
+    """Account B knows its own Kannel receipt URL and guesses (or learns) the id of
+    account A's message: its receipt is answered like one for an unknown message."""
+    accounts = {name: factories.make_account(name=name) for name in ("A", "B")}
+    gateways = {}
+    for name, account in accounts.items():
+        gateways[name] = Gateway.objects.create(
+            name=f"kannel-{name}",
+            kind="kannel",
+            settings={"url": "http://127.0.0.1:9/", "username": name},
+            credentials={"password": f"pw-{name}"},
+        )
+        Route.objects.create(account=account, gateway=gateways[name])
+    message = OutboundMessage.objects.create(
+        account=accounts["A"], channel="sms", recipient=PHONE, text="Code 1234", status=state
+    )
+    if state == "sent":
+        OutboundMessage.objects.filter(id=message.id).update(
+            gateway=gateways["A"], provider_message_id=str(message.id)
+        )
+
+    answer = kannel_receipt(client, gateways["B"], message.id, "16", "B's words")
+    assert answer.status_code == 200  # a provider must not retry it forever
+    assert (the_message().status, the_message().last_error) == (state, "")
+
+    assert kannel_receipt(client, gateways["A"], message.id, "1").status_code == 200
+    assert the_message().status == "delivered"
 
 
 # --- Codes that no longer count -----------------------------------------------------------
