@@ -326,11 +326,21 @@ GATEWAY_CLAIM_LEASE_SECONDS = env.int(
 )
 OTP_RETENTION = timedelta(days=env.int("OTP_RETENTION_DAYS", default=90))
 
+# Every log record is scrubbed of passwords, tokens, codes and receipt secrets, whoever
+# logs it (urllib3's debug lines carry whole provider URLs): see streams/log_scrubbing.py.
+LOGGING_CONFIG = "streams.log_scrubbing.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"scrub_secrets": {"()": "streams.log_scrubbing.ScrubSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["scrub_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
