@@ -39,6 +39,7 @@ class GatewayForm(forms.ModelForm):
             "supports_voice",
             "settings",
             "rate_per_second",
+            "delivery_guarantee",
         ]
 
     def clean_new_credentials(self) -> dict | None:
@@ -147,15 +148,16 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         "attempts",
         "segments",
         "encoding",
+        "possibly_duplicated",
         "created_at",
     ]
-    list_filter = ["status", "channel", "encoding", "gateway", "account"]
+    list_filter = ["status", "possibly_duplicated", "channel", "encoding", "gateway", "account"]
     search_fields = ["id", "recipient", "provider_message_id"]
     date_hierarchy = "created_at"
     list_select_related = ["account", "gateway"]
     inlines = [MessageAttemptInline]
     # The text holds the code: operators see the message's metadata, not its body.
-    exclude = ["text"]
+    exclude = ["text", "masked_text"]
     readonly_fields = [
         "id",
         "account",
@@ -168,6 +170,8 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         "voice_language",
         "voice_gender",
         "status",
+        "possibly_duplicated",
+        "expires_at",
         "gateway",
         "provider_message_id",
         "attempts",

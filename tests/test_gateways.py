@@ -300,7 +300,7 @@ def broker_backlog(monkeypatch):
     """Deliveries published but not yet picked up by a worker: their message ids."""
     backlog = []
     monkeypatch.setattr(
-        services, "publish", lambda message_id, *_, **__: backlog.append(message_id)
+        services, "publish", lambda message_id, *_, **__: backlog.append(message_id) or True
     )
     return backlog
 
@@ -368,6 +368,95 @@ def test_the_expiry_sweep_masks_the_codes_of_sent_messages(setup, providers):
     OutboundMessage.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     assert services.forget_expired_codes() == 1
     assert code not in the_message().text and the_message().status == "sent"
+
+
+# --- Exactly once, as far as each provider allows -------------------------------------------
+
+
+def test_a_send_is_recorded_even_when_the_database_drops_the_write(setup, providers, monkeypatch):
+    from django.db import OperationalError
+
+    from gateways.models import OutboundMessageQuerySet
+
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    real_mark_sent = OutboundMessageQuerySet.mark_sent
+    drops = []
+
+    def drop_twice(queryset, **kwargs):
+        if len(drops) < 2:
+            drops.append(1)
+            raise OperationalError("terminating connection due to administrator command")
+        return real_mark_sent(queryset, **kwargs)
+
+    monkeypatch.setattr(OutboundMessageQuerySet, "mark_sent", drop_twice)
+    api.send(recipient=PHONE)
+    assert the_message().status == "sent" and len(drops) == 2
+    assert len(fake.calls) == 1
+    assert MessageAttempt.objects.filter(outcome="sent").count() == 1
+    assert the_message().attempts == 1
+
+
+def lose_the_worker(message: OutboundMessage) -> None:
+    """What a worker killed during the provider call leaves: a claim past its lease."""
+    old = timezone.now() - timedelta(hours=1)
+    OutboundMessage.objects.filter(id=message.id).update(
+        status="sending", claimed_at=old, updated_at=old
+    )
+
+
+def test_a_lost_send_the_provider_took_is_recorded_not_sent_again(setup, providers):
+    fake = providers("webhook")
+    api = setup(make_gateway(fake, settings={"status_url": fake.url + "/status"}))
+    api.send(recipient=PHONE)
+    lose_the_worker(the_message())
+    services.requeue_stale_messages()
+    assert fake.lookups == [str(the_message().id)]
+    assert len(fake.calls) == 1
+    assert the_message().status == "sent" and not the_message().possibly_duplicated
+
+
+def test_a_lost_send_the_provider_never_got_is_sent(setup, providers, broker_backlog):
+    fake = providers("webhook")
+    api = setup(make_gateway(fake, settings={"status_url": fake.url + "/status"}))
+    api.send(recipient=PHONE)
+    lose_the_worker(the_message())  # before the provider call
+    services.requeue_stale_messages()
+    assert services.deliver_message(broker_backlog[-1]) == "sent"
+    assert len(fake.accepted) == 1 and not the_message().possibly_duplicated
+
+
+def test_a_lost_webhook_send_is_sent_again_under_the_same_idempotency_key(setup, providers):
+    fake = providers("webhook")
+    api = setup(make_gateway(fake))
+    api.send(recipient=PHONE)
+    lose_the_worker(the_message())
+    services.requeue_stale_messages()
+    assert [call.headers["Idempotency-Key"] for call in fake.calls] == [str(the_message().id)] * 2
+    assert len(fake.accepted) == 1  # the provider took it once
+    assert the_message().status == "sent" and not the_message().possibly_duplicated
+
+
+def test_at_least_once_resends_a_lost_send_and_marks_it_possibly_duplicated(setup, providers):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    api.send(recipient=PHONE)
+    lose_the_worker(the_message())
+    services.requeue_stale_messages()
+    assert len(fake.accepted) == 2
+    assert the_message().status == "sent" and the_message().possibly_duplicated
+
+
+def test_at_most_once_never_resends_a_lost_send(setup, providers):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake, delivery_guarantee="at_most_once"))
+    sent = api.send(recipient=PHONE).json()
+    lose_the_worker(the_message())
+    assert services.requeue_stale_messages() == 0
+    assert len(fake.accepted) == 1
+    assert the_message().status == "failed" and "outcome unknown" in the_message().last_error
+    # It may well have arrived: the code still works.
+    assert Verification.objects.get(id=sent["id"]).status == "pending"
 
 
 # --- Housekeeping -----------------------------------------------------------------------------
