@@ -27,6 +27,7 @@ class GatewayForm(forms.ModelForm):
             (value, label) for value, label in Gateway.Kind.choices if value in REGISTRY
         ]
         self.fields["settings"].help_text = "A JSON object. " + _keys_help("setting_specs")
+        self.fields["delivery_guarantee"].required = False  # left out: the default
         self.fields["new_credentials"].help_text += " " + _keys_help("credential_specs")
 
     class Meta:
@@ -41,6 +42,9 @@ class GatewayForm(forms.ModelForm):
             "rate_per_second",
             "delivery_guarantee",
         ]
+
+    def clean_delivery_guarantee(self) -> str:
+        return self.cleaned_data["delivery_guarantee"] or Gateway.DeliveryGuarantee.AT_LEAST_ONCE
 
     def clean_new_credentials(self) -> dict | None:
         raw = self.cleaned_data["new_credentials"].strip()
