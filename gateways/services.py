@@ -419,8 +419,8 @@ def settle_dead_claim(message: OutboundMessage) -> bool:
         id=message.id, status=Status.SENDING, claimed_at=message.claimed_at
     )
     if found.taken:
-        log.warning("message %s: the provider took it before its worker died", message.id)
-        this_claim.mark_sent(gateway=gateway, provider_message_id=found.provider_message_id)
+        if this_claim.mark_sent(gateway=gateway, provider_message_id=found.provider_message_id):
+            log.warning("message %s: the provider took it before its worker died", message.id)
         return False
     if found.taken is False or adapter is None or adapter.idempotent:
         return bool(this_claim.release(retry_at=None))
@@ -430,8 +430,10 @@ def settle_dead_claim(message: OutboundMessage) -> bool:
             "provider call); not sent again: the gateway delivers at most once"
         )
         return False
+    if not this_claim.release(retry_at=None, possibly_duplicated=True):
+        return False  # settled meanwhile by another re-queue run
     log.warning("message %s sent again: it may reach its recipient twice", message.id)
-    return bool(this_claim.release(retry_at=None, possibly_duplicated=True))
+    return True
 
 
 def forget_codes(verification_ids) -> int:
