@@ -165,3 +165,26 @@ def test_production_settings_pass_check_deploy(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_readmes_production_block_passes_check_deploy(tmp_path):
+    """The README promises no warnings from `check --deploy` with its production
+    environment: run that very block's exports."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Production", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    exports = block.split("python manage.py", 1)[0].replace("\\\n", " ")
+    assert exports.strip().startswith("export ")
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    for pair in exports.strip().removeprefix("export ").split():
+        name, _, value = pair.partition("=")
+        env[name] = value if value != "..." else f"{name.lower()}-" + "r4nd0m" * 10
+    env["VAR_DIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
