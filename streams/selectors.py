@@ -3,7 +3,7 @@ account (the console looks objects up inside these, so another account's are a 4
 
 from django.db.models import Q, QuerySet
 
-from .models import Account, Contact, Membership, SenderID, Stream, StreamChange
+from .models import Account, Contact, ContactImport, Membership, SenderID, Stream, StreamChange
 
 
 def memberships_of(user) -> list[Membership]:
@@ -51,3 +51,7 @@ def account_members(account: Account) -> QuerySet[Membership]:
         .select_related("user")
         .order_by("role", "user__username")
     )
+
+
+def account_imports(account: Account) -> QuerySet[ContactImport]:
+    return ContactImport.objects.filter(account=account).defer("data")

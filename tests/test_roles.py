@@ -6,11 +6,12 @@ message content; viewers only read. Members are managed in the console."""
 import threading
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection, connections, transaction
 from django.test import Client
 
 from streams import services
-from streams.models import Contact, Membership, Stream, StreamChange
+from streams.models import Contact, ContactImport, Membership, Stream, StreamChange
 from tests.support import factories
 from tests.support.urlwalk import all_routes, fill
 
@@ -76,7 +77,9 @@ def team(db):
         account, name="Draft", active=False, send_limit_enabled=True, allowed_countries=["GB"]
     )
     contact = Contact.objects.create(account=account, phone="+14155552671")
-    return account, users, {"active": active, "draft": draft, "sender": sender, "contact": contact}
+    contact_import = ContactImport.objects.create(account=account, total_rows=1)
+    objects = {"active": active, "draft": draft, "sender": sender, "contact": contact}
+    return account, users, {**objects, "contactimport": contact_import}
 
 
 def paths_for(objects: dict, stream: Stream, membership: Membership) -> list[str]:
@@ -85,6 +88,7 @@ def paths_for(objects: dict, stream: Stream, membership: Membership) -> list[str
         "stream": stream,
         "senderid": objects["sender"],
         "contact": objects["contact"],
+        "contactimport": objects["contactimport"],
         "membership": membership,
     }
     paths = []
@@ -253,7 +257,7 @@ def test_weak_codes_need_an_admins_explicit_acceptance(team):
     letters = {**four_digits, "code_length": "5", "code_lower": "on", "code_digits": ""}
     assert owner.post(f"/streams/{stream.public_id}/step/2/", letters).status_code == 302
     # The service holds the rule whatever the form.
-    with pytest.raises(services.ValidationError):
+    with pytest.raises(ValidationError):
         services.save_code_handling(
             stream=stream,
             changes={"code_length": 4, "code_digits": True, "code_lower": False,

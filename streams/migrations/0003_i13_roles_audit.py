@@ -30,7 +30,7 @@ def existing_streams_start_in_shadow(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('streams', '0001_initial'),
+        ('streams', '0002_contact_import'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
