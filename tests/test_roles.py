@@ -173,6 +173,16 @@ def test_a_developer_builds_a_draft_and_its_message_content_but_not_its_policy(t
     # The read-only step posts no settings: "Next" passes it with the stream unchanged.
     passed = developer.post(f"/streams/{draft.public_id}/step/2/", {"action": "next"})
     assert passed.status_code == 302
+    # One setting alone, whichever, is a change all the same.
+    for name, value in (
+        ("allowed_countries", ["US"]),
+        ("guard_safe_list", "+1"),
+        ("code_ttl_minutes", "1440"),
+    ):
+        response = developer.post(f"/streams/{draft.public_id}/step/2/", {name: value})
+        assert response.status_code == 403, name
+    draft.refresh_from_db()
+    assert (draft.allowed_countries, draft.guard_safe_list) == ([], [])
     content = developer.post(
         f"/streams/{draft.public_id}/step/3/",
         {

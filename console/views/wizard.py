@@ -81,8 +81,11 @@ def _details_step(request, stream: Stream):
 
 def _code_step(request, stream: Stream):
     if request.method == "POST":
-        if not request.membership.can_manage and not set(request.POST) & set(CodeForm.Meta.fields):
-            # A developer is shown this step read-only: "Next" passes it unchanged.
+        if not request.membership.can_manage:
+            # Every setting of this step is a security setting: a developer is shown it
+            # read-only, and "Next" passes it unchanged.
+            if set(request.POST) & set(CodeForm.base_fields):
+                raise services.NotAllowed("Only owners and admins can change these settings.")
             return _after_save(request, stream, 2)
         form = CodeForm(request.POST, instance=stream)
         if form.is_valid():
