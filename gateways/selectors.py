@@ -8,7 +8,8 @@ from django.db.models import QuerySet
 
 from streams.models import Account
 
-from .models import Gateway, OutboundMessage
+from .adapters import REGISTRY
+from .models import Gateway, OutboundMessage, Route
 
 
 def messages_for_verification(verification_id: UUID) -> QuerySet[OutboundMessage]:
@@ -33,3 +34,28 @@ def outbox_messages(account: Account) -> QuerySet[OutboundMessage]:
     return OutboundMessage.objects.filter(
         account=account, gateway__kind=Gateway.Kind.CONSOLE
     ).order_by("-created_at")
+
+
+def voice_language_refusal(account_id: int, language: str) -> str | None:
+    """Why no voice gateway of the account's route can call in ``language``, or
+    ``None`` when one can. An account without a voice route uses the default gateway,
+    which takes any language (the console outbox)."""
+    kinds = {
+        route.gateway.kind
+        for route in Route.objects.filter(
+            account_id=account_id, gateway__enabled=True
+        ).select_related("gateway")
+        if route.gateway.carries(OutboundMessage.Channel.VOICE)
+    }
+    if not kinds:
+        return None
+    if any(REGISTRY[kind].speaks(language) is not None for kind in kinds):
+        return None
+    return (
+        f"No voice gateway of the account speaks {language!r}: "
+        + "; ".join(
+            f"{kind} speaks {', '.join(sorted(REGISTRY[kind].voice_languages or ()))}"
+            for kind in sorted(kinds)
+        )
+        + "."
+    )

@@ -54,6 +54,7 @@ def queue_message(
     verification_id=None,
     voice_language: str = "",
     voice_gender: str = "",
+    voice: dict | None = None,
 ) -> OutboundMessage:
     parts = sms_parts(text)
     message = OutboundMessage.objects.create(
@@ -67,6 +68,7 @@ def queue_message(
         segments=parts.segments if channel == OutboundMessage.Channel.SMS else 0,
         voice_language=voice_language,
         voice_gender=voice_gender,
+        voice=voice or {},
     )
     enqueue_delivery(message)
     return message

@@ -147,6 +147,7 @@ class SendView(OtpAPIView):
             sender=data.get("sender", ""),
             code=data.get("code", ""),
             variables=data.get("variables"),
+            locale=data.get("locale", ""),
             voice_language=data.get("voice_language", ""),
             voice_gender=data.get("voice_gender", ""),
             end_user_ip=data.get("end_user_ip"),

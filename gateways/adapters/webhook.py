@@ -14,6 +14,7 @@ import time
 
 from django.http import HttpRequest
 
+from ..voice import VoiceScript
 from .base import Adapter, PermanentError, Receipt, ReceiptRefused, SettingSpec
 
 MAX_CLOCK_SKEW = 300
@@ -57,6 +58,10 @@ class WebhookAdapter(Adapter):
                 "segments": message.segments,
                 "voice_language": message.voice_language,
                 "voice_gender": message.voice_gender,
+                # A call's script (intro, text around the code, code, repeat, rate) and
+                # the same as SSML, for in-house voice gateways.
+                "voice": message.voice or None,
+                "ssml": VoiceScript.from_dict(message.voice).ssml() if message.voice else None,
                 "receipt_url": self.receipt_url(),
             }
         ).encode()

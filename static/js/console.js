@@ -36,11 +36,31 @@ document.addEventListener("change", (event) => {
 });
 
 // --- SMS segments: the same rules as gateways/sms.py (3GPP TS 23.038 / 23.040) ---------
+// tests/test_counter_agreement.py runs these functions in node against the server's.
 const GSM7_BASIC = new Set(
   "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
   "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà");
 const GSM7_EXTENSION = new Set("^{}\\[~]|€\f");
 
+// Smart encoding: look-alikes that would force UCS-2, and their GSM-7 equivalents
+// (gateways/sms.py SMART_REPLACEMENTS, listed in docs/api.md).
+const SMART_REPLACEMENTS = {
+  "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u02bc": "'",
+  "\u00b4": "'", "`": "'",
+  "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"',
+  "\u00bb": '"', "\u2039": "<", "\u203a": ">",
+  "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
+  "\u2212": "-", "\u2026": "...", "\u2024": ".", "\u02c6": "^", "\u02dc": "~",
+  "\u00a0": " ", "\u2002": " ", "\u2003": " ", "\u2004": " ", "\u2005": " ", "\u2006": " ",
+  "\u2007": " ", "\u2008": " ", "\u2009": " ", "\u200a": " ", "\u202f": " ", "\u205f": " ",
+  "\u3000": " ",
+};
+
+function smartEncode(text) {
+  return Array.from(text, (c) => SMART_REPLACEMENTS[c] ?? c).join("");
+}
+
+// The empty text is 0 characters of GSM-7 in 0 segments: it cannot be sent.
 function smsParts(text) {
   const chars = Array.from(text);
   const gsm = chars.every((c) => GSM7_BASIC.has(c) || GSM7_EXTENSION.has(c));
@@ -49,15 +69,49 @@ function smsParts(text) {
   const single = gsm ? 160 : 70;
   const multi = gsm ? 153 : 67;
   let segments = units ? 1 : 0;
+  let perSegment = single;
+  let used = units;
   if (units > single) {
-    let used = 0;
+    perSegment = multi;
+    used = 0;
     segments = 1;
     for (const c of chars) {
       if (used + size(c) > multi) { segments += 1; used = 0; }
       used += size(c);
     }
   }
-  return { unicode: !gsm, characters: chars.length, segments };
+  return {
+    encoding: gsm ? "gsm7" : "ucs2",
+    unicode: !gsm,
+    characters: chars.length,
+    units,
+    segments,
+    per_segment: perSegment,
+    remaining: perSegment - used,
+    payload_bytes: gsm ? Math.ceil((units * 7) / 8) : units * 2,
+  };
+}
+
+// What the counter shows for a text: with smart encoding on, the replaced text is what
+// is sent, and the saving is shown when there is one.
+function describeCounter(text, smart) {
+  const sent = smart ? smartEncode(text) : text;
+  const parts = smsParts(sent);
+  const plural = parts.segments === 1 ? "" : "s";
+  let label = `${parts.characters} characters · ${parts.segments} SMS segment${plural} · ` +
+    (parts.unicode ? "Unicode" : "GSM-7");
+  if (!parts.characters) label += " · an empty text cannot be sent";
+  if (smart && sent !== text) {
+    const before = smsParts(text);
+    const replaced = Array.from(text).filter((c) => c in SMART_REPLACEMENTS).length;
+    label += ` · smart encoding replaced ${replaced} character${replaced === 1 ? "" : "s"}`;
+    const saving = [];
+    const fewer = before.segments - parts.segments;
+    if (fewer > 0) saving.push(`${fewer} segment${fewer === 1 ? "" : "s"} saved`);
+    if (before.unicode && !parts.unicode) saving.push("GSM-7 instead of Unicode");
+    if (saving.length) label += ` (${saving.join(", ")})`;
+  }
+  return { parts, label };
 }
 
 function updateCounter(textarea) {
@@ -65,11 +119,10 @@ function updateCounter(textarea) {
   if (!card) return;
   const holder = document.getElementById("template-forms");
   const length = Number(holder ? holder.dataset.codeLength : 6) || 6;
-  const parts = smsParts(textarea.value.replaceAll("{{code}}", "0".repeat(length)));
-  const counter = card.querySelector("[data-counter]");
-  const plural = parts.segments === 1 ? "" : "s";
-  counter.textContent = `${parts.characters} characters · ${parts.segments} SMS segment${plural} · ` +
-    (parts.unicode ? "Unicode" : "GSM-7");
+  const smart = holder ? holder.dataset.smartEncoding === "on" : true;
+  const { parts, label } = describeCounter(
+    textarea.value.replaceAll("{{code}}", "0".repeat(length)), smart);
+  card.querySelector("[data-counter]").textContent = label;
   card.querySelector("[data-unicode-warning]").hidden = !parts.unicode;
 }
 

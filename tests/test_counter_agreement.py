@@ -1,0 +1,136 @@
+"""The console's segment counter (static/js/console.js, run in node) and the server's
+(gateways/sms.py) agree on every text: encoding, characters, units, segments, the
+room left and the bytes on the air, with and without smart encoding. Smart encoding
+turns look-alikes into GSM-7 and never touches any other character."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateways.sms import (
+    GSM7_BASIC,
+    GSM7_EXTENSION,
+    SMART_REPLACEMENTS,
+    is_gsm7,
+    smart_encode,
+    sms_parts,
+)
+
+CONSOLE_JS = Path(__file__).resolve().parent.parent / "static" / "js" / "console.js"
+FIELDS = ("encoding", "characters", "units", "segments", "per_segment", "remaining")
+
+# Loads console.js in a VM with a stub document, then measures every text of the
+# JSON array on stdin; one node process per batch.
+NODE_RUNNER = """
+const vm = require("vm"), fs = require("fs");
+const ctx = {document: {addEventListener() {}}, window: {}};
+vm.createContext(ctx);
+vm.runInContext(fs.readFileSync(process.argv[1], "utf8"), ctx);
+const texts = JSON.parse(fs.readFileSync(0, "utf8"));
+const out = texts.map((t) => {
+  const plain = ctx.smsParts(t), smart = ctx.smsParts(ctx.smartEncode(t));
+  return {plain, smart, smartText: ctx.smartEncode(t)};
+});
+process.stdout.write(JSON.stringify(out));
+"""
+
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+
+def browser_counts(texts: list[str]) -> list[dict]:
+    result = subprocess.run(
+        ["node", "-e", NODE_RUNNER, str(CONSOLE_JS)],
+        input=json.dumps(texts),  # ASCII escapes: lone characters survive the pipe
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(result.stdout)
+
+
+def server_counts(text: str) -> dict:
+    parts = sms_parts(text)
+    return {**{f: getattr(parts, f) for f in FIELDS}, "payload_bytes": parts.payload_bytes}
+
+
+def assert_agree(texts: list[str]) -> None:
+    for text, browser in zip(texts, browser_counts(texts), strict=True):
+        assert {k: browser["plain"][k] for k in (*FIELDS, "payload_bytes")} == server_counts(
+            text
+        ), text
+        assert browser["smartText"] == smart_encode(text), text
+        assert {k: browser["smart"][k] for k in (*FIELDS, "payload_bytes")} == server_counts(
+            smart_encode(text)
+        ), text
+
+
+LOOKALIKES = "".join(SMART_REPLACEMENTS)
+GSM = "".join(sorted(GSM7_BASIC | GSM7_EXTENSION))
+unicode_text = (
+    st.text(max_size=400)
+    | st.text(alphabet=GSM, max_size=400)
+    | st.text(alphabet=GSM + LOOKALIKES, max_size=400)
+    | st.text(alphabet=st.characters(min_codepoint=0x1F000, max_codepoint=0x1FAFF), max_size=80)
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(unicode_text, min_size=1, max_size=40))
+def test_browser_and_server_counters_agree_on_generated_unicode(texts):
+    assert_agree(texts)
+
+
+def test_counters_agree_on_the_edges():
+    edges = [
+        "",  # the empty text: 0 characters of GSM-7 in 0 segments, on both sides
+        "a" * 160,
+        "a" * 161,
+        "€" * 80,
+        "a" * 152 + "€" + "a" * 10,
+        "я" * 70,
+        "я" * 71,
+        "🔐" * 35,
+        "🔐" * 36,
+        "a" * 66 + "🔐" + "a" * 10,
+        "It’s “here” — wait…",
+        "\u00a0" * 161,
+    ]
+    assert_agree(edges)
+
+
+def test_empty_text_is_zero_segments_and_the_api_never_sends_one():
+    parts = sms_parts("")
+    assert (parts.encoding, parts.characters, parts.segments) == ("gsm7", 0, 0)
+
+
+def test_every_replacement_is_gsm7_and_replaces_a_character_that_is_not():
+    for lookalike, replacement in SMART_REPLACEMENTS.items():
+        assert len(lookalike) == 1 and not is_gsm7(lookalike)
+        assert replacement and is_gsm7(replacement)
+
+
+def test_curly_quote_message_goes_back_to_one_gsm7_segment():
+    text = "Your code is 123456. Don’t share it — “we” never ask for it… Thanks!" * 2
+    assert sms_parts(text).encoding == "ucs2" and sms_parts(text).segments == 3
+    smart = smart_encode(text)
+    assert sms_parts(smart).encoding == "gsm7" and sms_parts(smart).segments == 1
+
+
+@given(st.text(alphabet=GSM + LOOKALIKES, max_size=300))
+def test_text_of_gsm7_and_lookalikes_is_gsm7_after_smart_encoding(text):
+    assert sms_parts(smart_encode(text)).encoding == "gsm7"
+
+
+@given(st.text(max_size=300))
+def test_characters_without_a_gsm_equivalent_are_never_altered(text):
+    for ch in text:
+        if ch not in SMART_REPLACEMENTS:
+            assert smart_encode(ch) == ch
+    # Character by character: nothing is dropped, merged or moved.
+    assert smart_encode(text) == "".join(smart_encode(ch) for ch in text)
