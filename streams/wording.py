@@ -291,7 +291,7 @@ LANGUAGES: dict[str, Language] = {
             {
                 "login": "{{brand}}: código de acesso {{code}}. Expira em {{expires_in}}.",
                 "signup": "{{brand}}: código de cadastro {{code}}. Expira em {{expires_in}}.",
-                "password_reset": "{{brand}}: código para redefinir a senha: {{code}}. "
+                "password_reset": "{{brand}}: código de nova senha {{code}}. "
                 "Expira em {{expires_in}}.",
                 "payment": "{{brand}}: código de pagamento {{code}}. Expira em {{expires_in}}.",
             },
