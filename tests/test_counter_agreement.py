@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - the look-alike characters are what these tests are about
 """The console's segment counter (static/js/console.js, run in node) and the server's
 (gateways/sms.py) agree on every text: encoding, characters, units, segments, the
 room left and the bytes on the air, with and without smart encoding. Smart encoding

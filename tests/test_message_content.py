@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - the look-alike characters are what these tests are about
 """What the recipient gets, through the API: the variant of its language (request,
 contact, country, stream default), the brand and the expiry, the do-not-share line,
 the autofill formats byte for byte, smart encoding, and a voice call that repeats the
