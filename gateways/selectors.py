@@ -2,6 +2,7 @@
 console's outbox."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.db.models import QuerySet
@@ -10,6 +11,7 @@ from streams.models import Account
 
 from .adapters import REGISTRY
 from .models import Gateway, OutboundMessage, Route
+from .sms import SMART_REPLACEMENTS, SmsParts, smart_encode, sms_parts
 
 
 def messages_for_verification(verification_id: UUID) -> QuerySet[OutboundMessage]:
@@ -58,4 +60,24 @@ def voice_language_refusal(account_id: int, language: str) -> str | None:
             for kind in sorted(kinds)
         )
         + "."
+    )
+
+
+@dataclass(frozen=True)
+class SmsMeasure:
+    text: str  # as sent: smart-encoded when asked
+    parts: SmsParts
+    original_parts: SmsParts  # the text as written
+    replaced: int  # characters smart encoding replaced
+
+
+def measure_sms(text: str, *, smart_encoding: bool) -> SmsMeasure:
+    """How ``text`` would travel, for the console's counters and previews: the send
+    path's smart encoding and segment counting (gateways.sms)."""
+    sent = smart_encode(text) if smart_encoding else text
+    return SmsMeasure(
+        text=sent,
+        parts=sms_parts(sent),
+        original_parts=sms_parts(text),
+        replaced=sum(1 for ch in text if ch in SMART_REPLACEMENTS) if smart_encoding else 0,
     )

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from console.previews import MessagePreview
 from gateways.sms import (
     GSM7_BASIC,
     GSM7_EXTENSION,
@@ -21,6 +22,8 @@ from gateways.sms import (
     smart_encode,
     sms_parts,
 )
+from streams import wording
+from streams.messages import MessageFormat, compose_sms
 
 CONSOLE_JS = Path(__file__).resolve().parent.parent / "static" / "js" / "console.js"
 FIELDS = ("encoding", "characters", "units", "segments", "per_segment", "remaining")
@@ -29,18 +32,40 @@ FIELDS = ("encoding", "characters", "units", "segments", "per_segment", "remaini
 # JSON array on stdin; one node process per batch.
 NODE_RUNNER = """
 const vm = require("vm"), fs = require("fs");
-const ctx = {document: {addEventListener() {}}, window: {}};
+const none = () => null;
+const ctx = {
+  document: {addEventListener() {}, querySelector: none, getElementById: none,
+             querySelectorAll: () => []},
+  window: {}, setTimeout, setInterval,
+};
 vm.createContext(ctx);
 vm.runInContext(fs.readFileSync(process.argv[1], "utf8"), ctx);
 const texts = JSON.parse(fs.readFileSync(0, "utf8"));
 const out = texts.map((t) => {
   const plain = ctx.smsParts(t), smart = ctx.smsParts(ctx.smartEncode(t));
-  return {plain, smart, smartText: ctx.smartEncode(t)};
+  return {plain, smart, smartText: ctx.smartEncode(t), label: ctx.describeCounter(t, true).label};
 });
+if (process.argv[2]) {  // composeMessage over a JSON list of [body, code, fmt, words]
+  const cases = JSON.parse(process.argv[2]);
+  process.stdout.write(JSON.stringify(cases.map((c) => ctx.composeMessage(...c))));
+  process.exit(0);
+}
 process.stdout.write(JSON.stringify(out));
 """
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+
+def browser_compose(cases: list) -> list[str]:
+    result = subprocess.run(
+        ["node", "-e", NODE_RUNNER, str(CONSOLE_JS), json.dumps(cases)],
+        input="[]",
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(result.stdout)
 
 
 def browser_counts(texts: list[str]) -> list[dict]:
@@ -60,6 +85,19 @@ def server_counts(text: str) -> dict:
     return {**{f: getattr(parts, f) for f in FIELDS}, "payload_bytes": parts.payload_bytes}
 
 
+def server_label(text: str) -> str:
+    """The sentence the wizard renders before the script runs (console/previews.py)."""
+    return MessagePreview(
+        locale="en",
+        label="",
+        text=smart_encode(text),
+        parts=sms_parts(smart_encode(text)),
+        original_parts=sms_parts(text),
+        replaced=sum(1 for ch in text if ch in SMART_REPLACEMENTS),
+        problems=[],
+    ).counter_label
+
+
 def assert_agree(texts: list[str]) -> None:
     for text, browser in zip(texts, browser_counts(texts), strict=True):
         assert {k: browser["plain"][k] for k in (*FIELDS, "payload_bytes")} == server_counts(
@@ -69,6 +107,7 @@ def assert_agree(texts: list[str]) -> None:
         assert {k: browser["smart"][k] for k in (*FIELDS, "payload_bytes")} == server_counts(
             smart_encode(text)
         ), text
+        assert browser["label"] == server_label(text), text
 
 
 LOOKALIKES = "".join(SMART_REPLACEMENTS)
@@ -135,3 +174,38 @@ def test_characters_without_a_gsm_equivalent_are_never_altered(text):
             assert smart_encode(ch) == ch
     # Character by character: nothing is dropped, merged or moved.
     assert smart_encode(text) == "".join(smart_encode(ch) for ch in text)
+
+
+def test_browser_composes_the_message_as_the_server_does():
+    formats = [
+        MessageFormat(),
+        MessageFormat(do_not_share=True),
+        MessageFormat(webotp_domain="example.com"),
+        MessageFormat(retriever_app_hash="FA+9qCX9VSu"),
+        MessageFormat(retriever_app_hash="FA+9qCX9VSu", retriever_prefix=True),
+        MessageFormat(
+            do_not_share=True,
+            webotp_domain="login.example.com",
+            retriever_app_hash="FA+9qCX9VSu",
+            retriever_prefix=True,
+        ),
+    ]
+    cases, expected = [], []
+    for fmt in formats:
+        for locale in ("en", "fr-CA", "ja"):
+            body = "Your code is 482913"
+            cases.append(
+                [
+                    body,
+                    "482913",
+                    {
+                        "doNotShare": fmt.do_not_share,
+                        "domain": fmt.webotp_domain,
+                        "appHash": fmt.retriever_app_hash,
+                        "prefix": fmt.retriever_prefix,
+                    },
+                    wording.do_not_share(locale),
+                ]
+            )
+            expected.append(compose_sms(body, code="482913", locale=locale, fmt=fmt))
+    assert browser_compose(cases) == expected

@@ -114,32 +114,123 @@ function describeCounter(text, smart) {
   return { parts, label };
 }
 
+// The message as the recipient gets it: streams/messages.py compose_sms, line for line.
+function composeMessage(body, code, fmt, doNotShare) {
+  let text = body;
+  if (fmt.doNotShare) text += "\n" + doNotShare;
+  if (fmt.appHash) {
+    if (fmt.prefix) text = "<#> " + text;
+    text += "\n\n" + fmt.appHash;
+  }
+  if (fmt.domain) text += `\n\n@${fmt.domain} #${code}`;
+  return text;
+}
+
+const PLACEHOLDER_RE = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+
+function counterData() {
+  const element = document.getElementById("counter-data");
+  return element ? JSON.parse(element.textContent) : null;
+}
+
+function settingValue(name) {
+  const element = document.getElementById(`id_message-${name}`);
+  if (!element) return null;
+  return element.type === "checkbox" ? element.checked : element.value.trim();
+}
+
+// One text of the wizard's step 3: measured, previewed and checked as the server does
+// (console/previews.py preview_message), with the settings as they are on the page.
 function updateCounter(textarea) {
   const card = textarea.closest("[data-template-form]");
-  if (!card) return;
-  const holder = document.getElementById("template-forms");
-  const length = Number(holder ? holder.dataset.codeLength : 6) || 6;
-  const smart = holder ? holder.dataset.smartEncoding === "on" : true;
-  const { parts, label } = describeCounter(
-    textarea.value.replaceAll("{{code}}", "0".repeat(length)), smart);
-  card.querySelector("[data-counter]").textContent = label;
-  card.querySelector("[data-unicode-warning]").hidden = !parts.unicode;
+  const variant = textarea.closest("[data-variant]");
+  const data = counterData();
+  if (!card || !variant || !data) return;
+  let locale = settingValue("default_locale") || data.default_locale;
+  if (!variant.matches("[data-default-variant]")) {
+    const input = variant.querySelector("input[type=text]");
+    if (input && input.value.trim()) locale = input.value.trim();
+  }
+  const words = data.words[locale.split(/[-_]/)[0].toLowerCase()] || data.words.en;
+  const brandInput = document.getElementById("id_message-brand");
+  const brand = brandInput ? (brandInput.value.trim() || brandInput.placeholder) : data.brand;
+  const values = { ...data.values, code: data.code, brand, expires_in: words.expires_in };
+  const body = textarea.value.replace(PLACEHOLDER_RE, (match, name) =>
+    (Object.hasOwn(values, name) ? values[name] : match));
+  const domainInput = card.querySelector("input[name$='-webotp_domain']");
+  const retriever = settingValue("retriever_enabled");
+  const fmt = {
+    doNotShare: settingValue("do_not_share"),
+    domain: (domainInput && domainInput.value.trim()) || settingValue("webotp_domain") || "",
+    appHash: retriever ? settingValue("retriever_app_hash") || "" : "",
+    prefix: retriever && settingValue("retriever_prefix"),
+  };
+  const composed = composeMessage(body, data.code, fmt, words.do_not_share);
+  const smart = settingValue("smart_encoding") ?? true;
+  const { parts, label } = describeCounter(composed, smart);
+  variant.querySelector("[data-counter]").textContent = label;
+  variant.querySelector("[data-unicode-warning]").hidden = !parts.unicode;
+  variant.querySelector("[data-preview]").textContent = smart ? smartEncode(composed) : composed;
+  const warning = variant.querySelector("[data-autofill-warning]");
+  const max = data.retriever_max_bytes;
+  warning.hidden = !(fmt.appHash && parts.payload_bytes > max);
+  if (!warning.hidden) {
+    warning.textContent = `With the SMS Retriever hash this message is ${parts.payload_bytes} ` +
+      `bytes; Android reads it only up to ${max} (one segment). Shorten the text.`;
+  }
 }
+
+function updateAllCounters() {
+  document.querySelectorAll("textarea.template-text").forEach(updateCounter);
+}
+
+let lastTextarea = null;
+document.addEventListener("focusin", (event) => {
+  if (event.target.matches("textarea.template-text")) lastTextarea = event.target;
+});
 
 document.addEventListener("input", (event) => {
   if (event.target.matches("textarea.template-text")) updateCounter(event.target);
+  else if (event.target.closest("[data-variant]")) {
+    const textarea = event.target.closest("[data-variant]").querySelector("textarea.template-text");
+    if (textarea) updateCounter(textarea);
+  } else if (event.target.closest("#message-settings, [data-template-form]")) updateAllCounters();
+});
+document.addEventListener("change", (event) => {
+  if (event.target.closest("#message-settings")) updateAllCounters();
 });
 
-// Placeholders insert at the cursor of their template's text.
+// Placeholders insert at the cursor of the card's text last edited (its default text
+// when none was).
 document.addEventListener("click", (event) => {
   const chip = event.target.closest("[data-insert]");
   if (!chip) return;
-  const textarea = chip.closest("[data-template-form]").querySelector("textarea.template-text");
+  const card = chip.closest("[data-template-form]");
+  const textarea = lastTextarea && card.contains(lastTextarea)
+    ? lastTextarea : card.querySelector("textarea.template-text");
   const start = textarea.selectionStart ?? textarea.value.length;
   const end = textarea.selectionEnd ?? start;
   textarea.setRangeText(chip.dataset.insert, start, end, "end");
   textarea.focus();
   updateCounter(textarea);
+});
+
+// "+ Add a language": a variant row named after the card's form prefix.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-add-variant]");
+  if (!button) return;
+  const card = button.closest("[data-template-form]");
+  const prefix = card.dataset.prefix;
+  const used = Array.from(card.querySelectorAll("input[name*='-variant_locale_']"))
+    .map((input) => Number(input.name.split("_").pop()));
+  const n = used.length ? Math.max(...used) + 1 : 0;
+  const html = document.getElementById("variant-template").innerHTML
+    .replaceAll("__locale__", `${prefix}-variant_locale_${n}`)
+    .replaceAll("__text__", `${prefix}-variant_text_${n}`);
+  card.querySelector("[data-variants]").insertAdjacentHTML("beforeend", html);
+  const row = card.querySelector("[data-variants]").lastElementChild;
+  updateCounter(row.querySelector("textarea"));
+  row.querySelector("input").focus();
 });
 
 // --- The wizard ----------------------------------------------------------------------------
@@ -196,7 +287,7 @@ function applyShowWhen() {
 document.addEventListener("change", applyShowWhen);
 document.addEventListener("DOMContentLoaded", () => {
   applyShowWhen();
-  document.querySelectorAll("textarea.template-text").forEach(updateCounter);
+  updateAllCounters();
   const dialog = document.querySelector("dialog[data-modal][open]");
   if (dialog && dialog.showModal) { dialog.close(); dialog.showModal(); }
 });
