@@ -418,7 +418,7 @@ class ContactForm(forms.ModelForm):
 
     class Meta:
         model = Contact
-        fields = ["phone", "first_name", "last_name"]
+        fields = ["phone", "first_name", "last_name", "locale"]
 
     def __init__(self, *args, account: Account, **kwargs):
         super().__init__(*args, **kwargs)
@@ -431,6 +431,12 @@ class ContactForm(forms.ModelForm):
                 label=name,
                 initial=(self.instance.custom_fields or {}).get(key, ""),
             )
+
+    def clean_locale(self) -> str:
+        value = (self.cleaned_data.get("locale") or "").strip()
+        if value and locales.normalize_locale_or_none(value) is None:
+            raise ValidationError(locales.LOCALE_HELP)
+        return locales.normalize_locale_or_none(value) or ""
 
     def clean_phone(self):
         value = self.cleaned_data["phone"]
@@ -457,7 +463,8 @@ class ContactForm(forms.ModelForm):
 class ContactImportForm(forms.Form):
     file = forms.FileField(
         label="CSV file",
-        help_text="Columns: phone, first_name, last_name, then any custom field keys. "
+        help_text="Columns: phone, first_name, last_name, locale (a language tag such as "
+        "fr-CA), then any custom field keys. "
         "The first row names the columns.",
     )
     country = forms.ChoiceField(

@@ -283,10 +283,14 @@ def save_contact(
     last_name: str,
     custom_fields: dict[str, str],
     contact: Contact | None = None,
+    locale: str | None = None,
 ) -> Contact:
-    """Add a contact to the account, or change ``contact``. ``phone`` is E.164."""
+    """Add a contact to the account, or change ``contact``. ``phone`` is E.164;
+    ``locale`` (a BCP 47 tag, "" for none) is kept when ``None``."""
     contact = contact or Contact(account=account)
     contact.phone = phone
+    if locale is not None:
+        contact.locale = locale
     contact.first_name = first_name
     contact.last_name = last_name
     contact.custom_fields = custom_fields

@@ -6,8 +6,9 @@ import html
 import re
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
-from streams.models import Stream
+from streams.models import Contact, Stream
 from tests.support import factories
 from tests.test_console import templates_step, wizard_url
 
@@ -184,3 +185,23 @@ def test_stream_page_previews_each_variant_as_sent(signed_in, account):
     assert "Hi Alex, it's 482913\n\n@acme.example #482913" in page
     assert "Salut Alex, c'est 482913\n\n@acme.example #482913" in page
     assert "smart encoding replaced 1 character (GSM-7 instead of Unicode)" in page
+
+
+def test_contact_locale_from_the_form_and_the_import(signed_in, account):
+    response = signed_in.post(
+        "/contacts/new/", {"phone": "+14155552671", "first_name": "Ada", "locale": "fr_ca"}
+    )
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert Contact.objects.get(phone="+14155552671").locale == "fr-CA"
+    bad = signed_in.post("/contacts/new/", {"phone": "+14155550123", "locale": "french"})
+    assert bad.status_code == 400 and "BCP 47" in bad.content.decode()
+    csv_text = "phone,first_name,locale\n+14155550124,Bo,pt-br\n+14155550125,Cy,klingon!\n"
+    upload = SimpleUploadedFile("c.csv", csv_text.encode(), content_type="text/csv")
+    response = signed_in.post("/contacts/import/", {"file": upload, "country": ""})
+    assert response.status_code in (200, 302)
+    assert Contact.objects.get(phone="+14155550124").locale == "pt-BR"
+    assert not Contact.objects.filter(phone="+14155550125").exists()
+    # A file without a locale column leaves the contacts' locales as they are.
+    upload = SimpleUploadedFile("c.csv", b"phone,first_name\n+14155552671,Ada\n")
+    signed_in.post("/contacts/import/", {"file": upload, "country": ""})
+    assert Contact.objects.get(phone="+14155552671").locale == "fr-CA"
