@@ -142,6 +142,7 @@ class Contact(models.Model):
     locale = models.CharField(
         max_length=35,
         blank=True,
+        db_default="",
         validators=[validators.validate_locale],
         help_text="The language of this contact's messages (BCP 47, e.g. fr-CA).",
     )
@@ -273,43 +274,54 @@ class Stream(models.Model):
     brand = models.CharField(
         max_length=40,
         blank=True,
+        db_default="",
         help_text="The name {{brand}} stands for. Empty: the account's name.",
     )
     default_locale = models.CharField(
         max_length=35,
         default="en",
+        db_default="en",
         validators=[validators.validate_locale],
         help_text="The language of the templates' default texts. " + locales.LOCALE_HELP,
     )
     smart_encoding = models.BooleanField(
         default=True,
+        db_default=True,
         help_text="Replace look-alike characters (curly quotes, long dashes, ...) with their "
         "GSM-7 equivalents so that a message is not sent as Unicode for them.",
     )
     do_not_share = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="Add a line saying not to share the code, in the message's language.",
     )
     webotp_domain = models.CharField(
         max_length=253,
         blank=True,
+        db_default="",
         validators=[validators.validate_webotp_domain],
         help_text="WebOTP: end each SMS with '@domain #code' so browsers can autofill it.",
     )
     retriever_enabled = models.BooleanField(
-        default=False, help_text="Android SMS Retriever: add the app hash to each SMS."
+        default=False,
+        db_default=False,
+        help_text="Android SMS Retriever: add the app hash to each SMS.",
     )
     retriever_prefix = models.BooleanField(
-        default=False, help_text="Start the SMS with '<#> ' (older Android versions)."
+        default=False,
+        db_default=False,
+        help_text="Start the SMS with '<#> ' (older Android versions).",
     )
     retriever_app_hash = models.CharField(
         max_length=11,
         blank=True,
+        db_default="",
         validators=[validators.validate_app_hash],
         help_text="The 11-character hash of your Android app.",
     )
     voice_repeat = models.PositiveSmallIntegerField(
         default=2,
+        db_default=2,
         validators=[MinValueValidator(1), MaxValueValidator(5)],
         help_text="How many times a call reads the code.",
     )
@@ -317,6 +329,7 @@ class Stream(models.Model):
         max_length=8,
         choices=[("x-slow", "Very slow"), ("slow", "Slow"), ("medium", "Normal"), ("fast", "Fast")],
         default="slow",
+        db_default="slow",
         help_text="How fast a call reads the code.",
     )
 
@@ -409,6 +422,7 @@ class EventTemplate(models.Model):
     webotp_domain = models.CharField(
         max_length=253,
         blank=True,
+        db_default="",
         validators=[validators.validate_webotp_domain],
         help_text="WebOTP domain for this event; empty: the stream's.",
     )
