@@ -5,6 +5,7 @@ room left and the bytes on the air, with and without smart encoding. Smart encod
 turns look-alikes into GSM-7 and never touches any other character."""
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -209,3 +210,17 @@ def test_browser_composes_the_message_as_the_server_does():
             )
             expected.append(compose_sms(body, code="482913", locale=locale, fmt=fmt))
     assert browser_compose(cases) == expected
+
+
+def test_the_api_doc_lists_every_replacement():
+    doc = (CONSOLE_JS.parent.parent.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    documented = {
+        chr(int(code, 16)): replacement
+        for code, replacement in re.findall(
+            r"^\| `U\+([0-9A-F]{4})`[^|]*\|[^|]*\| (.+?) \|$", doc, re.M
+        )
+    }
+    assert set(documented) == set(SMART_REPLACEMENTS)
+    for char, replacement in documented.items():
+        expected = SMART_REPLACEMENTS[char]
+        assert replacement == ("a space" if expected == " " else f"`{expected}`"), char
