@@ -149,8 +149,10 @@ def send_otp(
                 refusal,
                 fields={"voice_language": "Not spoken by the account's voice gateways."},
             )
-        # The text around each occurrence of the code, for the call's script.
-        pieces = _render(text, {**values, placeholders.CODE: "\x00"}).split("\x00")
+        # The text around each occurrence of the code, for the call's script (split on
+        # a marker no variable can hold).
+        marker = f"\x00{uuid.uuid4().hex}\x00"
+        pieces = _render(text, {**values, placeholders.CODE: marker}).split(marker)
         script = VoiceScript(
             intro=wording.voice_intro(locale_used),
             pieces=tuple(pieces),

@@ -230,3 +230,17 @@ def test_a_voice_language_no_gateway_speaks_is_refused(account):
     assert error_code(response) == "voice_language_unsupported"
     assert "twilio speaks" in response.json()["error"]["message"]
     assert outbox() == []
+
+
+def test_an_empty_message_is_refused_and_nothing_is_written(account):
+    from otp.errors import OtpError
+    from otp.models import Verification
+    from otp.services import CodeOverrides, send_otp
+
+    stream, _ = factories.make_stream(account, default_sender=factories.make_sender(account))
+    with pytest.raises(OtpError) as refused:
+        send_otp(
+            stream=stream, recipient=US_PHONE, event_key="login", overrides=CodeOverrides(text="")
+        )
+    assert (refused.value.code, refused.value.status) == ("empty_message", 400)
+    assert not Verification.objects.exists() and outbox() == []
