@@ -256,12 +256,15 @@ class TemplateForm(forms.ModelForm):
         help_texts = {"key": "Used in API calls. " + validators.EVENT_KEY_HELP}
         labels = {"text": "Default text", "webotp_domain": "WebOTP domain for this event"}
 
-    VARIANT_RE = re.compile(r"variant_locale_(\d{1,2})$")
+    VARIANT_RE = re.compile(r"^variant_locale_(\d{1,2})$")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.is_bound:
-            found = (self.VARIANT_RE.search(k) for k in self.data if k.startswith(self.prefix))
+            start = f"{self.prefix}-"
+            found = (
+                self.VARIANT_RE.match(k[len(start) :]) for k in self.data if k.startswith(start)
+            )
             indexes = sorted({int(m.group(1)) for m in found if m})
             initial: list[tuple[str, str]] = [("", "")] * len(indexes)
         else:

@@ -205,3 +205,18 @@ def test_contact_locale_from_the_form_and_the_import(signed_in, account):
     upload = SimpleUploadedFile("c.csv", b"phone,first_name\n+14155552671,Ada\n")
     signed_in.post("/contacts/import/", {"file": upload, "country": ""})
     assert Contact.objects.get(phone="+14155552671").locale == "fr-CA"
+
+
+def test_variants_belong_to_their_own_template_among_many(signed_in, stream):
+    data = step3(stream, variants=[("fr", "Code {{code}}")])
+    forms = [("Log-in", "login", "Your code is {{code}}")] + [
+        (f"Event {n}", f"event{n}", "Code {{code}}") for n in range(1, 11)
+    ]
+    data.update(templates_step(*forms))
+    data["templates-INITIAL_FORMS"] = "1"
+    data["templates-10-variant_locale_0"] = "de"
+    data["templates-10-variant_text_0"] = "Dein Code {{code}}"
+    assert signed_in.post(wizard_url(stream, 3), data).status_code == 302
+    assert stream.templates.get(key="login").variants == {"fr": "Code {{code}}"}
+    assert stream.templates.get(key="event10").variants == {"de": "Dein Code {{code}}"}
+    assert stream.templates.get(key="event1").variants == {}
