@@ -114,6 +114,8 @@ class SendView(OtpAPIView):
                 ErrorCode.CODE_NOT_ALLOWED,
                 ErrorCode.INVALID_CODE_FORMAT,
                 ErrorCode.MISSING_VARIABLE,
+                ErrorCode.EMPTY_MESSAGE,
+                ErrorCode.VOICE_LANGUAGE_UNSUPPORTED,
                 ErrorCode.SEND_LIMIT_REACHED,
                 ErrorCode.IDEMPOTENCY_KEY_REUSED,
             ),
