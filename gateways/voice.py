@@ -2,7 +2,8 @@
 message with the code read character by character, a pause after each, the whole
 repeated ``repeat`` times at the stream's speech rate.
 
-The script travels with the outbound message (``OutboundMessage.voice``); each
+The script travels with the outbound message (``OutboundMessage.voice``, without the
+code: see :meth:`VoiceScript.as_dict`); each
 voice-capable adapter turns it into what its provider takes: SSML inside Twilio's
 ``<Say>`` (``<prosody>``, ``<break>``), the script and the SSML in the webhook's JSON,
 the plain text (:meth:`VoiceScript.plain_text`) in the console's outbox.
@@ -10,7 +11,7 @@ the plain text (:meth:`VoiceScript.plain_text`) in the console's outbox.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 RATES = ("x-slow", "slow", "medium", "fast")
@@ -26,18 +27,33 @@ class VoiceScript:
     repeat: int = 2
     rate: str = "slow"
 
-    @classmethod
-    def from_dict(cls, data: dict) -> VoiceScript:
-        return cls(
-            intro=data.get("intro", ""),
-            pieces=tuple(data.get("pieces", ())),
-            code=data.get("code", ""),
-            repeat=int(data.get("repeat", 2)),
-            rate=data.get("rate", "slow"),
-        )
-
     def as_dict(self) -> dict:
-        return {**asdict(self), "pieces": list(self.pieces)}
+        """The script as kept with the message (``OutboundMessage.voice``): all but the
+        code, which stays only in the message's text (encrypted, and masked once the
+        code stops counting), and the code's length to read it back from there."""
+        return {
+            "intro": self.intro,
+            "pieces": list(self.pieces),
+            "length": len(self.code),
+            "repeat": self.repeat,
+            "rate": self.rate,
+        }
+
+    @classmethod
+    def from_message(cls, voice: dict, text: str) -> VoiceScript:
+        """The script of a voice message, its code read back from the first reading in
+        the text (:meth:`plain_text`'s layout)."""
+        intro, pieces = voice.get("intro", ""), tuple(voice.get("pieces", ("",)))
+        length = int(voice.get("length", 0))
+        start = (len(intro) + 1 if intro else 0) + len(pieces[0])
+        spelled = text[start : start + max(0, 3 * length - 2)]
+        return cls(
+            intro=intro,
+            pieces=pieces,
+            code=spelled[::3],  # "4, 8, 2, 1": every third character
+            repeat=int(voice.get("repeat", 2)),
+            rate=voice.get("rate", "slow"),
+        )
 
     def _reading(self, code_as) -> list[str]:
         parts = [self.pieces[0]]
@@ -52,10 +68,10 @@ class VoiceScript:
 
     def plain_text(self) -> str:
         """What the whole call says, as text: the readings as sentences of their own."""
-        reading = self.reading_text().strip()
+        reading = self.reading_text().rstrip()
         if reading and reading[-1] not in ".!?。":
             reading += "."
-        return " ".join([self.intro, *[reading] * self.repeat]).strip()
+        return " ".join([p for p in (self.intro, *[reading] * self.repeat) if p])
 
     def ssml(self) -> str:
         """SSML for a ``<Say>`` (or any SSML engine): breaks after each character of

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from gateways.models import OutboundMessage
 from gateways.selectors import messages_for_verification, voice_language_refusal
-from gateways.services import queue_message
+from gateways.services import forget_codes, queue_message
 from gateways.sms import smart_encode
 from gateways.voice import VoiceScript
 from streams import locales, phones, placeholders, policy, wording
@@ -35,6 +35,9 @@ from .models import Verification
 
 Status = Verification.Status
 Channel = Verification.Channel
+# What stands for each character of the code in a message kept after the code stopped
+# counting (a GSM-7 character: the masked text is no longer than the real one).
+MASK = "*"
 
 # A code the client generated: what our own alphabets can produce, as many as a stream's.
 CLIENT_CODE_RE = re.compile(
@@ -160,13 +163,22 @@ def send_otp(
             repeat=stream.voice_repeat,
             rate=stream.voice_rate,
         )
-        voice, rendered = script.as_dict(), script.plain_text()
+        voice = script.as_dict()  # the script without the code (see gateways.voice)
+        rendered = script.plain_text()
+        masked = replace(script, code=MASK * len(code)).plain_text()
     else:
-        body = _render(text, {**values, placeholders.CODE: code})
         fmt = MessageFormat.of(stream, template if o.text is None else None)
-        rendered = compose_sms(body, code=code, locale=locale_used, fmt=fmt)
+        rendered, masked = (
+            compose_sms(
+                _render(text, {**values, placeholders.CODE: shown}),
+                code=shown,
+                locale=locale_used,
+                fmt=fmt,
+            )
+            for shown in (code, MASK * len(code))
+        )
         if stream.smart_encoding:
-            rendered = smart_encode(rendered)
+            rendered, masked = smart_encode(rendered), smart_encode(masked)
     if not rendered:
         raise OtpError(ErrorCode.EMPTY_MESSAGE, "The message would be empty: nothing to send.")
 
@@ -189,10 +201,13 @@ def send_otp(
     try:
         with transaction.atomic():
             limits.reserve_send(stream=stream, recipient=recipient, now=now)
-            # Only the newest code of (stream, recipient, event) works.
-            Verification.objects.filter(
+            # Only the newest code of (stream, recipient, event) works: the earlier
+            # one is canceled, and its message too if still queued.
+            earlier = Verification.objects.filter(
                 stream=stream, recipient=recipient, event_key=event_key
-            ).cancel(now=now)
+            )
+            if earlier.cancel(now=now):
+                forget_codes(earlier.values("id"))
             verification.save(force_insert=True)
             message = queue_message(
                 account_id=stream.account_id,
@@ -200,6 +215,8 @@ def send_otp(
                 recipient=recipient,
                 sender=sender_value,
                 text=rendered,
+                masked_text=masked,
+                expires_at=verification.expires_at,
                 verification_id=verification.id,
                 voice_language=voice_language,
                 voice_gender=voice_gender,
@@ -494,8 +511,13 @@ def check_code(
         raise refusal
     if codes.code_matches(verification.id, code.strip(), verification.code_hash):
         if verification.approve(now=now):
+            # Outside a transaction (the verify path's query budget): if this write is
+            # lost, the expiry sweep masks the code.
+            forget_codes([verification.id])
             return verification
     elif verification.count_wrong_attempt(now=now):
+        if verification.status != Status.PENDING:  # that was the last attempt
+            forget_codes([verification.id])
         left = verification.attempts_left
         raise OtpError(
             ErrorCode.WRONG_CODE,
@@ -578,8 +600,10 @@ def cancel_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> 
     verification = _find_verification(stream, verification_id, "", "", "")
     refusal = _not_pending(verification, now)
     if refusal is None:
-        if verification.cancel(now=now):
-            return verification
+        with transaction.atomic():
+            if verification.cancel(now=now):
+                forget_codes([verification.id])
+                return verification
         verification.refresh_from_db()
         refusal = _not_pending(verification, now)
     if refusal is not None:

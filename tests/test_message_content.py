@@ -207,6 +207,8 @@ def test_voice_call_has_an_intro_in_its_language_and_reads_the_code_twice(accoun
     spoken = re.findall(r"Votre code est ((?:\d, )+\d)", message.text)
     assert len(spoken) == 2 and spoken[0] == spoken[1]
     assert message.voice["repeat"] == 2 and message.voice["rate"] == "slow"
+    # The code is only in the message's text (encrypted, masked later), not in the script.
+    assert "code" not in message.voice and spoken[0].replace(", ", "") not in str(message.voice)
 
 
 def test_voice_repeat_is_configurable(account):
@@ -244,3 +246,32 @@ def test_an_empty_message_is_refused_and_nothing_is_written(account):
         )
     assert (refused.value.code, refused.value.status) == ("empty_message", 400)
     assert not Verification.objects.exists() and outbox() == []
+
+
+@pytest.mark.parametrize("channel", ["sms", "voice"])
+def test_once_the_code_stops_counting_no_copy_of_it_is_left(account, channel):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from gateways import services
+    from gateways.models import OutboundMessage
+
+    api = make_api(
+        account,
+        templates={"login": "Your code is {{code}}."},
+        webotp_domain="example.com",
+        retriever_enabled=True,
+        retriever_app_hash="FA+9qCX9VSu",
+    )
+    api.send(recipient=US_PHONE, channel=channel)
+    message = outbox(US_PHONE)[0]
+    code = re.search(r"code is ((?:\w, )*\w)", message.text).group(1).replace(", ", "")
+    OutboundMessage.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.forget_expired_codes() == 1
+    message.refresh_from_db()
+    assert code not in message.text.replace(", ", "") and code not in str(message.voice)
+    if channel == "sms":  # the WebOTP line is masked too, and the text keeps its shape
+        assert message.text == "Your code is ******.\n\nFA+9qCX9VSu\n\n@example.com #******"
+    else:
+        assert "Your code is *, *, *, *, *, *." in message.text

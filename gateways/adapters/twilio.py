@@ -106,7 +106,7 @@ def twiml(message, engine: str = "basic") -> str:
     language = TwilioAdapter.speaks(message.voice_language)
     if language is None:
         raise PermanentError(f"Twilio has no voice for the language {message.voice_language!r}")
-    script = VoiceScript.from_dict(message.voice) if message.voice else None
+    script = VoiceScript.from_message(message.voice, message.text) if message.voice else None
     if engine != "polly" and language in BASIC_LANGUAGES:
         say = "<Say voice={} language={}>{{}}</Say>".format(
             quoteattr(VOICES.get(message.voice_gender, "woman")), quoteattr(language)
