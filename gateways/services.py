@@ -56,6 +56,7 @@ def queue_message(
     verification_id=None,
     voice_language: str = "",
     voice_gender: str = "",
+    voice: dict | None = None,
 ) -> OutboundMessage:
     """Write the message and enqueue its delivery after commit. ``masked_text`` is
     ``text`` with its code masked (empty: there is no code), kept to replace ``text``
@@ -75,6 +76,7 @@ def queue_message(
         segments=parts.segments if channel == OutboundMessage.Channel.SMS else 0,
         voice_language=voice_language,
         voice_gender=voice_gender,
+        voice=voice or {},
     )
     enqueue_delivery(message)
     return message
