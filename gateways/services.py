@@ -56,6 +56,7 @@ def queue_message(
     verification_id=None,
     voice_language: str = "",
     voice_gender: str = "",
+    voice: dict | None = None,
 ) -> OutboundMessage:
     """Write the message and enqueue its delivery after commit. ``masked_text`` is
     ``text`` with its code masked (empty: there is no code), kept to replace ``text``
@@ -75,6 +76,7 @@ def queue_message(
         segments=parts.segments if channel == OutboundMessage.Channel.SMS else 0,
         voice_language=voice_language,
         voice_gender=voice_gender,
+        voice=voice or {},
     )
     enqueue_delivery(message)
     return message
@@ -189,6 +191,8 @@ def record_sent(message: OutboundMessage, gateway: Gateway, provider_id: str, st
     tries = 0
     while True:
         try:
+            if tries and _recorded_sent(message, provider_id):
+                return Status.SENT  # the connection died after the commit landed
             with transaction.atomic():
                 MessageAttempt.objects.create(
                     message=message,
@@ -211,7 +215,15 @@ def record_sent(message: OutboundMessage, gateway: Gateway, provider_id: str, st
             time.sleep(delay)
 
 
-def claim_expiry(message: OutboundMessage):
+def _recorded_sent(message: OutboundMessage, provider_id: str) -> bool:
+    return MessageAttempt.objects.filter(
+        message_id=message.id,
+        outcome=MessageAttempt.Outcome.SENT,
+        provider_message_id=provider_id,
+    ).exists()
+
+
+def claim_expiry(message: OutboundMessage) -> datetime:
     """When the re-queue will consider the worker of this claim dead."""
     claimed_at = message.claimed_at or timezone.now()
     return claimed_at + timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)
@@ -360,9 +372,9 @@ def message_of_receipt(gateway: Gateway, provider_message_id: str) -> OutboundMe
 
 
 def sending_through(message: OutboundMessage) -> Gateway | None:
-    """The gateway a message in ``sending`` is being handed to: its route's current hop."""
-    if message.status != Status.SENDING:
-        return None
+    """The gateway a message not yet recorded as sent is being handed to: its route's
+    current hop. (A receipt may move it to ``sent`` before its worker records the
+    gateway: a second receipt must still find it.)"""
     hops = route_for(message)
     return hops[message.route_position] if message.route_position < len(hops) else None
 

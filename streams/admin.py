@@ -65,7 +65,7 @@ class TagAdmin(admin.ModelAdmin):
 class EventTemplateInline(admin.StackedInline):
     model = EventTemplate
     extra = 0
-    fields = ["name", "key", "text", "enabled"]
+    fields = ["name", "key", "text", "variants", "webotp_domain", "enabled"]
 
 
 class StreamChangeInline(admin.TabularInline):
@@ -138,6 +138,18 @@ class StreamAdmin(admin.ModelAdmin):
                     "allowed_countries",
                     "weak_codes_accepted",
                     "caller_text_allowed",
+                ]
+            },
+        ),
+        (
+            "Messages",
+            {
+                "fields": [
+                    ("brand", "default_locale"),
+                    ("smart_encoding", "do_not_share"),
+                    "webotp_domain",
+                    ("retriever_enabled", "retriever_prefix", "retriever_app_hash"),
+                    ("voice_repeat", "voice_rate"),
                 ]
             },
         ),
