@@ -320,6 +320,11 @@ GATEWAY_CLAIM_LEASE_SECONDS = env.int(
     "GATEWAY_CLAIM_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30
 )
 OTP_RETENTION = timedelta(days=env.int("OTP_RETENTION_DAYS", default=90))
+# The fraud and cost guard (docs/security.md). Prices and money budgets are in one
+# currency (ISO 4217); the wizard proposes these countries to a new stream (the admin
+# confirms or changes them: a stream never sends everywhere without being told so).
+OTP_CURRENCY = env.str("OTP_CURRENCY", default="EUR")
+OTP_DEFAULT_COUNTRIES = env.list("OTP_DEFAULT_COUNTRIES", default=[])
 
 LOGGING = {
     "version": 1,

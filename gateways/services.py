@@ -23,11 +23,12 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from streams import ratelimit
+from streams import phones, ratelimit
 
+from . import prices
 from .adapters import PermanentError, Receipt, RetryableError, adapter_for
 from .models import Gateway, MessageAttempt, OutboundMessage, Route
-from .sms import sms_parts
+from .prices import Estimate
 
 log = logging.getLogger(__name__)
 Status = OutboundMessage.Status
@@ -54,8 +55,18 @@ def queue_message(
     verification_id=None,
     voice_language: str = "",
     voice_gender: str = "",
+    estimate: Estimate | None = None,
 ) -> OutboundMessage:
-    parts = sms_parts(text)
+    """Write the message in the caller's transaction and enqueue its delivery after
+    commit. ``estimate`` is :func:`gateways.prices.estimate` of this text, when the
+    caller made one already (to check a budget); otherwise it is made here."""
+    if estimate is None:
+        estimate = prices.estimate(
+            account_id=account_id,
+            channel=channel,
+            country=phones.region_of(recipient),
+            text=text,
+        )
     message = OutboundMessage.objects.create(
         account_id=account_id,
         verification_id=verification_id,
@@ -63,11 +74,13 @@ def queue_message(
         recipient=recipient,
         sender=sender,
         text=text,
-        encoding=parts.encoding,
-        segments=parts.segments if channel == OutboundMessage.Channel.SMS else 0,
+        encoding=estimate.encoding,
+        segments=estimate.segments,
+        estimated_cost=estimate.cost_expression(),  # priced in the INSERT itself
         voice_language=voice_language,
         voice_gender=voice_gender,
     )
+    del message.estimated_cost  # the expression, not its value: read again when asked
     enqueue_delivery(message)
     return message
 

@@ -9,7 +9,7 @@ nothing else does) and re-raises it. A rule in shadow mode calls
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 
 from streams.models import Stream
@@ -45,11 +45,14 @@ class GuardRefusal(OtpError):
         rule: str,
         decision: Mapping[str, object] | None = None,
         details: Mapping[str, object] | None = None,
+        followup: Callable[[], None] | None = None,
         **kwargs,
     ):
         super().__init__(code, message, details={"rule": str(rule), **(details or {})}, **kwargs)
         self.rule = str(rule)
         self.decision = dict(decision or {})
+        # Run once the decision is recorded, outside the rolled-back transaction.
+        self.followup = followup
 
 
 def record_decision(

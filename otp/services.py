@@ -20,13 +20,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from gateways import prices
 from gateways.models import OutboundMessage
 from gateways.selectors import messages_for_verification
 from gateways.services import queue_message
 from streams import phones, placeholders, policy
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
-from . import codes, guard, limits
+from . import budgets, codes, destinations, guard, limits
 from .errors import ErrorCode, OtpError
 from .models import Verification
 
@@ -116,6 +117,8 @@ def send_otp(
             channel=channel,
             end_user_ip=end_user_ip,
         )
+        if refusal.followup is not None:
+            refusal.followup()
         raise
 
 
@@ -179,6 +182,12 @@ def _send(
             },
         )
     rendered = _render(stream, text, recipient, code, channel, variables or {})
+    estimate = prices.estimate(
+        account_id=stream.account_id,
+        channel=channel,
+        country=phones.region_of(recipient),
+        text=rendered,
+    )
 
     now = timezone.now()
     verification = Verification(
@@ -198,6 +207,7 @@ def _send(
     try:
         with transaction.atomic():
             limits.reserve_send(stream=stream, recipient=recipient, now=now)
+            budgets.reserve(stream=stream, estimate=estimate, now=now)
             # Only the newest code of (stream, recipient, event) works.
             Verification.objects.filter(
                 stream=stream, recipient=recipient, event_key=event_key
@@ -212,6 +222,7 @@ def _send(
                 verification_id=verification.id,
                 voice_language=voice_language,
                 voice_gender=voice_gender,
+                estimate=estimate,
             )
     except IntegrityError:
         # Two requests raced with one idempotency key: the other one won; answer as it did.
@@ -246,8 +257,8 @@ def _check_overrides(o: CodeOverrides) -> None:
 def normalize_recipient(
     value: str, *, country: str = "", channel: str = Channel.SMS, stream: Stream | None = None
 ) -> str:
-    """The recipient in E.164 form, refusing numbers that cannot receive the channel or
-    that lie outside the stream's allowed countries."""
+    """The recipient in E.164 form, refusing numbers that cannot receive the channel or,
+    given a stream, that its destination policy refuses (``otp.destinations``)."""
     try:
         phone = phones.parse_phone(value, country or None)
     except phones.NotAPhoneNumber:
@@ -263,18 +274,13 @@ def normalize_recipient(
             "The recipient is not a valid phone number.",
             fields={"recipient": "Not a valid (possible and assigned) phone number."},
         ) from None
-    if channel == Channel.SMS and not phone.can_receive_sms:
+    if stream is not None:
+        destinations.check_destination(stream=stream, phone=phone, channel=channel)
+    elif channel == Channel.SMS and not phone.can_receive_sms:
         raise OtpError(
             ErrorCode.NOT_MOBILE,
             "SMS can only be sent to mobile numbers; use the voice channel for this one.",
             fields={"recipient": "Not a mobile number."},
-        )
-    allowed = stream.allowed_countries if stream is not None else []
-    if allowed and phone.region not in allowed:
-        raise OtpError(
-            ErrorCode.COUNTRY_NOT_ALLOWED,
-            f"The stream does not send to {phone.region or 'this country'}.",
-            fields={"recipient": f"Country {phone.region} is not allowed."},
         )
     return phone.e164
 
