@@ -4,6 +4,7 @@ the views what the services take (they save nothing themselves)."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import math
@@ -215,12 +216,14 @@ class AdminOnlyForm(forms.Form):
         if not self.is_bound or self.can_manage:
             return False
         for name, field in self.fields.items():
-            bound = self[name]
-            posted = field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
-            if field.widget.value_omitted_from_data(self.data, self.files, self.add_prefix(name)):
+            key = self.add_prefix(name)
+            if key not in self.data:  # a disabled input is not submitted: nothing asked
                 continue
+            posted = field.widget.value_from_datadict(self.data, self.files, key)
+            enabled = copy.copy(field)  # a disabled field never reports a change
+            enabled.disabled = False
             try:
-                if field.has_changed(bound.initial, posted):
+                if enabled.has_changed(self[name].initial, posted):
                     return True
             except ValidationError:
                 return True
@@ -319,10 +322,10 @@ class BudgetForm(AdminOnlyForm):
     }
 
     daily_money = forms.DecimalField(
-        required=False, min_value=0, max_digits=14, decimal_places=2, label="Per day (money)"
+        required=False, min_value=0, max_digits=14, decimal_places=4, label="Per day (money)"
     )
     monthly_money = forms.DecimalField(
-        required=False, min_value=0, max_digits=14, decimal_places=2, label="Per month (money)"
+        required=False, min_value=0, max_digits=14, decimal_places=4, label="Per month (money)"
     )
     daily_messages = forms.IntegerField(
         required=False, min_value=0, max_value=10**9, label="Per day (messages)"
@@ -339,7 +342,11 @@ class BudgetForm(AdminOnlyForm):
         for name, key in self.KEYS.items():
             if key in budgets:
                 limit = budgets[key].limit
-                self.initial[name] = limit if "money" in name else int(limit)
+                cents = limit.quantize(Decimal("0.01"))
+                if "money" not in name:
+                    self.initial[name] = int(limit)
+                else:  # 12.50, not 12.5000, unless the admin set finer amounts
+                    self.initial[name] = cents if cents == limit else limit
 
     def limits(self) -> dict[tuple[str, str], Decimal | None]:
         """The ``limits`` argument of ``save_budgets``."""
