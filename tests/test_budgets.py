@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from gateways.models import Gateway, OutboundMessage, Price, Route
@@ -213,3 +214,16 @@ def test_prices_are_imported_from_csv_all_or_nothing(db, tmp_path):
         assert line in str(refused.value)
     assert not Price.objects.filter(country="FR").exists()
     assert Price.objects.count() == 3
+
+
+def test_operators_import_prices_in_the_admin(admin_client):
+    page = admin_client.get("/admin/gateways/price/")
+    assert "/admin/gateways/price/import/" in page.content.decode()
+    upload = SimpleUploadedFile("prices.csv", b"country,channel,gateway,amount\nGB,sms,,0.04\n")
+    response = admin_client.post("/admin/gateways/price/import/", {"csv_file": upload})
+    assert response.status_code == 302
+    assert Price.objects.get().amount == Decimal("0.04")
+    bad = SimpleUploadedFile("prices.csv", b"country,channel,gateway,amount\nGB,sms,,free\n")
+    response = admin_client.post("/admin/gateways/price/import/", {"csv_file": bad})
+    assert response.status_code == 200 and "Line 2" in response.content.decode()
+    assert Price.objects.get().amount == Decimal("0.04")
