@@ -146,10 +146,15 @@ def test_the_accounts_budget_holds_across_its_streams(account):
 
 def test_a_budget_of_zero_stops_every_send_and_removing_it_lets_them_through(account):
     api, stream = make_api(account)
-    set_budgets(account, stream, daily_messages=0)
+    assert api.send(recipient=PHONE).status_code == 201  # the stream is cached: no budget
+    set_budgets(account, stream, daily_messages=0)  # applies to the next send at once
     assert error_code(api.send(recipient=PHONE)) == "budget_exhausted"
     stream_services.save_budgets(account=account, stream=stream, limits={(DAY, MESSAGES): None})
     assert api.send(recipient=PHONE).status_code == 201
+    # An account budget reaches the cached stream too; it counts from its creation.
+    set_budgets(account, monthly_messages=1)
+    assert api.send(recipient=PHONE).status_code == 201
+    assert error_code(api.send(recipient=PHONE)) == "budget_exhausted"
 
 
 def test_owners_and_admins_are_alerted_at_80_and_100_percent_once(account):
