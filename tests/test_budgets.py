@@ -3,15 +3,17 @@ that would go beyond a budget of its stream or account is refused with
 ``budget_exhausted``, changes nothing and is kept as a decision; the account's owners
 and admins hear of it at 80 % and 100 %, once."""
 
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from gateways.models import Gateway, OutboundMessage, Price, Route
-from otp import budgets
+from otp import budgets, housekeeping
 from otp.models import BudgetCounter, SendDecision, Verification
 from streams import services as stream_services
 from streams.models import Budget
@@ -232,3 +234,16 @@ def test_operators_import_prices_in_the_admin(admin_client):
     response = admin_client.post("/admin/gateways/price/import/", {"csv_file": bad})
     assert response.status_code == 200 and "Line 2" in response.content.decode()
     assert Price.objects.get().amount == Decimal("0.04")
+
+
+def test_old_decisions_and_budget_counters_are_pruned(account):
+    api, stream = make_api(account)
+    set_budgets(account, stream, daily_messages=1)
+    api.send(recipient=PHONE)
+    api.send(recipient=PHONE)  # refused: a decision
+    SendDecision.objects.update(created_at=timezone.now() - timedelta(days=91))
+    old = BudgetCounter.objects.get()
+    BudgetCounter.objects.create(budget=old.budget, period_start=date(2020, 1, 1), ceiling=1)
+    housekeeping.prune_verifications()
+    assert not SendDecision.objects.exists()
+    assert list(BudgetCounter.objects.all()) == [old]
