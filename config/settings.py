@@ -319,6 +319,10 @@ GATEWAY_REQUEUE_AFTER_SECONDS = env.int("GATEWAY_REQUEUE_AFTER_SECONDS", default
 GATEWAY_CLAIM_LEASE_SECONDS = env.int(
     "GATEWAY_CLAIM_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30
 )
+# Contact CSV import: the largest file taken (refused whole above it, never cut), and the
+# number of rows imported within the request; larger files are imported by a worker.
+CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+CONTACT_IMPORT_INLINE_ROWS = env.int("CONTACT_IMPORT_INLINE_ROWS", default=20_000)
 OTP_RETENTION = timedelta(days=env.int("OTP_RETENTION_DAYS", default=90))
 # The fraud and cost guard (docs/security.md). Prices and money budgets are in one
 # currency (ISO 4217); the wizard proposes these countries to a new stream (the admin

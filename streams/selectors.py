@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from . import phones
-from .models import Account, Budget, Contact, Membership, SenderID, Stream
+from .models import Account, Budget, Contact, ContactImport, Membership, SenderID, Stream
 
 
 def memberships_of(user) -> list[Membership]:
@@ -62,3 +62,7 @@ def budgets_of(account: Account, stream: Stream | None = None) -> dict[tuple[str
     """The budgets of ``stream`` (or of the whole account), by (period, unit)."""
     budgets = Budget.objects.filter(account=account, stream=stream)
     return {(b.period, b.unit): b for b in budgets}
+
+
+def account_imports(account: Account) -> QuerySet[ContactImport]:
+    return ContactImport.objects.filter(account=account).defer("data")

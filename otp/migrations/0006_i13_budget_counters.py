@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('otp', '0005_i13_send_decisions'),
-        ('streams', '0002_i13_destinations_budgets'),
+        ('streams', '0003_i13_destinations_budgets'),
     ]
 
     operations = [

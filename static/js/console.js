@@ -225,3 +225,10 @@ function countryPicker(select) {
 }
 
 document.querySelectorAll("select[multiple][data-country-picker]").forEach(countryPicker);
+
+// A page showing work in progress (a background import) reloads itself until it ends:
+// <section data-refresh-seconds="2">.
+const refreshing = document.querySelector("[data-refresh-seconds]");
+if (refreshing) {
+  setTimeout(() => window.location.reload(), 1000 * Number(refreshing.dataset.refreshSeconds));
+}
