@@ -183,3 +183,13 @@ def test_the_stream_page_lists_the_guards_recent_decisions(signed_in, account):
     assert 'id="guard-decisions"' in page
     assert "+979123456789" in page and "<code>number_type</code>" in page
     assert "does not send to premium rate numbers" in page
+
+
+def test_the_summary_shows_destinations_and_budgets(signed_in, account):
+    stream, _ = factories.make_stream(account, active=False, blocked_prefixes=["+1900"])
+    Budget.objects.create(
+        account=account, stream=stream, period="month", unit="messages", limit=Decimal(300)
+    )
+    page = signed_in.get(wizard_url(stream, 4)).content.decode()
+    assert "Every country" in page and "<code>+1900</code>" in page
+    assert "300 messages: 0 used" in page

@@ -9,6 +9,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
 from gateways.sms import sms_parts
+from otp import selectors as otp_selectors
 from streams import placeholders, selectors, services
 from streams.models import Stream
 
@@ -190,6 +191,7 @@ def _summary_step(request, stream: Stream):
 def _summary_context(request, stream: Stream, token: str | None = None) -> dict:
     return {
         "templates": stream.templates.all(),
+        "budget_usage": otp_selectors.budget_usage(request.account, stream),
         "previews": previews.api_previews(request, stream),
         "new_token": token,
     }
