@@ -15,6 +15,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -112,17 +113,32 @@ def send_otp(
             overrides=overrides,
         )
     except guard.GuardRefusal as refusal:
-        # The send's transaction is rolled back by now: the decision outlives it.
-        guard.record_refusal(
-            refusal,
-            stream=stream,
-            recipient=refusal.decision.pop("recipient", recipient),
-            channel=channel,
-            end_user_ip=end_user_ip,
-        )
-        if refusal.followup is not None:
-            refusal.followup()
+        record = partial(_keep_decision, refusal, stream, recipient, channel, end_user_ip)
+        # The send's transaction is rolled back by now: the decision outlives it. A
+        # caller's transaction would roll it back too: then its handler settles it.
+        if transaction.get_connection().in_atomic_block:
+            refusal.unsettled = record
+        else:
+            record()
         raise
+
+
+def _keep_decision(
+    refusal: guard.GuardRefusal,
+    stream: Stream,
+    recipient: str,
+    channel: str,
+    end_user_ip: str | None,
+) -> None:
+    guard.record_refusal(
+        refusal,
+        stream=stream,
+        recipient=refusal.decision.pop("recipient", recipient),
+        channel=channel,
+        end_user_ip=end_user_ip,
+    )
+    if refusal.followup is not None:
+        refusal.followup()
 
 
 @sensitive_variables()

@@ -7,6 +7,7 @@ import pytest
 
 from compat.models import CompatCredential
 from gateways.models import OutboundMessage
+from otp.models import SendDecision
 from streams import services as stream_services
 from streams.models import Budget
 from tests.support.compat_clients import OctopushClient, VerifyNowClient, make_credential
@@ -44,6 +45,8 @@ def test_verifynow_refuses_satellite_numbers_and_exhausted_budgets(db):
     client.token()
     refused = client.send("612345678", countryCode="881").json()
     assert (refused["responseCode"], refused["message"]) == (403, "FORBIDDEN")
+    # The view's own transaction rolled back with the refusal; the decision is kept.
+    assert SendDecision.objects.get().recipient == "+881612345678"
     stream_services.save_budgets(
         account=credential.account,
         stream=credential.stream,
@@ -53,3 +56,4 @@ def test_verifynow_refuses_satellite_numbers_and_exhausted_budgets(db):
     refused = client.send().json()
     assert (refused["responseCode"], refused["message"]) == (800, "MAXIMUM_LIMIT_REACHED")
     assert OutboundMessage.objects.count() == 1
+    assert list(SendDecision.objects.values_list("rule", flat=True)) == ["budget", "number_type"]
