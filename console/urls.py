@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, contacts, members, outbox, senders, streams, wizard
+from .views import account, budgets, contacts, members, outbox, senders, streams, wizard
 
 app_name = "console"
 urlpatterns = [
@@ -26,4 +26,5 @@ urlpatterns = [
     path("members/<int:pk>/role/", members.member_role, name="member_role"),
     path("members/<int:pk>/remove/", members.member_remove, name="member_remove"),
     path("outbox/", outbox.outbox, name="outbox"),
+    path("budgets/", budgets.account_budgets, name="budgets"),
 ]

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import SendDecision, Verification
+from .models import BudgetCounter, SendDecision, Verification
 
 
 @admin.register(Verification)
@@ -63,6 +63,21 @@ class SendDecisionAdmin(admin.ModelAdmin):
     search_fields = ["recipient", "prefix", "reason"]
     date_hierarchy = "created_at"
     list_select_related = ["stream"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(BudgetCounter)
+class BudgetCounterAdmin(admin.ModelAdmin):
+    """What each budget spent per period: counted by the send path only."""
+
+    list_display = ["budget", "period_start", "spent", "ceiling", "alerted_percent"]
+    list_filter = ["period_start"]
+    list_select_related = ["budget__account", "budget__stream"]
 
     def has_add_permission(self, request) -> bool:
         return False

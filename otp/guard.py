@@ -3,13 +3,16 @@ raises, and the decision record each refusal (or shadow-mode finding) leaves.
 
 A rule that stops a send raises :class:`GuardRefusal`; ``send_otp`` records its
 decision once the send's transaction has rolled back (so the record survives and
-nothing else does) and re-raises it. A rule in shadow mode calls
+nothing else does) and re-raises it. When ``send_otp`` itself ran inside a caller's
+transaction (a compatibility view writing its own rows with the send), that one rolls
+back too: the record waits on the refusal until the API's exception handler, outside
+every transaction, calls :func:`settle`. A rule in shadow mode calls
 :func:`record_decision` itself with ``outcome=ALLOWED_IN_SHADOW`` and lets the send go.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 
 from streams.models import Stream
@@ -45,11 +48,16 @@ class GuardRefusal(OtpError):
         rule: str,
         decision: Mapping[str, object] | None = None,
         details: Mapping[str, object] | None = None,
+        followup: Callable[[], None] | None = None,
         **kwargs,
     ):
         super().__init__(code, message, details={"rule": str(rule), **(details or {})}, **kwargs)
         self.rule = str(rule)
         self.decision = dict(decision or {})
+        # Run once the decision is recorded, outside the rolled-back transaction.
+        self.followup = followup
+        # The recording itself, when it had to wait for the caller's rollback.
+        self.unsettled: Callable[[], None] | None = None
 
 
 def record_decision(
@@ -111,3 +119,11 @@ def record_refusal(
         reason=refusal.message,
         **fields,
     )
+
+
+def settle(exc: BaseException) -> None:
+    """Record the decision of a refusal that waited for its caller's transaction to
+    roll back (the exception handlers call this; a no-op for anything else)."""
+    if isinstance(exc, GuardRefusal) and exc.unsettled is not None:
+        record, exc.unsettled = exc.unsettled, None
+        record()

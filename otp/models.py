@@ -242,3 +242,27 @@ class SendDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} {self.outcome}: {self.recipient}"
+
+
+class BudgetCounter(models.Model):
+    """What one budget (``streams.Budget``) has spent in one period (a day or a month,
+    UTC): money or messages. Counted in the send's transaction by one conditional
+    upsert, so concurrent sends never take it past the limit (``otp.budgets``)."""
+
+    budget = models.ForeignKey("streams.Budget", on_delete=models.CASCADE, related_name="counters")
+    period_start = models.DateField()
+    spent = models.DecimalField(max_digits=16, decimal_places=5, default=0)
+    # The budget's limit when last counted: the upsert compares against it.
+    ceiling = models.DecimalField(max_digits=14, decimal_places=4)
+    # The highest alert sent this period (0, 80 or 100 per cent): each is sent once.
+    alerted_percent = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["budget", "period_start"], name="unique_budget_counter_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.budget_id} from {self.period_start}: {self.spent}"

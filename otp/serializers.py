@@ -160,6 +160,9 @@ class ErrorBodySerializer(serializers.Serializer):
         required=False, help_text="The guard's rule that refused the send (see the docs)."
     )
     reason = serializers.CharField(required=False, help_text="`send_blocked`: why, for humans.")
+    budget = serializers.DictField(
+        required=False, help_text="`budget_exhausted`: the budget's scope, period and unit."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):

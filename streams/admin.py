@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from .models import (
     Account,
+    Budget,
     Contact,
     ContactField,
     EventTemplate,
@@ -135,7 +136,17 @@ class StreamAdmin(admin.ModelAdmin):
                     "code_ttl_seconds",
                     "max_attempts",
                     ("send_limit_enabled", "send_limit_count", "send_limit_cooldown_minutes"),
+                ]
+            },
+        ),
+        (
+            "Destinations",
+            {
+                "fields": [
                     "allowed_countries",
+                    "blocked_countries",
+                    "blocked_prefixes",
+                    "allowed_number_types",
                     "weak_codes_accepted",
                     "caller_text_allowed",
                 ]
@@ -177,3 +188,14 @@ def _admin_value(stream: Stream, name: str) -> object:
     if hasattr(value, "pk"):
         return str(value)
     return value
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    """Budgets of accounts (no stream) and of streams; the console edits them too."""
+
+    list_display = ["account", "stream", "period", "unit", "limit", "updated_at"]
+    list_filter = ["period", "unit", "account"]
+    search_fields = ["account__name", "stream__name"]
+    autocomplete_fields = ["account"]
+    raw_id_fields = ["stream"]

@@ -10,6 +10,7 @@ from django.db.models import ProtectedError
 
 from .models import (
     Account,
+    Budget,
     Contact,
     EventTemplate,
     Membership,
@@ -254,7 +255,6 @@ CODE_HANDLING_FIELDS = (
     "send_limit_enabled",
     "send_limit_count",
     "send_limit_cooldown_minutes",
-    "allowed_countries",
     "weak_codes_accepted",
     "caller_text_allowed",
     "guard_mode",
@@ -267,7 +267,7 @@ def save_code_handling(
     *, stream: Stream, changes: Mapping[str, object], by: Membership | None = None
 ) -> Stream:
     """Wizard step 2: who generates the code, its shape and life, the send limit,
-    the countries. Settings not in ``changes`` keep their value. All of them are
+    Settings not in ``changes`` keep their value. All of them are
     security settings: only owners and admins change them (resending the same values
     is no change)."""
     unknown = set(changes) - set(CODE_HANDLING_FIELDS)
@@ -284,6 +284,75 @@ def save_code_handling(
     stream.save(update_fields=[*changes, "updated_at"])
     record_stream_changes(stream=stream, by=by, before=before, after=_settings_of(stream, changes))
     return stream
+
+
+@transaction.atomic
+def save_destinations(
+    *,
+    stream: Stream,
+    allowed_countries: Sequence[str],
+    blocked_countries: Sequence[str],
+    blocked_prefixes: Sequence[str],
+    allowed_number_types: Sequence[str],
+    by: Membership | None = None,
+) -> Stream:
+    """Where the stream's messages may go (wizard step 2; security settings: owners and
+    admins only): the country allowlist (empty: every country) and blocklist, the
+    blocked number prefixes, and the number types refused by default it may reach."""
+    names = ("allowed_countries", "blocked_countries", "blocked_prefixes", "allowed_number_types")
+    before = _settings_of(_stored(stream), names)
+    wanted = {
+        "allowed_countries": list(dict.fromkeys(allowed_countries)),
+        "blocked_countries": list(dict.fromkeys(blocked_countries)),
+        "blocked_prefixes": list(dict.fromkeys(blocked_prefixes)),
+        "allowed_number_types": list(dict.fromkeys(allowed_number_types)),
+    }
+    _require_may_change(by, [n for n in names if before[n] != wanted[n]])
+    stream.allowed_countries = list(dict.fromkeys(allowed_countries))
+    stream.blocked_countries = list(dict.fromkeys(blocked_countries))
+    stream.blocked_prefixes = list(dict.fromkeys(blocked_prefixes))
+    stream.allowed_number_types = list(dict.fromkeys(allowed_number_types))
+    fields = ["allowed_countries", "blocked_countries", "blocked_prefixes", "allowed_number_types"]
+    untouched = [f.name for f in Stream._meta.concrete_fields if f.name not in fields]
+    stream.full_clean(exclude=untouched)
+    stream.save(update_fields=[*fields, "updated_at"])
+    record_stream_changes(stream=stream, by=by, before=before, after=_settings_of(stream, names))
+    return stream
+
+
+BudgetKey = tuple[str, str]  # (Budget.Period, Budget.Unit)
+
+
+@transaction.atomic
+def save_budgets(
+    *,
+    account: Account,
+    stream: Stream | None = None,
+    limits: Mapping[BudgetKey, object],
+    by: Membership | None = None,
+) -> list[Budget]:
+    """Set the budgets of ``stream`` (or, without one, of the whole account): each
+    (period, unit) maps to its limit, or ``None`` for no budget. Counters already spent
+    in the current period stay: lowering a limit below them stops sends at once.
+    Owners and admins only."""
+    _require_manager(by, "change budgets")
+    if stream is not None and stream.account_id != account.pk:
+        raise ValueError("a stream of another account")
+    kept = []
+    for (period, unit), limit in limits.items():
+        existing = Budget.objects.filter(
+            account=account, stream=stream, period=period, unit=unit
+        ).first()
+        if limit is None:
+            if existing is not None:
+                existing.delete()
+            continue
+        budget = existing or Budget(account=account, stream=stream, period=period, unit=unit)
+        budget.limit = limit
+        budget.full_clean(validate_unique=False)
+        budget.save()
+        kept.append(budget)
+    return kept
 
 
 @dataclass

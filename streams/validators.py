@@ -52,14 +52,38 @@ def validate_country_list(values: list) -> None:
         )
 
 
-SAFE_ENTRY_RE = re.compile(r"^\+[1-9][0-9]{0,14}$")
+NUMBER_PREFIX_RE = re.compile(r"^\+[1-9][0-9]{0,14}$")
+
+
+def validate_prefix_list(values: list) -> None:
+    """Number prefixes in international form: ``+`` and 1 to 15 digits (+4490, +1900)."""
+    if not isinstance(values, list):
+        raise ValidationError("Expected a list of number prefixes.", code="invalid_prefix")
+    bad = [str(v) for v in values if not isinstance(v, str) or not NUMBER_PREFIX_RE.match(v)]
+    if bad:
+        raise ValidationError(
+            f"Not a number prefix: {', '.join(bad)}. Write + and the digits, e.g. +4490.",
+            code="invalid_prefix",
+        )
+
+
+def validate_number_kind_list(values: list) -> None:
+    if not isinstance(values, list):
+        raise ValidationError("Expected a list of number types.", code="invalid_number_type")
+    known = {k.value for k in phones.NumberKind}
+    unknown = [str(v) for v in values if v not in known]
+    if unknown:
+        raise ValidationError(
+            f"Unknown number type(s): {', '.join(unknown)}.", code="invalid_number_type"
+        )
 
 
 def validate_safe_list(values: list) -> None:
-    """Numbers and prefixes in E.164 form (``+4479``, ``+14155552671``)."""
+    """Numbers and prefixes in E.164 form (``+4479``, ``+14155552671``) the velocity
+    guard never judges."""
     if not isinstance(values, list):
         raise ValidationError("Expected a list of numbers and prefixes.", code="invalid_safe")
-    bad = [v for v in values if not isinstance(v, str) or not SAFE_ENTRY_RE.match(v)]
+    bad = [v for v in values if not isinstance(v, str) or not NUMBER_PREFIX_RE.match(v)]
     if bad:
         raise ValidationError(
             f"Not a number or prefix in E.164 form: {', '.join(map(str, bad))} "

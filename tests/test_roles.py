@@ -250,6 +250,7 @@ def test_weak_codes_need_an_admins_explicit_acceptance(team):
         "code_digits": "on",
         "code_ttl_minutes": "5",
         "max_attempts": "5",
+        "allowed_countries": ["GB"],
         "action": "next",
     }
     refused = owner.post(f"/streams/{stream.public_id}/step/2/", four_digits)

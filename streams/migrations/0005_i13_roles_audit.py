@@ -30,7 +30,7 @@ def existing_streams_start_in_shadow(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('streams', '0003_i16_message_content'),
+        ('streams', '0004_i16_message_content'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
