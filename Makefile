@@ -15,10 +15,11 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-## Run the product on the embedded default: migrate, demo data, serve console + API.
+## Run the product on the embedded default: migrate, demo data, serve console + API
+## on http://$(HOST):$(PORT) (e.g. `make run PORT=8801`); the demo prints that address.
 run: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py demo
+	$(BIN)/python manage.py demo --base-url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## Run the tests (on SQLite; with DATABASE_URL and REDIS_URL set, also the service tests).

@@ -13,8 +13,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms import BaseInlineFormSet, inlineformset_factory
 
-from streams import placeholders, policy, validators
-from streams.models import Account, Contact, EventTemplate, SenderID, Stream, Tag
+from streams import policy, validators
+from streams.models import Account, Contact, ContactField, EventTemplate, SenderID, Stream, Tag
 from streams.services import TemplateChange
 
 # An upload is read up to this size: a contact list, not a data dump.
@@ -46,7 +46,8 @@ class DetailsForm(forms.ModelForm):
         label="New tags",
         help_text="Separate several with commas.",
     )
-    sender_choice = forms.ChoiceField(label="Default sender")
+    # Not required: the empty choice is a real one, "Customized".
+    sender_choice = forms.ChoiceField(label="Default sender", required=False)
     new_sender_value = forms.CharField(required=False, max_length=16, label="New sender ID")
     new_sender_kind = forms.ChoiceField(choices=SenderID.Kind.choices, required=False, label="Kind")
 
@@ -221,8 +222,10 @@ class BaseTemplateFormSet(BaseInlineFormSet):
 
     def clean(self):
         super().clean()
+        # The text's placeholder rules are the model's (``EventTemplate.clean``), checked
+        # once per form by the model form; checking here again repeated them, and
+        # misfired on texts the model had already refused.
         keys = {}
-        known = self.account.custom_field_keys()
         alive = 0
         for form in self.forms:
             if not form.has_changed() and not form.instance.pk:
@@ -235,9 +238,6 @@ class BaseTemplateFormSet(BaseInlineFormSet):
                 if key in keys:
                     form.add_error("key", "Another template of this stream has this key.")
                 keys[key] = form
-            text = form.cleaned_data.get("text") or ""
-            for error in placeholders.template_text_errors(text, known):
-                form.add_error("text", error)
         if alive == 0:
             raise ValidationError("Add at least one event template.")
 
@@ -292,6 +292,27 @@ class SenderForm(forms.ModelForm):
         clash = SenderID.objects.filter(account=self.instance.account, value=self.instance.value)
         if clash.exclude(pk=self.instance.pk).exists():
             self.add_error("value", "The account already has this sender ID.")
+
+
+class ContactFieldForm(forms.ModelForm):
+    class Meta:
+        model = ContactField
+        fields = ["name", "key"]
+        labels = {"name": "Field name", "key": "Placeholder key"}
+        help_texts = {
+            "key": "Lower-case letters, digits and underscores; templates use it as "
+            "{{key}} and CSV imports as a column name."
+        }
+
+    def __init__(self, *args, account: Account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.account = account
+
+    def validate_unique(self):
+        super().validate_unique()
+        clash = ContactField.objects.filter(account=self.instance.account, key=self.instance.key)
+        if clash.exists():
+            self.add_error("key", "The account already has a field with this key.")
 
 
 class ContactForm(forms.ModelForm):

@@ -17,6 +17,12 @@ urlpatterns = [
     path("contacts/", contacts.contact_list, name="contacts"),
     path("contacts/new/", contacts.contact_edit, name="contact_new"),
     path("contacts/import/", contacts.contact_import, name="contact_import"),
+    path("contact-fields/", contacts.contact_fields, name="contact_fields"),
+    path(
+        "contact-fields/<int:pk>/delete/",
+        contacts.contact_field_delete,
+        name="contact_field_delete",
+    ),
     path("contacts/<int:pk>/", contacts.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/delete/", contacts.contact_delete, name="contact_delete"),
     path("account/switch/", account.switch_account, name="switch_account"),

@@ -101,7 +101,12 @@ def _value(obj: models.Model, converter) -> object:
 
 
 # Function views name their model by the first segment of their URL.
-MODEL_BY_SEGMENT = {"streams": "stream", "senders": "senderid", "contacts": "contact"}
+MODEL_BY_SEGMENT = {
+    "streams": "stream",
+    "senders": "senderid",
+    "contacts": "contact",
+    "contact-fields": "contactfield",
+}
 
 
 def _model_of(route: Route) -> type[models.Model] | None:
