@@ -185,6 +185,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-verifications": {"task": "otp.expire_verifications", "schedule": 60.0},
     "prune-verifications": {"task": "otp.prune_verifications", "schedule": 3600.0},
     "prune-messages": {"task": "gateways.prune_messages", "schedule": 3600.0},
+    "refresh-rollups": {"task": "otp.refresh_rollups", "schedule": 60.0},
 }
 
 # --- Auth, i18n, static ------------------------------------------------------------
@@ -320,6 +321,10 @@ GATEWAY_CLAIM_LEASE_SECONDS = env.int(
     "GATEWAY_CLAIM_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30
 )
 OTP_RETENTION = timedelta(days=env.int("OTP_RETENTION_DAYS", default=90))
+# The overview and the analytics API bring the rollups up to date first when their last
+# refresh is older than this (the beat task refreshes them every minute; the embedded
+# default runs no beat).
+OTP_ANALYTICS_MAX_AGE_SECONDS = env.int("OTP_ANALYTICS_MAX_AGE_SECONDS", default=60)
 
 LOGGING = {
     "version": 1,

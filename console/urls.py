@@ -1,10 +1,12 @@
 from django.urls import path
 
-from .views import account, contacts, outbox, senders, streams, wizard
+from .views import account, contacts, outbox, overview, senders, streams, wizard
 
 app_name = "console"
 urlpatterns = [
     path("", streams.stream_list, name="list"),
+    path("overview/", overview.overview, name="overview"),
+    path("overview.csv", overview.overview_csv, name="overview_csv"),
     path("streams/new/", streams.stream_new, name="new"),
     path("streams/new/otp/", wizard.wizard, name="wizard_new"),
     path("streams/<uuid:public_id>/", streams.stream_detail, name="detail"),

@@ -18,3 +18,13 @@ def as_minutes(seconds: int | None) -> str:
     if hours and rest:
         return f"{hours} h {rest} min"
     return f"{hours} h" if hours else f"{minutes} min"
+
+
+@register.filter
+def as_seconds(seconds: int | None) -> str:
+    """A latency bound: "8 s", "2 min", "over a day" past the histogram's last bound."""
+    if seconds is None:
+        return "—"
+    if seconds >= 86_400:
+        return "over an hour"
+    return f"{seconds} s" if seconds < 120 else f"{round(seconds / 60)} min"
