@@ -16,23 +16,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import (
-    Case,
-    Count,
-    DurationField,
-    ExpressionWrapper,
-    F,
-    IntegerField,
-    Q,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce, TruncHour
+from django.db import connection, transaction
+from django.db.models import Q
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from gateways.models import OutboundMessage
-from gateways.selectors import latest_message_value, verifications_with_messages_changed_since
+from gateways.selectors import verifications_with_messages_changed_since
 
 from .models import LatencyRollup, RollupState, Verification, VerificationRollup
 
@@ -90,96 +80,145 @@ def _changed_hours(since: datetime) -> set[datetime]:
     )
 
 
-def _hour_ranges(hours: Iterable[datetime]) -> Q:
-    """The hours as few created_at ranges as they make (consecutive hours merge)."""
-    query = Q()
-    start = end = None
+def _hour_ranges(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """The hours as few ``[start, end)`` ranges as they make (consecutive hours merge)."""
+    ranges: list[tuple[datetime, datetime]] = []
     for hour in sorted(hours):
-        if end is not None and hour == end:
-            end = hour + timedelta(hours=1)
-            continue
-        if start is not None:
-            query |= Q(created_at__gte=start, created_at__lt=end)
-        start, end = hour, hour + timedelta(hours=1)
-    if start is not None:
-        query |= Q(created_at__gte=start, created_at__lt=end)
-    return query
+        if ranges and ranges[-1][1] == hour:
+            ranges[-1] = (ranges[-1][0], hour + timedelta(hours=1))
+        else:
+            ranges.append((hour, hour + timedelta(hours=1)))
+    return ranges
+
+
+def _seconds_between(later: str, earlier: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+def _as_utc(value) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _source(hours: list[datetime] | None) -> tuple[str, list]:
+    """FROM ... WHERE of the raw rows: each verification of ``hours`` (all: None) with
+    its latest message, one row per verification (a window function, one pass over
+    the messages instead of a lookup per verification)."""
+    ops = connection.ops
+    where, params = "", []
+    if hours is not None:
+        clauses = []
+        for start, end in _hour_ranges(hours):
+            clauses.append("(v.created_at >= %s AND v.created_at < %s)")
+            params += [ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(end)]
+        where = " AND (" + " OR ".join(clauses) + ")"
+    verifications = Verification._meta.db_table
+    messages = OutboundMessage._meta.db_table
+    streams = Verification._meta.get_field("stream").related_model._meta.db_table
+    message_filter = ""
+    message_params: list = []
+    if hours is not None:
+        subquery = f"SELECT v.id FROM {verifications} v WHERE 1=1{where}"  # noqa: S608
+        message_filter = f" AND verification_id IN ({subquery})"
+        message_params = list(params)
+    # Table names from the models; every value is a bound parameter.
+    sql = f"""
+        FROM {verifications} v
+        JOIN {streams} s ON s.id = v.stream_id
+        LEFT JOIN (
+            SELECT verification_id, gateway_id, status, sent_at, delivered_at,
+                   ROW_NUMBER() OVER (
+                       PARTITION BY verification_id ORDER BY created_at DESC, id DESC
+                   ) AS newest
+            FROM {messages}
+            WHERE verification_id IS NOT NULL{message_filter}
+        ) m ON m.verification_id = v.id AND m.newest = 1
+        WHERE 1=1{where}
+    """  # noqa: S608
+    return sql, message_params + params
 
 
 def _recompute(hours: list[datetime] | None) -> int:
-    rows = Verification.objects.all()
-    if hours is not None:
-        if not hours:
-            return 0
-        rows = rows.filter(_hour_ranges(hours))
-    rows = rows.annotate(
-        hour=TruncHour("created_at", tzinfo=UTC),
-        account_id=F("stream__account_id"),
-        gateway=Coalesce(latest_message_value("gateway_id"), Value(0), output_field=IntegerField()),
-        message_status=latest_message_value("status"),
-        message_sent_at=latest_message_value("sent_at"),
-        message_delivered_at=latest_message_value("delivered_at"),
+    if hours is not None and not hours:
+        return 0
+    hour_sql, hour_params = connection.ops.datetime_trunc_sql("hour", "v.created_at", (), "UTC")
+    source, source_params = _source(hours)
+    dimensions = (
+        f"{hour_sql}, s.account_id, v.stream_id, v.event_key, v.channel, v.country, "
+        "COALESCE(m.gateway_id, 0)"
     )
-    dimensions = ("hour", "account_id", "stream_id", "event_key", "channel", "country", "gateway")
-    totals = rows.values(*dimensions).annotate(
-        requested=Count("id"),
-        sent=Count("id", filter=Q(message_status__in=MESSAGE_SENT)),
-        delivered=Count("id", filter=Q(message_status=OutboundMessage.Status.DELIVERED)),
-        undelivered=Count("id", filter=Q(message_status=OutboundMessage.Status.UNDELIVERED)),
-        message_failed=Count("id", filter=Q(message_status=OutboundMessage.Status.FAILED)),
-        approved=Count("id", filter=Q(status=V.APPROVED)),
-        canceled=Count("id", filter=Q(status=V.CANCELED)),
-        expired=Count("id", filter=Q(status=V.EXPIRED)),
-        max_attempts_reached=Count("id", filter=Q(status=V.MAX_ATTEMPTS_REACHED)),
-        failed=Count("id", filter=Q(status=V.FAILED)),
+    sent = ", ".join(f"'{status}'" for status in MESSAGE_SENT)
+
+    def count_when(condition: str) -> str:
+        return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+    counts = ", ".join(
+        [
+            "COUNT(*)",
+            count_when(f"m.status IN ({sent})"),
+            count_when("m.status = 'delivered'"),
+            count_when("m.status = 'undelivered'"),
+            count_when("m.status = 'failed'"),
+            *(count_when(f"v.status = '{status}'") for status in VERIFICATION_COUNTS),
+        ]
     )
+    fresh: dict = {}
     seen_hours: set[datetime] = set()
-    fresh = {}
-    for t in totals.order_by():
-        seen_hours.add(t["hour"])
-        key = _key(t["hour"], t["stream_id"], t["event_key"], t["channel"], t["country"])
-        fresh[(*key, t["gateway"])] = {
-            "account_id": t["account_id"],
-            **{name: t[name] for name in COUNT_FIELDS},
-        }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {dimensions}, {counts} {source} GROUP BY 1, 2, 3, 4, 5, 6, 7",
+            [*hour_params, *source_params],
+        )
+        for hour, account, stream, event, channel, country, gateway, *numbers in cursor:
+            hour = _as_utc(hour)
+            seen_hours.add(hour)
+            fresh[(hour, stream, event, channel, country, gateway)] = {
+                "account_id": account,
+                **dict(zip(COUNT_FIELDS, (int(n or 0) for n in numbers), strict=True)),
+            }
     _store(VerificationRollup, hours, fresh, COUNT_FIELDS)
 
-    approval = ExpressionWrapper(F("decided_at") - F("created_at"), output_field=DurationField())
-    delivery = ExpressionWrapper(
-        F("message_delivered_at") - F("message_sent_at"), output_field=DurationField()
-    )
     fresh = {}
-    for kind, duration, condition in (
-        (LatencyRollup.Kind.APPROVAL, approval, Q(status=V.APPROVED, decided_at__isnull=False)),
+    for kind, took, condition in (
+        (
+            LatencyRollup.Kind.APPROVAL,
+            _seconds_between("v.decided_at", "v.created_at"),
+            "v.status = 'approved' AND v.decided_at IS NOT NULL",
+        ),
         (
             LatencyRollup.Kind.DELIVERY,
-            delivery,
-            Q(message_delivered_at__isnull=False, message_sent_at__isnull=False),
+            _seconds_between("m.delivered_at", "m.sent_at"),
+            "m.delivered_at IS NOT NULL AND m.sent_at IS NOT NULL",
         ),
     ):
-        bucket = Case(
-            *[When(took__lte=timedelta(seconds=b), then=Value(b)) for b in LATENCY_BOUNDS],
-            default=Value(OVERFLOW),
-            output_field=IntegerField(),
+        bucket = (
+            "CASE "
+            + " ".join(f"WHEN {took} <= {b} THEN {b}" for b in LATENCY_BOUNDS)
+            + f" ELSE {OVERFLOW} END"
         )
-        histogram = (
-            rows.filter(condition)
-            .annotate(took=duration)
-            .annotate(bucket=bucket)
-            .values(*dimensions, "bucket")
-            .annotate(n=Count("id"))
-            .order_by()
-        )
-        for t in histogram:
-            key = _key(t["hour"], t["stream_id"], t["event_key"], t["channel"], t["country"])
-            fresh[(*key, t["gateway"], kind.value, t["bucket"])] = {
-                "account_id": t["account_id"],
-                "count": t["n"],
-            }
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {dimensions}, {bucket}, COUNT(*) {source} AND {condition} "
+                "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
+                [*hour_params, *source_params],
+            )
+            for hour, account, stream, event, channel, country, gateway, upper, n in cursor:
+                key = (_as_utc(hour), stream, event, channel, country, gateway, kind.value, upper)
+                fresh[key] = {"account_id": account, "count": int(n)}
     _store(LatencyRollup, hours, fresh, ("count",))
     return len(seen_hours) if hours is None else len(hours)
 
 
+VERIFICATION_COUNTS = (
+    V.APPROVED,
+    V.CANCELED,
+    V.EXPIRED,
+    V.MAX_ATTEMPTS_REACHED,
+    V.FAILED,
+)
 COUNT_FIELDS = (
     "requested",
     "sent",
@@ -218,19 +257,19 @@ def _store(model, hours: list[datetime] | None, fresh: dict, values: tuple[str, 
     stored = model.objects.all() if hours is None else model.objects.filter(hour__in=hours)
     key_fields = KEY_FIELDS[model]
     changed, gone = [], []
-    for row in stored.iterator(chunk_size=5000):
-        key = _key(*(getattr(row, f) for f in key_fields))
+    width = len(key_fields)
+    rows = stored.values_list(*key_fields, *values, "pk").iterator(chunk_size=20_000)
+    for row in rows:
+        key = _key(*row[:width])
         new = fresh.pop(key, None)
         if new is None:
-            gone.append(row.pk)
-        elif any(getattr(row, f) != new[f] for f in values):
-            for f in values:
-                setattr(row, f, new[f])
-            changed.append(row)
+            gone.append(row[-1])
+        elif any(new[f] != v for f, v in zip(values, row[width:-1], strict=True)):
+            changed.append(model(pk=row[-1], **{f: new[f] for f in values}))
     for start in range(0, len(gone), 5000):
         model.objects.filter(pk__in=gone[start : start + 5000]).delete()
     model.objects.bulk_update(changed, values, batch_size=2000)
     model.objects.bulk_create(
         [model(**dict(zip(key_fields, key, strict=True)), **new) for key, new in fresh.items()],
-        batch_size=2000,
+        batch_size=5000,
     )
