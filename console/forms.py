@@ -147,7 +147,10 @@ class CodeForm(forms.ModelForm):
             "send_limit_count",
             "send_limit_cooldown_minutes",
         ]
-        widgets = {"code_generator": forms.RadioSelect}
+        widgets = {
+            "code_generator": forms.RadioSelect,
+            "send_limit_enabled": forms.CheckboxInput(attrs={"role": "switch"}),
+        }
         labels = {
             "code_length": "Code length",
             "code_digits": "Digits (0-9)",
@@ -211,7 +214,10 @@ class TemplateForm(forms.ModelForm):
     class Meta:
         model = EventTemplate
         fields = ["name", "key", "text", "enabled"]
-        widgets = {"text": forms.Textarea(attrs={"rows": 3, "class": "template-text"})}
+        widgets = {
+            "text": forms.Textarea(attrs={"rows": 3, "class": "template-text"}),
+            "enabled": forms.CheckboxInput(attrs={"role": "switch"}),
+        }
         help_texts = {"key": "Used in API calls. " + validators.EVENT_KEY_HELP}
 
 
