@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install lint format worker beat bench
+.PHONY: run test install lint format worker beat bench bench-overview
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,7 @@ beat: install
 ## Benchmarks (PostgreSQL, Redis and wrk on this machine): see docs/performance.md.
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## The overview at 1,000,000 verifications (PostgreSQL): see docs/performance.md.
+bench-overview: install
+	$(BIN)/python -m bench.overview $(BENCH_ARGS)

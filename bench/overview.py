@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     from django.test import Client
 
     from gateways.models import Gateway
-    from otp.models import LatencyRollup, Verification, VerificationRollup
+    from otp.models import DailyRollup, Verification, VerificationRollup
     from otp.rollups import refresh_rollups
     from tests.support import factories
 
@@ -146,12 +146,12 @@ def main(argv=None) -> int:
     figures["full_refresh_seconds"] = round(time.perf_counter() - started, 1)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE otp_verificationrollup")
-        cursor.execute("ANALYZE otp_latencyrollup")
+        cursor.execute("ANALYZE otp_dailyrollup")
     figures["rollup_rows"] = VerificationRollup.objects.count()
-    figures["latency_rows"] = LatencyRollup.objects.count()
+    figures["daily_rows"] = DailyRollup.objects.count()
     print(
         f"full refresh {figures['full_refresh_seconds']} s: {figures['rollup_rows']:,} "
-        f"rollup rows, {figures['latency_rows']:,} latency rows"
+        f"hourly rollup rows, {figures['daily_rows']:,} daily rows"
     )
     # An incremental refresh after a burst of changes: 1,000 codes entered.
     pending = Verification.objects.filter(status="pending").values("id")[:1000]

@@ -8,13 +8,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import QuerySet, Sum
-from django.db.models.functions import TruncDay
+from django.db.models.functions import TruncDate
 
 from gateways.selectors import gateway_names
 from streams.models import Account
 
-from .models import LatencyRollup, VerificationRollup
-from .rollups import OVERFLOW
+from .models import (
+    LATENCY_BOUNDS,
+    LATENCY_FIELDS,
+    LATENCY_KINDS,
+    OVERFLOW,
+    DailyRollup,
+    VerificationRollup,
+    latency_field,
+)
 
 PERIODS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days", "custom": "Custom"}
 FUNNEL = ("requested", "sent", "delivered", "approved")
@@ -46,22 +53,47 @@ class Filters:
 def period_bounds(
     period: str, *, now: datetime, first: date | None = None, last: date | None = None
 ) -> tuple[datetime, datetime]:
-    """``today``, ``7d``, ``30d`` end with the current hour; ``custom`` covers the days
-    ``first`` to ``last`` (UTC), both included."""
-    this_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    end = this_hour + timedelta(hours=1)
+    """``today`` is today so far; ``7d`` and ``30d`` are today and the 6 (29) days
+    before it; ``custom`` covers the days ``first`` to ``last``, both included. Days in
+    UTC, ending with the current hour."""
+    end = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    today = end.replace(hour=0) if end.hour else end - timedelta(days=1)
     if period == "today":
-        return this_hour.replace(hour=0), end
+        return today, end
     if period == "30d":
-        return end - timedelta(days=30), end
+        return today - timedelta(days=29), end
     if period == "custom" and first and last:
         start = datetime(first.year, first.month, first.day, tzinfo=UTC)
         return start, datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
-    return end - timedelta(days=7), end
+    return today - timedelta(days=6), end
 
 
-def _scoped(model, account: Account, f: Filters) -> QuerySet:
-    rows = model.objects.filter(account=account, hour__gte=f.start, hour__lt=f.end)
+def _midnight(moment: datetime, *, up: bool) -> datetime:
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day + timedelta(days=1) if up and day != moment else day
+
+
+def _parts(account: Account, f: Filters) -> list[QuerySet]:
+    """The rollup rows of the period: whole days from the daily rollups, the hours
+    before the first and after the last whole day from the hourly ones."""
+    first_day, last_day = _midnight(f.start, up=True), _midnight(f.end, up=False)
+    if last_day <= first_day:
+        hourly = [(f.start, f.end)]
+        daily = None
+    else:
+        hourly = [(f.start, first_day), (last_day, f.end)]
+        daily = (first_day.date(), last_day.date())
+    parts = []
+    for start, end in hourly:
+        if start < end:
+            rows = VerificationRollup.objects.filter(hour__gte=start, hour__lt=end)
+            parts.append(rows.annotate(day=TruncDate("hour", tzinfo=UTC)))
+    if daily is not None:
+        parts.append(DailyRollup.objects.filter(day__gte=daily[0], day__lt=daily[1]))
+    return [_filtered(rows.filter(account=account), f) for rows in parts]
+
+
+def _filtered(rows: QuerySet, f: Filters) -> QuerySet:
     if f.stream_ids:
         rows = rows.filter(stream_id__in=f.stream_ids)
     if f.event_key:
@@ -75,8 +107,24 @@ def _scoped(model, account: Account, f: Filters) -> QuerySet:
     return rows
 
 
-def _sums(rows: QuerySet, *group: str) -> QuerySet:
-    return rows.values(*group).annotate(**{name: Sum(name) for name in COUNTS}).order_by()
+SUMMED = (*COUNTS, *LATENCY_FIELDS)
+
+
+def _sums(parts: list[QuerySet], *group: str, fields=SUMMED) -> dict[tuple, dict]:
+    """``fields`` summed over every part, per value of ``group`` (one key () without)."""
+    merged: dict[tuple, dict] = {}
+    for rows in parts:
+        grouped = rows.values(*group) if group else rows
+        if group:
+            result = grouped.annotate(**{f"s_{n}": Sum(n) for n in fields}).order_by()
+        else:
+            result = [grouped.aggregate(**{f"s_{n}": Sum(n) for n in fields})]
+        for r in result:
+            key = tuple(r[g] for g in group)
+            into = merged.setdefault(key, dict.fromkeys(fields, 0))
+            for n in fields:
+                into[n] += r[f"s_{n}"] or 0
+    return merged
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -95,13 +143,12 @@ def _with_rates(counts: dict) -> dict:
 
 
 def _quantile(histogram: list[tuple[int, int]], q: float) -> int | None:
-    """The bucket bound below which ``q`` of the values fall (None: no values; values
-    past the last bound count as the last bound, marked as such by the caller)."""
+    """The bucket bound below which ``q`` of the values fall (None: no values)."""
     total = sum(n for _, n in histogram)
     if not total:
         return None
     seen = 0
-    for bound, n in sorted(histogram):
+    for bound, n in histogram:
         seen += n
         if seen >= q * total:
             return bound
@@ -110,59 +157,49 @@ def _quantile(histogram: list[tuple[int, int]], q: float) -> int | None:
 
 def overview(account: Account, f: Filters) -> dict:
     """Everything the overview shows, JSON-ready (the API returns it as it is)."""
-    rows = _scoped(VerificationRollup, account, f)
-    totals = _with_rates(rows.aggregate(**{name: Sum(name) for name in COUNTS}))
-
     daily = f.end - f.start > timedelta(days=2)
     if daily:
-        series_rows = _sums(rows.annotate(bucket=TruncDay("hour", tzinfo=UTC)), "bucket")
+        parts = _parts(account, f)
+        by_time = _sums(parts, "day", fields=FUNNEL)
+        step, moment = timedelta(days=1), _midnight(f.start, up=False)
     else:
-        series_rows = _sums(rows, "hour")
-    by_bucket = {(r.get("bucket") or r.get("hour")): r for r in series_rows}
-    step = timedelta(days=1) if daily else timedelta(hours=1)
+        parts = [_filtered(VerificationRollup.objects.filter(account=account), f)]
+        parts = [p.filter(hour__gte=f.start, hour__lt=f.end) for p in parts]
+        by_time = {(_as_utc(k[0]),): v for k, v in _sums(parts, "hour", fields=FUNNEL).items()}
+        step, moment = timedelta(hours=1), f.start
+    totals_raw = _sums(parts).get((), dict.fromkeys(SUMMED, 0))
+    totals = _with_rates(totals_raw)
     series = []
-    moment = f.start.replace(hour=0) if daily else f.start
     while moment < f.end:
-        r = by_bucket.get(moment, {})
-        series.append(
-            {
-                "start": moment.isoformat(),
-                "requested": r.get("requested") or 0,
-                "sent": r.get("sent") or 0,
-                "delivered": r.get("delivered") or 0,
-                "approved": r.get("approved") or 0,
-            }
-        )
+        key = (moment.date(),) if daily else (moment,)
+        r = by_time.get(key, {})
+        series.append({"start": moment.isoformat(), **{n: r.get(n, 0) for n in FUNNEL}})
         moment += step
 
+    countries = _sums(parts, "country", fields=COUNTS)
     by_country = [
-        {"country": r["country"] or "unknown", **_with_rates(r)}
-        for r in sorted(_sums(rows, "country"), key=lambda r: (-r["requested"], r["country"]))
+        {"country": country or "unknown", **_with_rates(r)}
+        for (country,), r in sorted(countries.items(), key=lambda i: (-i[1]["requested"], i[0]))
     ]
-    gateway_rows = sorted(_sums(rows, "gateway_id"), key=lambda r: -r["requested"])
-    names = gateway_names(r["gateway_id"] for r in gateway_rows)
+    gateway_rows = sorted(
+        _sums(parts, "gateway_id", fields=COUNTS).items(), key=lambda i: -i[1]["requested"]
+    )
+    names = gateway_names(g for (g,), _ in gateway_rows)
     by_gateway = [
         {
-            "gateway_id": r["gateway_id"] or None,
-            "gateway": names.get(r["gateway_id"])
-            or ("No gateway yet" if not r["gateway_id"] else f"Gateway #{r['gateway_id']}"),
+            "gateway_id": g or None,
+            "gateway": names.get(g) or ("No gateway yet" if not g else f"Gateway #{g}"),
             **_with_rates(r),
         }
-        for r in gateway_rows
+        for (g,), r in gateway_rows
     ]
 
     latency = {}
-    histograms = (
-        _scoped(LatencyRollup, account, f)
-        .values("kind", "upper_seconds")
-        .annotate(n=Sum("count"))
-        .order_by()
-    )
-    for kind in LatencyRollup.Kind:
-        histogram = [(r["upper_seconds"], r["n"]) for r in histograms if r["kind"] == kind]
+    for kind, label in LATENCY_KINDS.items():
+        histogram = [(b, totals_raw[latency_field(kind, b)]) for b in (*LATENCY_BOUNDS, OVERFLOW)]
         median, p90 = _quantile(histogram, 0.5), _quantile(histogram, 0.9)
-        latency[kind.value] = {
-            "label": kind.label,
+        latency[kind] = {
+            "label": label,
             "count": sum(n for _, n in histogram),
             "median_seconds": median,
             "p90_seconds": p90,
@@ -188,9 +225,13 @@ def overview(account: Account, f: Filters) -> dict:
     }
 
 
+def _as_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
 def filter_choices(account: Account) -> dict[str, list]:
-    """The values the overview's filters offer: those present in the rollups."""
-    rows = VerificationRollup.objects.filter(account=account)
+    """The values the overview's filters offer: those present in the daily rollups."""
+    rows = DailyRollup.objects.filter(account=account).order_by()
     gateways = sorted(set(rows.values_list("gateway_id", flat=True).distinct()) - {0})
     names = gateway_names(gateways)
     return {

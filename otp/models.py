@@ -215,33 +215,60 @@ class SendCounter(models.Model):
 
 # --- Analytics rollups (written only by otp/rollups.py) ---------------------------------
 
-# The dimensions every rollup row is keyed by; ``gateway_id`` is 0 when no gateway took
-# the message (still queued, or no route): a real value, so the unique key holds.
-ROLLUP_DIMENSIONS = ("hour", "stream", "event_key", "channel", "country", "gateway_id")
+# Histogram bounds (seconds) of the latencies kept in the rollups: a column per bound
+# and kind counts the codes that took at most that long (and more than the previous
+# bound); the last column, OVERFLOW, the rest.
+LATENCY_BOUNDS = (2, 5, 10, 15, 20, 30, 45, 60, 120, 300, 600, 3600)
+OVERFLOW = 86_400
+LATENCY_KINDS = {"approval": "Send to approval", "delivery": "Send to delivery report"}
+COUNT_FIELDS = (
+    "requested",
+    "sent",  # handed to a gateway (sent or later)
+    "delivered",
+    "undelivered",
+    "message_failed",  # no gateway could send it
+    "approved",
+    "canceled",
+    "expired",
+    "max_attempts_reached",
+    "failed",
+)
 
 
-class VerificationRollup(models.Model):
-    """Verifications created in one hour, per stream, event, channel, country and the
-    gateway of their latest message, counted by how far they got. A cohort: a code sent
-    at 10:59 and entered at 11:02 counts as approved in the 10:00 row."""
+def latency_field(kind: str, bound: int) -> str:
+    return f"{kind}_le_{bound}"
 
-    hour = models.DateTimeField()
+
+LATENCY_FIELDS = tuple(
+    latency_field(kind, bound) for kind in LATENCY_KINDS for bound in (*LATENCY_BOUNDS, OVERFLOW)
+)
+
+
+class Rollup(models.Model):
+    """Verifications counted by how far they got, per stream, event, channel, country
+    and the gateway of their latest message (0: none yet), with their latencies as
+    histograms. A cohort: a code sent at 10:59 and entered at 11:02 counts as approved
+    in the 10:00 row."""
+
     account = models.ForeignKey("streams.Account", on_delete=models.CASCADE, related_name="+")
     stream = models.ForeignKey("streams.Stream", on_delete=models.CASCADE, related_name="+")
     event_key = models.CharField(max_length=64)
     channel = models.CharField(max_length=5)
     country = models.CharField(max_length=3, blank=True)
     gateway_id = models.PositiveIntegerField(default=0)
-    requested = models.PositiveIntegerField(default=0)
-    sent = models.PositiveIntegerField(default=0)  # handed to a gateway (sent or later)
-    delivered = models.PositiveIntegerField(default=0)
-    undelivered = models.PositiveIntegerField(default=0)
-    message_failed = models.PositiveIntegerField(default=0)  # no gateway could send it
-    approved = models.PositiveIntegerField(default=0)
-    canceled = models.PositiveIntegerField(default=0)
-    expired = models.PositiveIntegerField(default=0)
-    max_attempts_reached = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+for _name in (*COUNT_FIELDS, *LATENCY_FIELDS):
+    Rollup.add_to_class(_name, models.PositiveIntegerField(default=0))
+
+
+class VerificationRollup(Rollup):
+    """Per hour of creation (UTC): what the refresh recomputes."""
+
+    hour = models.DateTimeField()
 
     class Meta:
         constraints = [
@@ -256,47 +283,23 @@ class VerificationRollup(models.Model):
         return f"{self.hour:%Y-%m-%d %H}h {self.stream_id}/{self.event_key}: {self.requested}"
 
 
-class LatencyRollup(models.Model):
-    """How long codes took, as histograms: per hour and dimensions (as
-    :class:`VerificationRollup`), how many took at most ``upper_seconds`` (and more than
-    the previous bucket's bound): from send to approval, and from send to the
-    delivery report."""
+class DailyRollup(Rollup):
+    """The hourly rows summed per day (UTC): what periods of whole days read, a
+    twenty-fourth of the rows."""
 
-    class Kind(models.TextChoices):
-        APPROVAL = "approval", "Send to approval"
-        DELIVERY = "delivery", "Send to delivery report"
-
-    hour = models.DateTimeField()
-    account = models.ForeignKey("streams.Account", on_delete=models.CASCADE, related_name="+")
-    stream = models.ForeignKey("streams.Stream", on_delete=models.CASCADE, related_name="+")
-    event_key = models.CharField(max_length=64)
-    channel = models.CharField(max_length=5)
-    country = models.CharField(max_length=3, blank=True)
-    gateway_id = models.PositiveIntegerField(default=0)
-    kind = models.CharField(max_length=8, choices=Kind.choices)
-    upper_seconds = models.PositiveIntegerField()
-    count = models.PositiveIntegerField(default=0)
+    day = models.DateField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=[
-                    "hour",
-                    "stream",
-                    "event_key",
-                    "channel",
-                    "country",
-                    "gateway_id",
-                    "kind",
-                    "upper_seconds",
-                ],
-                name="unique_latency_rollup",
+                fields=["day", "stream", "event_key", "channel", "country", "gateway_id"],
+                name="unique_daily_rollup",
             ),
         ]
-        indexes = [models.Index(fields=["account", "hour"], name="latency_account_hour")]
+        indexes = [models.Index(fields=["account", "day"], name="daily_rollup_account_day")]
 
     def __str__(self) -> str:
-        return f"{self.hour:%Y-%m-%d %H}h {self.kind} <= {self.upper_seconds}s: {self.count}"
+        return f"{self.day} {self.stream_id}/{self.event_key}: {self.requested}"
 
 
 class RollupState(models.Model):

@@ -13,24 +13,31 @@ are never recomputed, so their hours keep their numbers.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
-from django.db.models.functions import TruncHour
+from django.db.models import Q, Sum
+from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
 from gateways.models import OutboundMessage
 from gateways.selectors import verifications_with_messages_changed_since
 
-from .models import LatencyRollup, RollupState, Verification, VerificationRollup
+from .models import (
+    COUNT_FIELDS,
+    LATENCY_BOUNDS,
+    LATENCY_FIELDS,
+    LATENCY_KINDS,
+    OVERFLOW,
+    DailyRollup,
+    RollupState,
+    Verification,
+    VerificationRollup,
+)
 
 # A transaction open longer than this when a refresh starts may be missed by it.
 OPEN_TRANSACTION_MARGIN = timedelta(minutes=5)
-# Histogram bounds (seconds) of the latency rollups; the last catches the rest.
-LATENCY_BOUNDS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800, 3600)
-OVERFLOW = 86_400 * 365
 
 MESSAGE_SENT = [
     OutboundMessage.Status.SENT,
@@ -146,70 +153,85 @@ def _recompute(hours: list[datetime] | None) -> int:
         return 0
     hour_sql, hour_params = connection.ops.datetime_trunc_sql("hour", "v.created_at", (), "UTC")
     source, source_params = _source(hours)
-    dimensions = (
-        f"{hour_sql}, s.account_id, v.stream_id, v.event_key, v.channel, v.country, "
-        "COALESCE(m.gateway_id, 0)"
-    )
+
+    def bucket(took: str) -> str:
+        cases = " ".join(f"WHEN {took} <= {b} THEN {b}" for b in LATENCY_BOUNDS)
+        return f"CASE {cases} ELSE {OVERFLOW} END"
+
+    approval = bucket(_seconds_between("v.decided_at", "v.created_at"))
+    delivery = bucket(_seconds_between("m.delivered_at", "m.sent_at"))
+    # Built from constants and the models' table names; every value is a bound parameter.
+    rows = f"""
+        SELECT {hour_sql} AS hour, s.account_id AS account_id, v.stream_id AS stream_id,
+               v.event_key AS event_key, v.channel AS channel, v.country AS country,
+               COALESCE(m.gateway_id, 0) AS gateway, v.status AS v_status,
+               m.status AS m_status,
+               CASE WHEN v.status = 'approved' AND v.decided_at IS NOT NULL
+                    THEN {approval} END AS approval,
+               CASE WHEN m.delivered_at IS NOT NULL AND m.sent_at IS NOT NULL
+                    THEN {delivery} END AS delivery
+        {source}
+    """
     sent = ", ".join(f"'{status}'" for status in MESSAGE_SENT)
 
     def count_when(condition: str) -> str:
         return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
 
-    counts = ", ".join(
-        [
-            "COUNT(*)",
-            count_when(f"m.status IN ({sent})"),
-            count_when("m.status = 'delivered'"),
-            count_when("m.status = 'undelivered'"),
-            count_when("m.status = 'failed'"),
-            *(count_when(f"v.status = '{status}'") for status in VERIFICATION_COUNTS),
-        ]
-    )
+    sums = [
+        "COUNT(*)",
+        count_when(f"m_status IN ({sent})"),
+        count_when("m_status = 'delivered'"),
+        count_when("m_status = 'undelivered'"),
+        count_when("m_status = 'failed'"),
+        *(count_when(f"v_status = '{status}'") for status in VERIFICATION_COUNTS),
+        *(
+            count_when(f"{kind} = {b}")
+            for kind in LATENCY_KINDS
+            for b in (*LATENCY_BOUNDS, OVERFLOW)
+        ),
+    ]
+    fields = (*COUNT_FIELDS, *LATENCY_FIELDS)
     fresh: dict = {}
-    seen_hours: set[datetime] = set()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {dimensions}, {counts} {source} GROUP BY 1, 2, 3, 4, 5, 6, 7",
-            [*hour_params, *source_params],
-        )
+        columns = "hour, account_id, stream_id, event_key, channel, country, gateway"
+        summed = ", ".join(sums)
+        query = f"SELECT {columns}, {summed} FROM ({rows}) x GROUP BY 1, 2, 3, 4, 5, 6, 7"  # noqa: S608
+        cursor.execute(query, [*hour_params, *source_params])
         for hour, account, stream, event, channel, country, gateway, *numbers in cursor:
-            hour = _as_utc(hour)
-            seen_hours.add(hour)
-            fresh[(hour, stream, event, channel, country, gateway)] = {
+            fresh[(_as_utc(hour), stream, event, channel, country, gateway)] = {
                 "account_id": account,
-                **dict(zip(COUNT_FIELDS, (int(n or 0) for n in numbers), strict=True)),
+                **dict(zip(fields, (int(n or 0) for n in numbers), strict=True)),
             }
-    _store(VerificationRollup, hours, fresh, COUNT_FIELDS)
-
-    fresh = {}
-    for kind, took, condition in (
-        (
-            LatencyRollup.Kind.APPROVAL,
-            _seconds_between("v.decided_at", "v.created_at"),
-            "v.status = 'approved' AND v.decided_at IS NOT NULL",
-        ),
-        (
-            LatencyRollup.Kind.DELIVERY,
-            _seconds_between("m.delivered_at", "m.sent_at"),
-            "m.delivered_at IS NOT NULL AND m.sent_at IS NOT NULL",
-        ),
-    ):
-        bucket = (
-            "CASE "
-            + " ".join(f"WHEN {took} <= {b} THEN {b}" for b in LATENCY_BOUNDS)
-            + f" ELSE {OVERFLOW} END"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT {dimensions}, {bucket}, COUNT(*) {source} AND {condition} "
-                "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8",
-                [*hour_params, *source_params],
-            )
-            for hour, account, stream, event, channel, country, gateway, upper, n in cursor:
-                key = (_as_utc(hour), stream, event, channel, country, gateway, kind.value, upper)
-                fresh[key] = {"account_id": account, "count": int(n)}
-    _store(LatencyRollup, hours, fresh, ("count",))
+    seen_hours = {key[0] for key in fresh}
+    _store(VerificationRollup, hours, fresh)
+    days = None if hours is None else sorted({h.date() for h in hours})
+    _store(DailyRollup, days, _daily(days))
     return len(seen_hours) if hours is None else len(hours)
+
+
+def _daily(days: list[date] | None) -> dict:
+    """The hourly rows of ``days`` (all: None) summed per day."""
+    hourly = VerificationRollup.objects.all()
+    if days is not None:
+        ranges = Q()
+        for day in days:
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            ranges |= Q(hour__gte=start, hour__lt=start + timedelta(days=1))
+        hourly = hourly.filter(ranges)
+    fields = (*COUNT_FIELDS, *LATENCY_FIELDS)
+    summed = (
+        hourly.annotate(day=TruncDate("hour", tzinfo=UTC))
+        .values("day", "account_id", "stream_id", "event_key", "channel", "country", "gateway_id")
+        .annotate(**{f"sum_{f}": Sum(f) for f in fields})
+        .order_by()
+    )
+    return {
+        (r["day"], r["stream_id"], r["event_key"], r["channel"], r["country"], r["gateway_id"]): {
+            "account_id": r["account_id"],
+            **{f: r[f"sum_{f}"] or 0 for f in fields},
+        }
+        for r in summed
+    }
 
 
 VERIFICATION_COUNTS = (
@@ -219,43 +241,25 @@ VERIFICATION_COUNTS = (
     V.MAX_ATTEMPTS_REACHED,
     V.FAILED,
 )
-COUNT_FIELDS = (
-    "requested",
-    "sent",
-    "delivered",
-    "undelivered",
-    "message_failed",
-    "approved",
-    "canceled",
-    "expired",
-    "max_attempts_reached",
-    "failed",
-)
-KEY_FIELDS = {
-    VerificationRollup: ("hour", "stream_id", "event_key", "channel", "country", "gateway_id"),
-    LatencyRollup: (
-        "hour",
-        "stream_id",
-        "event_key",
-        "channel",
-        "country",
-        "gateway_id",
-        "kind",
-        "upper_seconds",
-    ),
-}
+DIMENSIONS = ("stream_id", "event_key", "channel", "country", "gateway_id")
 
 
-def _key(hour: datetime, *rest) -> tuple:
-    return (hour.astimezone(UTC), *rest)
+def _key(moment, *rest) -> tuple:
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(UTC)
+    return (moment, *rest)
 
 
-def _store(model, hours: list[datetime] | None, fresh: dict, values: tuple[str, ...]) -> None:
-    """Make the stored rows of ``hours`` (all hours: None) equal ``fresh`` (key ->
-    values): rows whose numbers did not change are left as they are, so a refresh
-    that finds nothing new writes nothing."""
-    stored = model.objects.all() if hours is None else model.objects.filter(hour__in=hours)
-    key_fields = KEY_FIELDS[model]
+def _store(model, moments: list | None, fresh: dict) -> None:
+    """Make the stored rows of ``moments`` (hours or days; all: None) equal ``fresh``
+    (key -> values): rows whose numbers did not change are left as they are, so a
+    refresh that finds nothing new writes nothing."""
+    time_field = "hour" if model is VerificationRollup else "day"
+    stored = model.objects.all()
+    if moments is not None:
+        stored = stored.filter(**{f"{time_field}__in": moments})
+    key_fields = (time_field, *DIMENSIONS)
+    values = (*COUNT_FIELDS, *LATENCY_FIELDS)
     changed, gone = [], []
     width = len(key_fields)
     rows = stored.values_list(*key_fields, *values, "pk").iterator(chunk_size=20_000)
@@ -268,8 +272,8 @@ def _store(model, hours: list[datetime] | None, fresh: dict, values: tuple[str, 
             changed.append(model(pk=row[-1], **{f: new[f] for f in values}))
     for start in range(0, len(gone), 5000):
         model.objects.filter(pk__in=gone[start : start + 5000]).delete()
-    model.objects.bulk_update(changed, values, batch_size=2000)
+    model.objects.bulk_update(changed, values, batch_size=1000)
     model.objects.bulk_create(
         [model(**dict(zip(key_fields, key, strict=True)), **new) for key, new in fresh.items()],
-        batch_size=5000,
+        batch_size=2000,
     )

@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from gateways.models import Gateway, OutboundMessage
-from otp.models import LatencyRollup, Verification, VerificationRollup
+from otp.models import LATENCY_FIELDS, DailyRollup, Verification, VerificationRollup
 from otp.rollups import refresh_rollups
 from tests.support import analytics_data, factories
 
@@ -30,6 +30,23 @@ LEFT JOIN gateways_outboundmessage m ON m.verification_id = v.id
 GROUP BY v.stream_id, v.event_key, v.channel, v.country, COALESCE(m.gateway_id, 0)
 """
 MEASURES = ("requested", "sent", "delivered", "approved", "expired", "undelivered", "failed")
+
+
+def latency_total(kind: str) -> int:
+    return sum(
+        sum(getattr(r, f) for f in LATENCY_FIELDS if f.startswith(kind))
+        for r in VerificationRollup.objects.all()
+    )
+
+
+def daily_counts() -> dict:
+    totals: dict = {}
+    for r in DailyRollup.objects.all():
+        key = (r.stream_id, r.event_key, r.channel, r.country, r.gateway_id)
+        values = tuple(getattr(r, m) for m in MEASURES)
+        before = totals.get(key, (0,) * len(MEASURES))
+        totals[key] = tuple(a + b for a, b in zip(before, values, strict=True))
+    return totals
 
 
 def sql_counts() -> dict:
@@ -81,11 +98,10 @@ def test_rollups_equal_sql_counts_over_the_raw_rows(data_set):
     assert rollup_counts() == truth
     assert hours_of_rollups() == hours_of_raw_rows()
     approved = Verification.objects.filter(status="approved").count()
-    approvals = LatencyRollup.objects.filter(kind="approval")
-    assert sum(approvals.values_list("count", flat=True)) == approved
+    assert latency_total("approval") == approved
     delivered = OutboundMessage.objects.filter(status="delivered").count()
-    deliveries = LatencyRollup.objects.filter(kind="delivery")
-    assert sum(deliveries.values_list("count", flat=True)) == delivered
+    assert latency_total("delivery") == delivered
+    assert daily_counts() == truth
 
 
 def test_incremental_refreshes_follow_changes_without_losing_or_doubling(data_set):
@@ -107,7 +123,7 @@ def test_incremental_refreshes_follow_changes_without_losing_or_doubling(data_se
     analytics_data.seed(account, streams, gateways, count=50, seed=99, hours=2)
     refresh_rollups()
     refresh_rollups()  # again: recomputing the same hours changes nothing
-    assert rollup_counts() == sql_counts()
+    assert rollup_counts() == sql_counts() == daily_counts()
     assert hours_of_rollups() == hours_of_raw_rows()
 
 
