@@ -7,7 +7,9 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
+    # The rollups find changed messages through gateways' updated_at index.
     dependencies = [
+        ('gateways', '0004_i17_message_updated_index'),
         ('otp', '0004_compat_models_leave_otp'),
         ('streams', '0001_initial'),
     ]
