@@ -57,6 +57,10 @@ SECRET_KEY = _secret("SECRET_KEY")
 # Keys the HMAC of OTP codes and API tokens. Kept apart from SECRET_KEY so rotating
 # the session key does not invalidate every issued API token.
 OTP_HASH_KEY = _secret("OTP_HASH_KEY")
+# Encrypts what a database dump must not reveal (message texts, gateway credentials):
+# OTP_ENCRYPTION_KEYS="new,old" rotates (the first encrypts, all decrypt); a single
+# OTP_ENCRYPTION_KEY otherwise. See docs/configuration.md.
+OTP_ENCRYPTION_KEYS = env.list("OTP_ENCRYPTION_KEYS", default=[]) or [_secret("OTP_ENCRYPTION_KEY")]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -186,6 +190,7 @@ CELERY_BEAT_SCHEDULE = {
     "prune-verifications": {"task": "otp.prune_verifications", "schedule": 3600.0},
     "prune-messages": {"task": "gateways.prune_messages", "schedule": 3600.0},
     "refresh-rollups": {"task": "otp.refresh_rollups", "schedule": 60.0},
+    "forget-expired-codes": {"task": "gateways.forget_expired_codes", "schedule": 60.0},
 }
 
 # --- Auth, i18n, static ------------------------------------------------------------
@@ -320,17 +325,31 @@ GATEWAY_REQUEUE_AFTER_SECONDS = env.int("GATEWAY_REQUEUE_AFTER_SECONDS", default
 GATEWAY_CLAIM_LEASE_SECONDS = env.int(
     "GATEWAY_CLAIM_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30
 )
+# Contact CSV import: the largest file taken (refused whole above it, never cut), and the
+# number of rows imported within the request; larger files are imported by a worker.
+CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+CONTACT_IMPORT_INLINE_ROWS = env.int("CONTACT_IMPORT_INLINE_ROWS", default=20_000)
 OTP_RETENTION = timedelta(days=env.int("OTP_RETENTION_DAYS", default=90))
 # The overview and the analytics API bring the rollups up to date first when their last
 # refresh is older than this (the beat task refreshes them every minute; the embedded
 # default runs no beat).
 OTP_ANALYTICS_MAX_AGE_SECONDS = env.int("OTP_ANALYTICS_MAX_AGE_SECONDS", default=60)
 
+# Every log record is scrubbed of passwords, tokens, codes and receipt secrets, whoever
+# logs it (urllib3's debug lines carry whole provider URLs): see streams/log_scrubbing.py.
+LOGGING_CONFIG = "streams.log_scrubbing.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"scrub_secrets": {"()": "streams.log_scrubbing.ScrubSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["scrub_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

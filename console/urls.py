@@ -25,6 +25,8 @@ urlpatterns = [
         contacts.contact_field_delete,
         name="contact_field_delete",
     ),
+    path("contacts/import/<int:pk>/", contacts.contact_import_job, name="contact_import_job"),
+    path("contacts/export.csv", contacts.contact_export, name="contact_export"),
     path("contacts/<int:pk>/", contacts.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/delete/", contacts.contact_delete, name="contact_delete"),
     path("account/switch/", account.switch_account, name="switch_account"),

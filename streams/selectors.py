@@ -3,7 +3,7 @@ account (the console looks objects up inside these, so another account's are a 4
 
 from django.db.models import Q, QuerySet
 
-from .models import Account, Contact, ContactField, Membership, SenderID, Stream
+from .models import Account, Contact, ContactField, ContactImport, Membership, SenderID, Stream
 
 
 def memberships_of(user) -> list[Membership]:
@@ -41,3 +41,7 @@ def account_contacts(account: Account, search: str = "") -> QuerySet[Contact]:
 
 def account_contact_fields(account: Account) -> QuerySet[ContactField]:
     return ContactField.objects.filter(account=account).order_by("key")
+
+
+def account_imports(account: Account) -> QuerySet[ContactImport]:
+    return ContactImport.objects.filter(account=account).defer("data")

@@ -1,6 +1,6 @@
 """Writes on streams and their accounts, named as the product names them."""
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils.text import slugify
 
-from . import placeholders, validators
+from . import placeholders
 from .models import (
     Account,
     Contact,
@@ -216,17 +216,51 @@ class TemplateChange:
     text: str = ""
     enabled: bool = True
     delete: bool = False
+    variants: dict[str, str] = field(default_factory=dict)
+    webotp_domain: str = ""
+
+
+# Wizard step 3's stream-wide settings: the brand, the default locale, smart encoding,
+# the do-not-share line, the autofill formats and the voice call.
+MESSAGE_SETTINGS_FIELDS = (
+    "brand",
+    "default_locale",
+    "smart_encoding",
+    "do_not_share",
+    "webotp_domain",
+    "retriever_enabled",
+    "retriever_prefix",
+    "retriever_app_hash",
+    "voice_repeat",
+    "voice_rate",
+)
 
 
 @transaction.atomic
-def save_templates(*, stream: Stream, changes: Sequence[TemplateChange]) -> Stream:
-    """Wizard step 3: add, edit and delete the stream's event templates together.
+def save_templates(
+    *,
+    stream: Stream,
+    changes: Sequence[TemplateChange],
+    settings: Mapping[str, object] | None = None,
+) -> Stream:
+    """Wizard step 3: the message settings (``settings``, see
+    :data:`MESSAGE_SETTINGS_FIELDS`) and the event templates, added, edited and
+    deleted together.
     Keys may move between rows (two templates swap keys, a new one takes a deleted
     one's): deletions go first, and the templates whose key changes are moved out of
     the way before any takes its new key."""
     for change in changes:
         if change.template is not None and change.template.stream_id != stream.pk:
             raise ValueError("an event template of another stream")
+    if settings:
+        unknown = set(settings) - set(MESSAGE_SETTINGS_FIELDS)
+        if unknown:
+            raise ValueError(f"not message settings: {', '.join(sorted(unknown))}")
+        for name, value in settings.items():
+            setattr(stream, name, value)
+        untouched = [f.name for f in Stream._meta.concrete_fields if f.name not in settings]
+        stream.full_clean(exclude=untouched)
+        stream.save(update_fields=[*settings, "updated_at"])
     for change in changes:
         if change.delete and change.template is not None:
             change.template.delete()
@@ -243,6 +277,8 @@ def save_templates(*, stream: Stream, changes: Sequence[TemplateChange]) -> Stre
         template.name = change.name
         template.key = change.key
         template.text = change.text
+        template.variants = dict(change.variants)
+        template.webotp_domain = change.webotp_domain
         template.enabled = change.enabled
         template.full_clean()
         template.save()
@@ -291,10 +327,14 @@ def save_contact(
     last_name: str,
     custom_fields: dict[str, str],
     contact: Contact | None = None,
+    locale: str | None = None,
 ) -> Contact:
-    """Add a contact to the account, or change ``contact``. ``phone`` is E.164."""
+    """Add a contact to the account, or change ``contact``. ``phone`` is E.164;
+    ``locale`` (a BCP 47 tag, "" for none) is kept when ``None``."""
     contact = contact or Contact(account=account)
     contact.phone = phone
+    if locale is not None:
+        contact.locale = locale
     contact.first_name = first_name
     contact.last_name = last_name
     contact.custom_fields = custom_fields
@@ -331,51 +371,3 @@ def delete_contact_field(*, contact_field: ContactField) -> None:
     for contact in Contact.objects.filter(account=account, custom_fields__has_key=key):
         contact.custom_fields.pop(key, None)
         contact.save(update_fields=["custom_fields", "updated_at"])
-
-
-@dataclass
-class ImportReport:
-    created: int = 0
-    updated: int = 0
-    rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (row, value, why)
-
-
-def import_contacts(
-    *, account: Account, rows: Iterable[dict[str, str]], country: str = ""
-) -> ImportReport:
-    """Create or update contacts from CSV rows (``phone``, ``first_name``, ``last_name``,
-    custom field keys). Each bad row is reported, the good ones are kept."""
-    report = ImportReport()
-    known = set(account.custom_field_keys())
-    for number, row in enumerate(rows, start=2):  # row 1 names the columns
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k}
-        raw = row.get("phone", "")
-        try:
-            phone = validators.normalize_phone(raw, country or None)
-        except ValidationError as exc:
-            report.rejected.append((number, raw, exc.messages[0]))
-            continue
-        unknown = {k for k in row if k not in ("phone", "first_name", "last_name")} - known
-        if unknown:
-            report.rejected.append(
-                (number, raw, f"Unknown column(s): {', '.join(sorted(unknown))}")
-            )
-            continue
-        custom = {k: v for k, v in row.items() if k in known and v}
-        contact = Contact.objects.filter(account=account, phone=phone).first()
-        is_new = contact is None
-        contact = contact or Contact(account=account, phone=phone)
-        contact.first_name = row.get("first_name", "")[:100]
-        contact.last_name = row.get("last_name", "")[:100]
-        contact.custom_fields = {**contact.custom_fields, **custom}
-        try:
-            contact.full_clean()
-        except ValidationError as exc:
-            report.rejected.append((number, raw, "; ".join(exc.messages)))
-            continue
-        contact.save()
-        if is_new:
-            report.created += 1
-        else:
-            report.updated += 1
-    return report
