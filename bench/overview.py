@@ -28,12 +28,12 @@ VERIFICATIONS_SQL = """
 INSERT INTO otp_verification (
     id, stream_id, event_template_id, event_key, recipient, country, channel, code_hash,
     status, attempts, max_attempts, expires_at, created_at, decided_at, changed_at,
-    caller_ip, end_user_ip, idempotency_key)
+    caller_ip, end_user_ip, idempotency_key, locale)
 SELECT gen_random_uuid(), s.stream_id, NULL, s.event_key, s.recipient, s.country, s.channel,
        repeat('0', 64), s.status, 0, 5, s.created_at + interval '5 minutes', s.created_at,
        CASE WHEN s.status = 'pending' THEN NULL
             ELSE s.created_at + make_interval(secs => 3 + (s.h %% 97)) END,
-       s.created_at, NULL, NULL, ''
+       s.created_at, NULL, NULL, '', ''
 FROM (
     SELECT i, h,
            (%(streams)s::bigint[])[1 + h %% 3] AS stream_id,
@@ -54,15 +54,16 @@ FROM (
 
 MESSAGES_SQL = """
 INSERT INTO gateways_outboundmessage (
-    id, account_id, verification_id, channel, recipient, sender, text, encoding, segments,
-    voice_language, voice_gender, status, gateway_id, provider_message_id, attempts,
-    last_error, next_attempt_at, route_position, hop_attempts, claimed_at, provider_status,
-    created_at, updated_at, sent_at, delivered_at)
+    id, account_id, verification_id, channel, recipient, sender, text, masked_text,
+    expires_at, encoding, segments, voice_language, voice_gender, voice, status, gateway_id,
+    provider_message_id, attempts, last_error, next_attempt_at, route_position, hop_attempts,
+    claimed_at, provider_status, possibly_duplicated, created_at, updated_at, sent_at,
+    delivered_at)
 SELECT gen_random_uuid(), %(account)s, v.id, v.channel, v.recipient, 'Bench',
-       'Your code is 000000', 'gsm7', 1, '', '', m.status,
+       'Your code is ******', 'Your code is ******', NULL, 'gsm7', 1, '', '', '{}', m.status,
        CASE WHEN m.status IN ('failed', 'queued') THEN NULL
             ELSE (%(gateways)s::bigint[])[1 + (hashtext(v.id::text) & 1)] END,
-       '', 1, '', NULL, 0, 0, NULL, '', v.created_at, v.created_at,
+       '', 1, '', NULL, 0, 0, NULL, '', false, v.created_at, v.created_at,
        CASE WHEN m.status = 'queued' THEN NULL ELSE v.created_at + interval '1 second' END,
        CASE WHEN m.status = 'delivered'
             THEN v.created_at + make_interval(secs => 2 + (hashtext(v.id::text) & 15))
