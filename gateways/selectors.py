@@ -14,10 +14,15 @@ from .adapters import REGISTRY
 from .models import Gateway, OutboundMessage, Route
 from .sms import SMART_REPLACEMENTS, SmsParts, smart_encode, sms_parts
 
+# The encrypted fields, left unread where only a message's status is wanted.
+SEALED = ("text", "masked_text")
+
 
 def messages_for_verification(verification_id: UUID) -> QuerySet[OutboundMessage]:
-    """The messages that carried a verification's code, newest first."""
-    return OutboundMessage.objects.filter(verification_id=verification_id).order_by("-created_at")
+    """The messages that carried a verification's code, newest first; their texts are
+    not read (only the worker and the outbox decrypt them)."""
+    messages = OutboundMessage.objects.filter(verification_id=verification_id)
+    return messages.defer(*SEALED).order_by("-created_at")
 
 
 def latest_message_by_verification(
@@ -27,7 +32,7 @@ def latest_message_by_verification(
     verification without a message is left out."""
     latest: dict[UUID, OutboundMessage] = {}
     messages = OutboundMessage.objects.filter(verification_id__in=list(verification_ids))
-    for message in messages.order_by("created_at"):
+    for message in messages.defer(*SEALED).order_by("created_at"):
         latest[message.verification_id] = message
     return latest
 

@@ -191,6 +191,8 @@ def record_sent(message: OutboundMessage, gateway: Gateway, provider_id: str, st
     tries = 0
     while True:
         try:
+            if tries and _recorded_sent(message, provider_id):
+                return Status.SENT  # the connection died after the commit landed
             with transaction.atomic():
                 MessageAttempt.objects.create(
                     message=message,
@@ -213,7 +215,15 @@ def record_sent(message: OutboundMessage, gateway: Gateway, provider_id: str, st
             time.sleep(delay)
 
 
-def claim_expiry(message: OutboundMessage):
+def _recorded_sent(message: OutboundMessage, provider_id: str) -> bool:
+    return MessageAttempt.objects.filter(
+        message_id=message.id,
+        outcome=MessageAttempt.Outcome.SENT,
+        provider_message_id=provider_id,
+    ).exists()
+
+
+def claim_expiry(message: OutboundMessage) -> datetime:
     """When the re-queue will consider the worker of this claim dead."""
     claimed_at = message.claimed_at or timezone.now()
     return claimed_at + timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)
