@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from gateways.models import OutboundMessage
 from gateways.selectors import verifications_with_messages_changed_since
+from streams import phones
 
 from .models import (
     COUNT_FIELDS,
@@ -281,3 +282,28 @@ def _store(model, moments: list | None, fresh: dict) -> None:
         [model(**dict(zip(key_fields, key, strict=True)), **new) for key, new in fresh.items()],
         batch_size=2000,
     )
+
+
+def backfill_countries(*, batch: int = 5000) -> int:
+    """Give verifications written before the analytics (no ``country``) their
+    recipient's region; returns how many changed. Their hours are recomputed by the
+    next refresh (``changed_at`` is stamped)."""
+    done = 0
+    now = timezone.now()
+    while True:
+        rows = list(
+            Verification.objects.filter(country="")
+            .exclude(recipient="")
+            .values_list("id", "recipient")[:batch]
+        )
+        if not rows:
+            return done
+        by_region: dict[str, list] = {}
+        for verification_id, recipient in rows:
+            try:
+                region = phones.parse_phone(recipient).region
+            except phones.PhoneNumberError:
+                region = "ZZ"  # unknown, and not looked at again
+            by_region.setdefault(region or "ZZ", []).append(verification_id)
+        for region, ids in by_region.items():
+            done += Verification.objects.filter(id__in=ids).update(country=region, changed_at=now)

@@ -135,3 +135,16 @@ def test_rows_unchanged_since_the_last_refresh_are_not_recounted(data_set):
     OutboundMessage.objects.update(updated_at=an_hour_ago)
     assert refresh_rollups() == 0
     assert rollup_counts() == before == sql_counts()
+
+
+def test_rebuild_gives_older_verifications_their_country_and_counts_them(data_set):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    Verification.objects.filter(country="GB").update(country="")  # written before analytics
+    out = StringIO()
+    call_command("rebuild_analytics", stdout=out)
+    assert not Verification.objects.filter(country="").exists()
+    assert "verifications got their country" in out.getvalue()
+    assert rollup_counts() == sql_counts()
