@@ -1,5 +1,7 @@
 from django import template
 
+from streams import phones
+
 register = template.Library()
 
 
@@ -28,3 +30,15 @@ def as_seconds(seconds: int | None) -> str:
     if seconds >= 86_400:
         return "over an hour"
     return f"{seconds} s" if seconds < 120 else f"{round(seconds / 60)} min"
+
+
+@register.filter
+def country_names(codes: list[str]) -> str:
+    """["FR", "GB"] as "France (FR), United Kingdom (GB)"."""
+    return ", ".join(f"{phones.country_name(code)} ({code})" for code in codes or [])
+
+
+@register.filter
+def number_type_labels(values: list[str]) -> str:
+    kinds = {kind.value: kind.label for kind in phones.NumberKind}
+    return "; ".join(kinds.get(value, value) for value in values or [])

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateways', '0006_i16_voice_script'),
+        ('gateways', '0007_i16_voice_script'),
         ('streams', '0001_initial'),
     ]
 

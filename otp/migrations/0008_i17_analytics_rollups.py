@@ -9,8 +9,8 @@ class Migration(migrations.Migration):
 
     # The rollups find changed messages through gateways' updated_at index.
     dependencies = [
-        ('gateways', '0007_i17_message_updated_index'),
-        ('otp', '0005_i16_locale_voice'),
+        ('gateways', '0008_i17_message_updated_index'),
+        ('otp', '0007_i16_locale_voice'),
         ('streams', '0001_initial'),
     ]
 
