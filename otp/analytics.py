@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from django.conf import settings
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncDate
 
@@ -107,7 +108,7 @@ def _filtered(rows: QuerySet, f: Filters) -> QuerySet:
     return rows
 
 
-SUMMED = (*COUNTS, *LATENCY_FIELDS)
+SUMMED = (*COUNTS, *LATENCY_FIELDS, "spend")
 
 
 def _sums(parts: list[QuerySet], *group: str, fields=SUMMED) -> dict[tuple, dict]:
@@ -220,8 +221,10 @@ def overview(account: Account, f: Filters) -> dict:
         "by_gateway": by_gateway,
         "latency": latency,
         "reasons": reasons,
-        # Gateways carry no prices yet: the spend appears when they do.
-        "estimated_spend": None,
+        # The messages' estimated cost (their route's price when sent); None when no
+        # price applied to any of them.
+        "estimated_spend": round(float(totals_raw["spend"]), 2) if totals_raw["spend"] else None,
+        "currency": settings.OTP_CURRENCY,
     }
 
 

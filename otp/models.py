@@ -258,6 +258,9 @@ class Rollup(models.Model):
     channel = models.CharField(max_length=5)
     country = models.CharField(max_length=3, blank=True)
     gateway_id = models.PositiveIntegerField(default=0)
+    # The estimated cost of the messages handed to a gateway (their price when sent),
+    # in OTP_CURRENCY.
+    spend = models.DecimalField(max_digits=16, decimal_places=5, default=0)
 
     class Meta:
         abstract = True

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -141,7 +142,7 @@ def _source(hours: list[datetime] | None) -> tuple[str, list]:
         FROM {verifications} v
         JOIN {streams} s ON s.id = v.stream_id
         LEFT JOIN (
-            SELECT verification_id, gateway_id, status, sent_at, delivered_at,
+            SELECT verification_id, gateway_id, status, sent_at, delivered_at, estimated_cost,
                    ROW_NUMBER() OVER (
                        PARTITION BY verification_id ORDER BY created_at DESC, id DESC
                    ) AS newest
@@ -170,7 +171,7 @@ def _recompute(hours: list[datetime] | None) -> int:
         SELECT {hour_sql} AS hour, s.account_id AS account_id, v.stream_id AS stream_id,
                v.event_key AS event_key, v.channel AS channel, v.country AS country,
                COALESCE(m.gateway_id, 0) AS gateway, v.status AS v_status,
-               m.status AS m_status,
+               m.status AS m_status, m.estimated_cost AS cost,
                CASE WHEN v.status = 'approved' AND v.decided_at IS NOT NULL
                     THEN {approval} END AS approval,
                CASE WHEN m.delivered_at IS NOT NULL AND m.sent_at IS NOT NULL
@@ -194,6 +195,7 @@ def _recompute(hours: list[datetime] | None) -> int:
             for kind in LATENCY_KINDS
             for b in (*LATENCY_BOUNDS, OVERFLOW)
         ),
+        f"SUM(CASE WHEN m_status IN ({sent}) THEN COALESCE(cost, 0) ELSE 0 END)",
     ]
     fields = (*COUNT_FIELDS, *LATENCY_FIELDS)
     fresh: dict = {}
@@ -203,9 +205,11 @@ def _recompute(hours: list[datetime] | None) -> int:
         query = f"SELECT {columns}, {summed} FROM ({rows}) x GROUP BY 1, 2, 3, 4, 5, 6, 7"  # noqa: S608
         cursor.execute(query, [*hour_params, *source_params])
         for hour, account, stream, event, channel, country, gateway, *numbers in cursor:
+            *counts, spend = numbers
             fresh[(_as_utc(hour), stream, event, channel, country, gateway)] = {
                 "account_id": account,
-                **dict(zip(fields, (int(n or 0) for n in numbers), strict=True)),
+                **dict(zip(fields, (int(n or 0) for n in counts), strict=True)),
+                "spend": _money(spend),
             }
     seen_hours = {key[0] for key in fresh}
     _store(VerificationRollup, hours, fresh)
@@ -227,13 +231,14 @@ def _daily(days: list[date] | None) -> dict:
     summed = (
         hourly.annotate(day=TruncDate("hour", tzinfo=UTC))
         .values("day", "account_id", "stream_id", "event_key", "channel", "country", "gateway_id")
-        .annotate(**{f"sum_{f}": Sum(f) for f in fields})
+        .annotate(**{f"sum_{f}": Sum(f) for f in (*fields, "spend")})
         .order_by()
     )
     return {
         (r["day"], r["stream_id"], r["event_key"], r["channel"], r["country"], r["gateway_id"]): {
             "account_id": r["account_id"],
             **{f: r[f"sum_{f}"] or 0 for f in fields},
+            "spend": _money(r["sum_spend"]),
         }
         for r in summed
     }
@@ -247,6 +252,11 @@ VERIFICATION_COUNTS = (
     V.FAILED,
 )
 DIMENSIONS = ("stream_id", "event_key", "channel", "country", "gateway_id")
+
+
+def _money(value) -> Decimal:
+    """A sum of prices as stored (5 places): SQLite sums decimals as floats."""
+    return Decimal(str(value or 0)).quantize(Decimal("0.00001"))
 
 
 def _key(moment, *rest) -> tuple:
@@ -264,7 +274,7 @@ def _store(model, moments: list | None, fresh: dict) -> None:
     if moments is not None:
         stored = stored.filter(**{f"{time_field}__in": moments})
     key_fields = (time_field, *DIMENSIONS)
-    values = (*COUNT_FIELDS, *LATENCY_FIELDS)
+    values = (*COUNT_FIELDS, *LATENCY_FIELDS, "spend")
     changed, gone = [], []
     width = len(key_fields)
     rows = stored.values_list(*key_fields, *values, "pk").iterator(chunk_size=20_000)

@@ -261,4 +261,7 @@ class AnalyticsSerializer(serializers.Serializer):
     by_gateway = _GatewayCounts(many=True)
     latency = serializers.DictField(child=_Latency())
     reasons = _Reason(many=True)
-    estimated_spend = serializers.FloatField(allow_null=True)
+    estimated_spend = serializers.FloatField(
+        allow_null=True, help_text="The messages' estimated cost; null when no price applied."
+    )
+    currency = serializers.CharField(help_text="ISO 4217, the OTP_CURRENCY setting")

@@ -6,8 +6,9 @@ import io
 import re
 
 import pytest
+from django.db.models import Sum
 
-from gateways.models import Gateway
+from gateways.models import Gateway, OutboundMessage
 from otp.models import Verification
 from otp.rollups import refresh_rollups
 from tests.support import analytics_data, factories
@@ -66,7 +67,12 @@ def test_the_api_gives_the_streams_numbers_as_the_overview_does(signed_in, known
         assert by_country.get(country, 0) == mine.filter(country=country).count()
     assert sum(p["requested"] for p in numbers["series"]) == mine.count()
     assert numbers["latency"]["approval"]["count"] == mine.filter(status="approved").count()
-    assert numbers["estimated_spend"] is None
+    sent = OutboundMessage.objects.filter(
+        verification_id__in=mine.values("id"), status__in=["sent", "delivered", "undelivered"]
+    )
+    spend = sent.aggregate(total=Sum("estimated_cost"))["total"]
+    assert numbers["estimated_spend"] == round(float(spend), 2) and numbers["currency"]
+    assert f"{numbers['estimated_spend']:.2f}" in page
 
 
 def test_the_csv_export_has_the_same_totals(signed_in, known):

@@ -7,6 +7,7 @@ from datetime import UTC, timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Sum
 from django.utils import timezone
 
 from gateways.models import Gateway, OutboundMessage
@@ -102,6 +103,11 @@ def test_rollups_equal_sql_counts_over_the_raw_rows(data_set):
     delivered = OutboundMessage.objects.filter(status="delivered").count()
     assert latency_total("delivery") == delivered
     assert daily_counts() == truth
+    sent = OutboundMessage.objects.filter(status__in=["sent", "delivered", "undelivered"])
+    spend = sent.aggregate(total=Sum("estimated_cost"))["total"]
+    assert spend > 0
+    assert VerificationRollup.objects.aggregate(total=Sum("spend"))["total"] == spend
+    assert DailyRollup.objects.aggregate(total=Sum("spend"))["total"] == spend
 
 
 def test_incremental_refreshes_follow_changes_without_losing_or_doubling(data_set):

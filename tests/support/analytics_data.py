@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from gateways.models import Gateway, OutboundMessage
 from otp.models import Verification
@@ -18,6 +19,7 @@ RECIPIENTS = {
     "DE": "+4915123456789",
     "FR": "+33612345678",
 }
+PRICES = {"US": Decimal("0.00790"), "GB": Decimal("0.03500"), "DE": Decimal("0.07250")}
 OUTCOMES = [
     # (verification status, message status, weight)
     ("approved", "delivered", 50),
@@ -87,6 +89,8 @@ def seed(
                     gateway=gateway,
                     sent_at=sent,
                     delivered_at=delivered,
+                    # A price for some countries only: others have none configured.
+                    estimated_cost=PRICES.get(country) if sent else None,
                 ),
                 created,
             )
