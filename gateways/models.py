@@ -184,7 +184,10 @@ class OutboundMessageQuerySet(models.QuerySet):
         )
         if not moved:
             self.filter(provider_message_id="").update(
-                gateway=gateway, provider_message_id=provider_message_id, sent_at=now
+                gateway=gateway,
+                provider_message_id=provider_message_id,
+                sent_at=now,
+                updated_at=now,  # the gateway changed: the analytics recount this row
             )
         return moved
 
@@ -295,6 +298,8 @@ class OutboundMessage(models.Model):
             models.Index(fields=["status", "updated_at"], name="message_status_updated"),
             models.Index(fields=["gateway", "provider_message_id"], name="message_provider_id"),
             models.Index(fields=["account", "-created_at"], name="message_account_recent"),
+            # The analytics' rollups look for the messages changed since their last run.
+            models.Index(fields=["updated_at"], name="message_updated"),
             # The messages whose code is still to be masked once it stops counting.
             models.Index(
                 fields=["expires_at"], condition=~Q(masked_text=""), name="message_code_unmasked"

@@ -9,6 +9,7 @@ from .models import (
     Account,
     Budget,
     Contact,
+    ContactField,
     ContactImport,
     Membership,
     SenderID,
@@ -62,6 +63,10 @@ def account_members(account: Account) -> QuerySet[Membership]:
         .select_related("user")
         .order_by("role", "user__username")
     )
+
+
+def account_contact_fields(account: Account) -> QuerySet[ContactField]:
+    return ContactField.objects.filter(account=account).order_by("key")
 
 
 def proposed_countries(account: Account) -> list[str]:

@@ -107,6 +107,7 @@ MODEL_BY_PREFIX = {
     "contacts/import/": "contactimport",
     "contacts/": "contact",
     "members/": "membership",
+    "contact-fields/": "contactfield",
 }
 
 
