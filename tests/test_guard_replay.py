@@ -20,7 +20,7 @@ import phonenumbers
 import pytest
 from django.core.cache import cache
 
-from otp import services
+from otp import guard, services
 from otp.errors import OtpError
 from otp.models import SendDecision
 from streams.models import Stream
@@ -193,6 +193,9 @@ def replay(stream: Stream, events: list[Event], rng: random.Random) -> tuple[Tal
                     end_user_ip=event.ip,
                 )
             except OtpError as refusal:
+                # What the API's exception handler does once the request's transaction
+                # (here: the test's) is over: keep the refusal's decision.
+                guard.settle(refusal)
                 assert refusal.code == "send_blocked", refusal.message
                 stopped = True
                 reason = refusal.details.get("reason")
