@@ -142,8 +142,10 @@ def activate_stream(*, stream: Stream, by: Membership | None = None) -> str:
     stream.status = Stream.Status.ACTIVE
     stream.wizard_step = Stream.WizardStep.SUMMARY
     stream.save(update_fields=["status", "wizard_step", "updated_at"])
+    # A draft had no status a caller saw: the trail says the stream went live.
+    was = None if before == Stream.Status.DRAFT else before
     record_stream_changes(
-        stream=stream, by=by, before={"status": before}, after={"status": stream.status}
+        stream=stream, by=by, before={"status": was}, after={"status": stream.status}
     )
     return rotate_token(stream=stream, by=by)
 

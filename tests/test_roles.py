@@ -11,7 +11,14 @@ from django.db import connection, connections, transaction
 from django.test import Client
 
 from streams import services
-from streams.models import Contact, ContactImport, Membership, Stream, StreamChange
+from streams.models import (
+    Contact,
+    ContactField,
+    ContactImport,
+    Membership,
+    Stream,
+    StreamChange,
+)
 from tests.support import factories
 from tests.support.urlwalk import all_routes, fill
 
@@ -79,7 +86,12 @@ def team(db):
     contact = Contact.objects.create(account=account, phone="+14155552671")
     contact_import = ContactImport.objects.create(account=account, total_rows=1)
     objects = {"active": active, "draft": draft, "sender": sender, "contact": contact}
-    return account, users, {**objects, "contactimport": contact_import}
+    contact_field = ContactField.objects.create(account=account, key="plan", name="Plan")
+    return (
+        account,
+        users,
+        {**objects, "contactimport": contact_import, "contactfield": contact_field},
+    )
 
 
 def paths_for(objects: dict, stream: Stream, membership: Membership) -> list[str]:
@@ -89,6 +101,7 @@ def paths_for(objects: dict, stream: Stream, membership: Membership) -> list[str
         "senderid": objects["sender"],
         "contact": objects["contact"],
         "contactimport": objects["contactimport"],
+        "contactfield": objects["contactfield"],
         "membership": membership,
     }
     paths = []
