@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("eager_tasks")
 ROUTES = all_routes()
 CONSOLE = [r for r in ROUTES if r.area == "console"]
 # Strings only account A's data contains: none may appear on B's pages.
-A_MARKERS = ["Alpha Corp", "Alpha Secret Stream", "AlphaSnd", "Adalbert", "+14155552671"]
+A_MARKERS = ["Alpha Corp", "Alpha Secret Stream", "AlphaSnd", "Adalbert", "+14155550142"]
 
 
 def account_with_data(name: str, stream_name: str, sender: str, first_name: str, phone: str):
@@ -75,7 +75,7 @@ def account_with_data(name: str, stream_name: str, sender: str, first_name: str,
 @pytest.fixture
 def tenants(db):
     a, a_token = account_with_data(
-        "Alpha Corp", "Alpha Secret Stream", "AlphaSnd", "Adalbert", "+14155552671"
+        "Alpha Corp", "Alpha Secret Stream", "AlphaSnd", "Adalbert", "+14155550142"
     )
     b, b_token = account_with_data("Beta Ltd", "Beta Stream", "BetaSnd", "Bea", "+14155550123")
     return a, a_token, b, b_token
