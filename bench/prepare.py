@@ -57,7 +57,7 @@ def pool(s: Stream, count: int, max_attempts: int) -> list[str]:
                 id=vid,
                 stream=s,
                 event_key="login",
-                recipient=f"+1415555{i % 10000:04d}",
+                recipient=f"+1415{i:07d}",  # one pending code per recipient
                 code_hash=codes.hash_code(vid, CODE),
                 max_attempts=max_attempts,
                 expires_at=expires,

@@ -117,6 +117,14 @@ class Verification(models.Model):
                 condition=~Q(idempotency_key=""),
                 name="unique_idempotency_key_per_stream",
             ),
+            # Only the newest code works, however many sends race: at most one pending
+            # verification per (stream, recipient, event). A send that loses the race
+            # gets an IntegrityError and retries (see ``otp.services.send_otp``).
+            models.UniqueConstraint(
+                fields=["stream", "recipient", "event_key"],
+                condition=Q(status="pending"),
+                name="one_pending_verification_per_event",
+            ),
             models.CheckConstraint(
                 condition=Q(
                     status__in=[
