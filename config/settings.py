@@ -121,7 +121,10 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No `SELECT 1` before every request's first query (a round trip per API call): a
+    # connection found dead fails that one request with 503 and is closed then (see
+    # otp.api.to_otp_error); the next request opens a fresh one.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 else:
     # SQLite: wait for the write lock instead of failing under concurrent requests.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
