@@ -315,6 +315,10 @@ GATEWAY_MAX_RETRIES = env.int("GATEWAY_MAX_RETRIES", default=3)
 GATEWAY_RETRY_BASE_SECONDS = env.float("GATEWAY_RETRY_BASE_SECONDS", default=2.0)
 GATEWAY_RETRY_MAX_SECONDS = env.float("GATEWAY_RETRY_MAX_SECONDS", default=300.0)
 GATEWAY_HTTP_TIMEOUT = env.float("GATEWAY_HTTP_TIMEOUT", default=10.0)
+# Dispatch in batches: messages claimed by one task, and gateway calls in flight per
+# worker process (a thread pool: the calls wait on the network).
+GATEWAY_BATCH_SIZE = env.int("GATEWAY_BATCH_SIZE", default=100)
+GATEWAY_BATCH_CONCURRENCY = env.int("GATEWAY_BATCH_CONCURRENCY", default=32)
 # A message still queued this long after it was due is re-enqueued by celery beat.
 GATEWAY_REQUEUE_AFTER_SECONDS = env.int("GATEWAY_REQUEUE_AFTER_SECONDS", default=60)
 # A claim (status sending) older than this belongs to a dead worker and is released. It

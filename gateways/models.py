@@ -9,8 +9,8 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
-from django.db import models
-from django.db.models import Q
+from django.db import connections, models
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from streams import channels
@@ -109,6 +109,58 @@ class OutboundMessageQuerySet(models.QuerySet):
         return self.filter(status=Status.QUEUED).update(
             status=Status.SENDING, claimed_at=now, updated_at=now
         )
+
+    def claim_batch(self, *, channel: str, limit: int) -> list[OutboundMessage]:
+        """Claim up to ``limit`` queued messages of ``channel`` that are due, oldest
+        first, in one statement: rows another worker is claiming are skipped, not
+        waited for (``FOR UPDATE SKIP LOCKED``; SQLite has one writer at a time)."""
+        now = timezone.now()
+        table = OutboundMessage._meta.db_table
+        connection = connections[self.db]
+        skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+        adapt = connection.ops.adapt_datetimefield_value
+        statement = f"""
+            UPDATE {table} SET status = %s, claimed_at = %s, updated_at = %s
+            WHERE id IN (
+                SELECT id FROM {table}
+                WHERE status = %s AND channel = %s
+                    AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
+                ORDER BY created_at LIMIT %s{skip_locked}
+            )
+            RETURNING *
+        """  # noqa: S608 - the only interpolations are our table name and a fixed clause
+        params = [Status.SENDING, adapt(now), adapt(now), Status.QUEUED, channel, adapt(now), limit]
+        return list(self.model.objects.db_manager(self.db).raw(statement, params))
+
+    def mark_sent_many(self, sent: dict, *, gateway: Gateway) -> int:
+        """``mark_sent`` for many messages of one gateway in two statements, whatever
+        their number: ``sent`` maps a message id to (provider message id, progress)."""
+        if not sent:
+            return 0
+
+        def per_message(pick) -> Case:
+            return Case(*(When(id=i, then=Value(pick(v))) for i, v in sent.items()))
+
+        now = timezone.now()
+        provider_ids = per_message(lambda v: v[0])
+        mine = self.filter(id__in=list(sent))
+        moved = mine.filter(status=Status.SENDING).update(
+            status=Status.SENT,
+            gateway=gateway,
+            provider_message_id=provider_ids,
+            sent_at=now,
+            next_attempt_at=None,
+            updated_at=now,
+            **{
+                name: per_message(lambda v, name=name: v[1][name])
+                for name in ("attempts", "hop_attempts", "route_position")
+            },
+        )
+        if moved < len(sent):  # a delivery report raced ahead: only the send's own facts
+            mine.filter(provider_message_id="").exclude(status=Status.SENDING).update(
+                gateway=gateway, provider_message_id=provider_ids, sent_at=now
+            )
+        return moved
 
     def release(self, *, retry_at: datetime | None = None, **progress) -> int:
         """sending -> queued: the claim given back, to be tried again at ``retry_at``."""
@@ -245,6 +297,12 @@ class OutboundMessage(models.Model):
             models.Index(fields=["status", "updated_at"], name="message_status_updated"),
             models.Index(fields=["gateway", "provider_message_id"], name="message_provider_id"),
             models.Index(fields=["account", "-created_at"], name="message_account_recent"),
+            # What the batch claim reads: only queued messages, oldest first.
+            models.Index(
+                fields=["channel", "created_at"],
+                condition=Q(status="queued"),
+                name="message_queued",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -15,7 +15,10 @@ import logging
 import random
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 from celery import current_app
 from django.conf import settings
@@ -25,8 +28,9 @@ from django.utils import timezone
 
 from streams import ratelimit
 
+from . import routes
 from .adapters import PermanentError, Receipt, RetryableError, adapter_for
-from .models import Gateway, MessageAttempt, OutboundMessage, Route
+from .models import Gateway, MessageAttempt, OutboundMessage
 from .sms import sms_parts
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,7 @@ message_failed = Signal()
 # app registers the task at start-up (GatewaysConfig.ready), so eager mode still runs
 # it in-process.
 DELIVER_TASK = "gateways.deliver_message"
+DELIVER_BATCH_TASK = "gateways.deliver_batch"
 
 
 # --- Queueing ---------------------------------------------------------------------------
@@ -73,11 +78,39 @@ def queue_message(
 
 
 def enqueue_delivery(message: OutboundMessage) -> None:
-    """Enqueue after the surrounding transaction commits. A broker that is down must not
-    fail the request that wrote the message: it stays queued and the periodic re-queue
-    sends it once the broker is back."""
-    message_id, channel = str(message.id), message.channel
-    transaction.on_commit(lambda: publish(message_id, channel), robust=True)
+    """Trigger a batch delivery after the surrounding transaction commits. A broker that
+    is down must not fail the request that wrote the message: it stays queued and the
+    periodic re-queue sends it once the broker is back."""
+    channel = message.channel
+    transaction.on_commit(lambda: trigger_batch(channel), robust=True)
+
+
+# At most one batch trigger per channel waits at a time: a login storm of thousands of
+# sends publishes a handful of tasks, not one per message. The batch task clears the
+# mark before it claims, so a message committed after its claim triggers anew: none
+# waits for the periodic re-queue.
+TRIGGER_SCOPE = "dispatch-trigger"
+
+
+def trigger_batch(channel: str) -> bool:
+    if not ratelimit.hit(TRIGGER_SCOPE, channel, limit=1, period=TRIGGER_PERIOD).allowed:
+        return True  # a batch task is on its way and will claim this message
+    return publish_batch(channel)
+
+
+# Seconds: the mark is a fixed-window count, so a lost task delays the next trigger by
+# at most this (and a batch task running longer lets one more trigger through).
+TRIGGER_PERIOD = 1
+
+
+def publish_batch(channel: str) -> bool:
+    try:
+        current_app.signature(DELIVER_BATCH_TASK, args=(channel,)).apply_async(queue=channel)
+    except Exception as exc:  # kombu raises several types; none may reach the caller
+        log.warning("%s batch not enqueued (%s); the re-queue will send it", channel, exc)
+        ratelimit.reset(TRIGGER_SCOPE, channel, period=TRIGGER_PERIOD)
+        return False
+    return True
 
 
 def publish(message_id: str, channel: str, countdown: float | None = None) -> bool:
@@ -105,14 +138,7 @@ def claim(message_id) -> OutboundMessage | None:
 def route_for(message: OutboundMessage) -> list[Gateway]:
     """The account's enabled gateways for the message's channel, primary first; the
     default gateway when the account has no route."""
-    hops = [
-        route.gateway
-        for route in Route.objects.filter(account_id=message.account_id, gateway__enabled=True)
-        .select_related("gateway")
-        .order_by("position", "id")
-    ]
-    hops = [gateway for gateway in hops if gateway.carries(message.channel)]
-    return hops or [default_gateway()]
+    return routes.hops(message.account_id, message.channel)
 
 
 def deliver_message(message_id) -> str | None:
@@ -122,43 +148,144 @@ def deliver_message(message_id) -> str | None:
     if message is None:
         log.info("message %s already claimed", message_id)
         return None
-    hops = route_for(message)
+    return _walk(message, route_for(message))
+
+
+@dataclass
+class _Try:
+    """One call to a gateway: the provider's id, or the error it raised."""
+
+    provider_id: str = ""
+    error: Exception | None = None
+    started: float = 0.0
+
+
+def _try(gateway: Gateway, message: OutboundMessage) -> _Try:
+    started = time.monotonic()
+    try:
+        return _Try(adapter_for(gateway).send(message), None, started)
+    except Exception as exc:
+        return _Try("", exc, started)
+
+
+def _walk(message: OutboundMessage, hops: list[Gateway], first: _Try | None = None) -> str:
+    """Walk the route of a claimed message from its current hop; ``first`` is the
+    outcome of a call to that hop already made (by a batch)."""
     while message.route_position < len(hops):
         gateway = hops[message.route_position]
-        wait = _rate_wait(gateway)
-        if wait:
-            return _later(message, wait, reason="")
-        started = time.monotonic()
-        try:
-            provider_id = adapter_for(gateway).send(message)
-        except RetryableError as exc:
+        if first is None:
+            wait = _rate_wait(gateway)
+            if wait:
+                return _later(message, wait, reason="")
+            outcome = _try(gateway, message)
+        else:
+            outcome, first = first, None
+        exc, started = outcome.error, outcome.started
+        if exc is None:
+            # The attempt and the status land together: a database that fails between
+            # them must not leave a "sent" attempt on a message still claimed, which
+            # the re-queue would then send a second time.
+            with transaction.atomic():
+                _record(
+                    message, gateway, MessageAttempt.Outcome.SENT, started, "", outcome.provider_id
+                )
+                return _sent(message, gateway, outcome.provider_id)
+        if isinstance(exc, RetryableError):
             _record(message, gateway, MessageAttempt.Outcome.RETRYABLE, started, exc.reason)
             message.hop_attempts += 1
             if message.hop_attempts <= _max_retries(gateway):
                 delay = exc.retry_after or backoff(message.hop_attempts)
                 return _later(message, delay, reason=f"{gateway.name}: {exc.reason}")
             message.last_error = f"{gateway.name}: {exc.reason}"
-        except PermanentError as exc:
+        elif isinstance(exc, PermanentError):
             _record(message, gateway, MessageAttempt.Outcome.PERMANENT, started, exc.reason)
             message.last_error = f"{gateway.name}: {exc.reason}"
-        except Exception as exc:
+        else:
             # A bug or a bad setting in the adapter: recorded like a permanent error, so
             # the message fails over or fails instead of staying claimed forever.
-            log.exception("gateway %s raised on message %s", gateway.name, message.id)
+            log.error("gateway %s raised on message %s", gateway.name, message.id, exc_info=exc)
             reason = f"adapter error: {exc.__class__.__name__}: {exc}"
             _record(message, gateway, MessageAttempt.Outcome.PERMANENT, started, reason)
             message.last_error = f"{gateway.name}: {reason}"
-        else:
-            # The attempt and the status land together: a database that fails between
-            # them must not leave a "sent" attempt on a message still claimed, which
-            # the re-queue would then send a second time.
-            with transaction.atomic():
-                _record(message, gateway, MessageAttempt.Outcome.SENT, started, "", provider_id)
-                return _sent(message, gateway, provider_id)
         # Fail over to the next hop of the route, at once.
         message.route_position += 1
         message.hop_attempts = 0
     return _failed(message)
+
+
+# --- Delivering in batches ----------------------------------------------------------------
+
+
+def deliver_batch(*, channel: str, limit: int | None = None) -> int:
+    """Claim up to ``limit`` queued messages of ``channel`` at once, send each to the
+    first hop it is due at — concurrently, up to ``GATEWAY_BATCH_CONCURRENCY`` calls in
+    flight — and record the sent ones in bulk; a message that meets an error, or a
+    gateway with a rate limit, walks its route alone as ``deliver_message`` would.
+    Returns how many messages it claimed. A full batch triggers the next one at once,
+    so several workers drain a backlog together."""
+    limit = limit or settings.GATEWAY_BATCH_SIZE
+    ratelimit.reset(TRIGGER_SCOPE, channel, period=TRIGGER_PERIOD)  # before the claim
+    messages = OutboundMessage.objects.claim_batch(channel=channel, limit=limit)
+    if len(messages) == limit:
+        publish_batch(channel)
+    hops_of = {m.id: route_for(m) for m in messages}
+    now_sendable = [
+        m
+        for m in messages
+        if m.route_position < len(hops_of[m.id])
+        and not hops_of[m.id][m.route_position].rate_per_second
+    ]
+    alone = [m for m in messages if m not in now_sendable]
+    outcomes = _send_concurrently([(m, hops_of[m.id][m.route_position]) for m in now_sendable])
+    sent_by_gateway: dict[Gateway, list[tuple[OutboundMessage, _Try]]] = {}
+    for message, outcome in zip(now_sendable, outcomes, strict=True):
+        if outcome.error is None:
+            gateway = hops_of[message.id][message.route_position]
+            sent_by_gateway.setdefault(gateway, []).append((message, outcome))
+        else:
+            _walk(message, hops_of[message.id], first=outcome)
+    for gateway, sent in sent_by_gateway.items():
+        _record_sent(gateway, sent)
+    for message in alone:
+        _walk(message, hops_of[message.id])
+    return len(messages)
+
+
+def _send_concurrently(calls: list[tuple[OutboundMessage, Gateway]]) -> list[_Try]:
+    """The gateway calls of a batch on a thread pool (the adapters are blocking HTTP
+    clients; the calls wait on the network, not the CPU)."""
+    if len(calls) <= 1:
+        return [_try(gateway, message) for message, gateway in calls]
+    return list(_pool().map(lambda call: _try(call[1], call[0]), calls))
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(
+        max_workers=settings.GATEWAY_BATCH_CONCURRENCY, thread_name_prefix="gateway-call"
+    )
+
+
+def _record_sent(gateway: Gateway, sent: list[tuple[OutboundMessage, _Try]]) -> None:
+    """The attempts and statuses of messages one gateway accepted: one transaction, as
+    ``_walk`` records one (a "sent" attempt never lands without its status)."""
+    finished = time.monotonic()
+    attempts, statuses = [], {}
+    for message, outcome in sent:
+        message.attempts += 1
+        attempts.append(
+            MessageAttempt(
+                message=message,
+                gateway=gateway,
+                outcome=MessageAttempt.Outcome.SENT,
+                provider_message_id=outcome.provider_id,
+                duration_ms=int((finished - outcome.started) * 1000),
+            )
+        )
+        statuses[message.id] = (outcome.provider_id, _progress(message))
+    with transaction.atomic():
+        MessageAttempt.objects.bulk_create(attempts)
+        OutboundMessage.objects.mark_sent_many(statuses, gateway=gateway)
 
 
 def backoff(attempt: int) -> float:
@@ -238,19 +365,6 @@ def _failed(message: OutboundMessage) -> str:
     if message.verification_id:
         message_failed.send(sender=OutboundMessage, verification_id=message.verification_id)
     return Status.FAILED
-
-
-def default_gateway() -> Gateway:
-    """The gateway of accounts without a route (``OTP_DEFAULT_GATEWAY``: a gateway name,
-    or a kind — console or noop — created on first use)."""
-    name = settings.OTP_DEFAULT_GATEWAY
-    gateway = Gateway.objects.filter(name=name).first()
-    if gateway is None:
-        kind = name if name in (Gateway.Kind.CONSOLE, Gateway.Kind.NOOP) else Gateway.Kind.CONSOLE
-        gateway, _ = Gateway.objects.get_or_create(
-            name=name, defaults={"kind": kind, "supports_voice": True}
-        )
-    return gateway
 
 
 # --- Delivery reports ---------------------------------------------------------------------
