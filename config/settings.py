@@ -318,7 +318,7 @@ GATEWAY_HTTP_TIMEOUT = env.float("GATEWAY_HTTP_TIMEOUT", default=10.0)
 # Dispatch in batches: messages claimed by one task, and gateway calls in flight per
 # worker process (a thread pool: the calls wait on the network).
 GATEWAY_BATCH_SIZE = env.int("GATEWAY_BATCH_SIZE", default=100)
-GATEWAY_BATCH_CONCURRENCY = env.int("GATEWAY_BATCH_CONCURRENCY", default=32)
+GATEWAY_BATCH_CONCURRENCY = env.int("GATEWAY_BATCH_CONCURRENCY", default=100)
 # A message still queued this long after it was due is re-enqueued by celery beat.
 GATEWAY_REQUEUE_AFTER_SECONDS = env.int("GATEWAY_REQUEUE_AFTER_SECONDS", default=60)
 # A claim (status sending) older than this belongs to a dead worker and is released. It
