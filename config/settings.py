@@ -57,6 +57,10 @@ SECRET_KEY = _secret("SECRET_KEY")
 # Keys the HMAC of OTP codes and API tokens. Kept apart from SECRET_KEY so rotating
 # the session key does not invalidate every issued API token.
 OTP_HASH_KEY = _secret("OTP_HASH_KEY")
+# Encrypts what a database dump must not reveal (message texts, gateway credentials):
+# OTP_ENCRYPTION_KEYS="new,old" rotates (the first encrypts, all decrypt); a single
+# OTP_ENCRYPTION_KEY otherwise. See docs/configuration.md.
+OTP_ENCRYPTION_KEYS = env.list("OTP_ENCRYPTION_KEYS", default=[]) or [_secret("OTP_ENCRYPTION_KEY")]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -188,6 +192,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-verifications": {"task": "otp.expire_verifications", "schedule": 60.0},
     "prune-verifications": {"task": "otp.prune_verifications", "schedule": 3600.0},
     "prune-messages": {"task": "gateways.prune_messages", "schedule": 3600.0},
+    "forget-expired-codes": {"task": "gateways.forget_expired_codes", "schedule": 60.0},
 }
 
 # --- Auth, i18n, static ------------------------------------------------------------
@@ -326,13 +331,27 @@ GATEWAY_REQUEUE_AFTER_SECONDS = env.int("GATEWAY_REQUEUE_AFTER_SECONDS", default
 GATEWAY_CLAIM_LEASE_SECONDS = env.int(
     "GATEWAY_CLAIM_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30
 )
+# Contact CSV import: the largest file taken (refused whole above it, never cut), and the
+# number of rows imported within the request; larger files are imported by a worker.
+CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+CONTACT_IMPORT_INLINE_ROWS = env.int("CONTACT_IMPORT_INLINE_ROWS", default=20_000)
 OTP_RETENTION = timedelta(days=env.int("OTP_RETENTION_DAYS", default=90))
 
+# Every log record is scrubbed of passwords, tokens, codes and receipt secrets, whoever
+# logs it (urllib3's debug lines carry whole provider URLs): see streams/log_scrubbing.py.
+LOGGING_CONFIG = "streams.log_scrubbing.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"scrub_secrets": {"()": "streams.log_scrubbing.ScrubSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["scrub_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

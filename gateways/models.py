@@ -10,10 +10,11 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import connections, models
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from streams import channels
+from streams.crypto import EncryptedJSONField, EncryptedTextField
 
 from .adapters import REGISTRY
 
@@ -24,7 +25,7 @@ def new_receipt_secret() -> str:
 
 class Gateway(models.Model):
     """A configured provider. ``settings`` holds what may be shown (URLs, usernames);
-    ``credentials`` holds secrets and is write-only in the admin."""
+    ``credentials`` holds secrets: encrypted at rest, write-only in the admin."""
 
     class Kind(models.TextChoices):
         CONSOLE = "console", "Console outbox (development)"
@@ -40,11 +41,23 @@ class Gateway(models.Model):
     supports_sms = models.BooleanField(default=True)
     supports_voice = models.BooleanField(default=False)
     settings = models.JSONField(default=dict, blank=True)
-    credentials = models.JSONField(default=dict, blank=True)
+    credentials = EncryptedJSONField(default=dict, blank=True)
     # Authenticates delivery reports posted back to us for this gateway.
     receipt_secret = models.CharField(max_length=64, default=new_receipt_secret, editable=False)
     # The provider's throughput limit: messages per second (0 = no limit).
     rate_per_second = models.PositiveIntegerField(default=0)
+
+    class DeliveryGuarantee(models.TextChoices):
+        AT_LEAST_ONCE = "at_least_once", "At least once (resend, marked possibly duplicated)"
+        AT_MOST_ONCE = "at_most_once", "At most once (never resend, may be lost)"
+
+    # What to do with a message whose worker was lost during the provider call, when
+    # the provider can neither be asked nor deduplicates (see docs/security.md).
+    delivery_guarantee = models.CharField(
+        max_length=13,
+        choices=DeliveryGuarantee.choices,
+        default=DeliveryGuarantee.AT_LEAST_ONCE,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -104,16 +117,19 @@ class OutboundMessageQuerySet(models.QuerySet):
     how many rows moved: two workers, or a worker and a delivery report, never both win."""
 
     def claim(self) -> int:
-        """queued -> sending, stamped so a dead worker's claim can be released."""
+        """queued -> sending, stamped so a dead worker's claim can be released; only
+        while the message's code still counts."""
         now = timezone.now()
-        return self.filter(status=Status.QUEUED).update(
+        counts = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        return self.filter(counts, status=Status.QUEUED).update(
             status=Status.SENDING, claimed_at=now, updated_at=now
         )
 
     def claim_batch(self, *, channel: str, limit: int) -> list[OutboundMessage]:
-        """Claim up to ``limit`` queued messages of ``channel`` that are due, oldest
-        first, in one statement: rows another worker is claiming are skipped, not
-        waited for (``FOR UPDATE SKIP LOCKED``; SQLite has one writer at a time)."""
+        """Claim up to ``limit`` queued messages of ``channel`` that are due and whose
+        code still counts (as ``claim``), oldest first, in one statement: rows another
+        worker is claiming are skipped, not waited for (``FOR UPDATE SKIP LOCKED``;
+        SQLite has one writer at a time)."""
         now = timezone.now()
         table = OutboundMessage._meta.db_table
         connection = connections[self.db]
@@ -125,11 +141,13 @@ class OutboundMessageQuerySet(models.QuerySet):
                 SELECT id FROM {table}
                 WHERE status = %s AND channel = %s
                     AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
+                    AND (expires_at IS NULL OR expires_at > %s)
                 ORDER BY created_at LIMIT %s{skip_locked}
             )
             RETURNING *
         """  # noqa: S608 - the only interpolations are our table name and a fixed clause
-        params = [Status.SENDING, adapt(now), adapt(now), Status.QUEUED, channel, adapt(now), limit]
+        at = adapt(now)
+        params = [Status.SENDING, at, at, Status.QUEUED, channel, at, at, limit]
         return list(self.model.objects.db_manager(self.db).raw(statement, params))
 
     def mark_sent_many(self, sent: dict, *, gateway: Gateway) -> int:
@@ -151,6 +169,7 @@ class OutboundMessageQuerySet(models.QuerySet):
             sent_at=now,
             next_attempt_at=None,
             updated_at=now,
+            **self._masked_if_done(now),
             **{
                 name: per_message(lambda v, name=name: v[1][name])
                 for name in ("attempts", "hop_attempts", "route_position")
@@ -161,6 +180,31 @@ class OutboundMessageQuerySet(models.QuerySet):
                 gateway=gateway, provider_message_id=provider_ids, sent_at=now
             )
         return moved
+
+    def forget_codes(self, *, now: datetime) -> int:
+        """The code of these messages stopped counting: what is still queued is canceled
+        (never sent), what is being sent is masked once recorded (``expires_at``), and
+        the text of what is done is replaced by its masked copy, so that not even the
+        encryption key reveals the code any more. Returns how many rows it touched."""
+        queued, sending = Q(status=Status.QUEUED), Q(status=Status.SENDING)
+        has_mask = ~Q(masked_text="")
+        counts = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        text = self.model._meta.get_field("text")
+        # One statement: it runs in the request that approves a code.
+        return self.filter(queued | sending | has_mask).update(
+            status=Case(When(queued, then=Value(Status.CANCELED)), default=F("status")),
+            text=Case(
+                When(sending | ~has_mask, then=F("text")),
+                default=F("masked_text"),
+                output_field=text,
+            ),
+            masked_text=Case(
+                When(sending, then=F("masked_text")), default=Value(""), output_field=text
+            ),
+            expires_at=Case(When(sending & counts, then=Value(now)), default=F("expires_at")),
+            next_attempt_at=Case(When(queued, then=Value(None)), default=F("next_attempt_at")),
+            updated_at=now,
+        )
 
     def release(self, *, retry_at: datetime | None = None, **progress) -> int:
         """sending -> queued: the claim given back, to be tried again at ``retry_at``."""
@@ -173,20 +217,6 @@ class OutboundMessageQuerySet(models.QuerySet):
             **progress,
         )
 
-    def release_dead_claims(self, *, claimed_before: datetime) -> list[tuple]:
-        """Release the claims older than ``claimed_before`` (their worker died); returns
-        the ``(id, channel)`` of each message released."""
-        dead = list(
-            self.filter(status=Status.SENDING, claimed_at__lt=claimed_before).values_list(
-                "id", "channel"
-            )
-        )
-        released = []
-        for message_id, channel in dead:
-            if self.filter(id=message_id).release(retry_at=None):
-                released.append((message_id, channel))
-        return released
-
     def mark_sent(self, *, gateway: Gateway, provider_message_id: str, **progress) -> int:
         """sending -> sent. When a delivery report raced ahead and moved it on already,
         only the send's own facts are filled in."""
@@ -198,6 +228,7 @@ class OutboundMessageQuerySet(models.QuerySet):
             sent_at=now,
             next_attempt_at=None,
             updated_at=now,
+            **self._masked_if_done(now),
             **progress,
         )
         if not moved:
@@ -205,6 +236,17 @@ class OutboundMessageQuerySet(models.QuerySet):
                 gateway=gateway, provider_message_id=provider_message_id, sent_at=now
             )
         return moved
+
+    def _masked_if_done(self, now: datetime) -> dict:
+        """A code that stopped counting while it was being sent is masked at once."""
+        done = Q(expires_at__lte=now) & ~Q(masked_text="")
+        text = self.model._meta.get_field("text")
+        return {
+            "text": Case(When(done, then=F("masked_text")), default=F("text"), output_field=text),
+            "masked_text": Case(
+                When(done, then=Value("")), default=F("masked_text"), output_field=text
+            ),
+        }
 
     def mark_failed(self, *, error: str, **progress) -> int:
         """sending -> failed: no gateway of the route could send it."""
@@ -246,6 +288,7 @@ class OutboundMessage(models.Model):
         DELIVERED = "delivered", "Delivered"
         UNDELIVERED = "undelivered", "Undelivered"
         FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"  # its code stopped counting before it was sent
 
     class Encoding(models.TextChoices):
         GSM7 = "gsm7", "GSM-7"
@@ -263,7 +306,14 @@ class OutboundMessage(models.Model):
     channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.SMS)
     recipient = models.CharField(max_length=16)
     sender = models.CharField(max_length=16, blank=True)
-    text = models.TextField()
+    # Encrypted at rest: it holds the code. ``masked_text`` is the same text with the
+    # code masked (rendered at queue time, when the code is known); it replaces ``text``
+    # once the message is done and its code no longer counts, and is emptied then.
+    text = EncryptedTextField()
+    masked_text = EncryptedTextField(blank=True)
+    # When the code stops counting: its verification's expiry, brought forward when the
+    # verification is decided. A message still queued then is canceled, never sent.
+    expires_at = models.DateTimeField(null=True, blank=True)
     encoding = models.CharField(max_length=4, choices=Encoding.choices, default=Encoding.GSM7)
     segments = models.PositiveSmallIntegerField(default=1)
     voice_language = models.CharField(max_length=10, blank=True)
@@ -284,6 +334,9 @@ class OutboundMessage(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     # The provider's last delivery-report status, as it said it.
     provider_status = models.CharField(max_length=40, blank=True)
+    # Sent again after a worker was lost during the provider call, which may have
+    # reached the provider: the recipient may get it twice.
+    possibly_duplicated = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -303,11 +356,23 @@ class OutboundMessage(models.Model):
                 condition=Q(status="queued"),
                 name="message_queued",
             ),
+            # The messages whose code is still to be masked once it stops counting.
+            models.Index(
+                fields=["expires_at"], condition=~Q(masked_text=""), name="message_code_unmasked"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(
-                    status__in=["queued", "sending", "sent", "delivered", "undelivered", "failed"]
+                    status__in=[
+                        "queued",
+                        "sending",
+                        "sent",
+                        "delivered",
+                        "undelivered",
+                        "failed",
+                        "canceled",
+                    ]
                 ),
                 name="message_status",
             ),
@@ -328,6 +393,7 @@ PROGRESS = {
     Status.DELIVERED: 3,
     Status.UNDELIVERED: 3,
     Status.FAILED: 3,
+    Status.CANCELED: 3,
 }
 
 

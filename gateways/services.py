@@ -15,21 +15,22 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from streams import ratelimit
+from streams import crypto, ratelimit
 
 from . import routes
-from .adapters import PermanentError, Receipt, RetryableError, adapter_for
+from .adapters import UNKNOWN, Adapter, PermanentError, Receipt, RetryableError, adapter_for
 from .models import Gateway, MessageAttempt, OutboundMessage
 from .sms import sms_parts
 
@@ -56,10 +57,16 @@ def queue_message(
     recipient: str,
     sender: str,
     text: str,
+    masked_text: str = "",
+    expires_at: datetime | None = None,
     verification_id=None,
     voice_language: str = "",
     voice_gender: str = "",
 ) -> OutboundMessage:
+    """Write the message and enqueue its delivery after commit. ``masked_text`` is
+    ``text`` with its code masked (empty: there is no code), kept to replace ``text``
+    once ``expires_at`` passes or :func:`forget_codes` says the code no longer counts;
+    the segments are those of the real text."""
     parts = sms_parts(text)
     message = OutboundMessage.objects.create(
         account_id=account_id,
@@ -68,6 +75,8 @@ def queue_message(
         recipient=recipient,
         sender=sender,
         text=text,
+        masked_text=masked_text,
+        expires_at=expires_at,
         encoding=parts.encoding,
         segments=parts.segments if channel == OutboundMessage.Channel.SMS else 0,
         voice_language=voice_language,
@@ -128,11 +137,21 @@ def publish(message_id: str, channel: str, countdown: float | None = None) -> bo
 
 
 def claim(message_id) -> OutboundMessage | None:
-    """Move a queued message to ``sending``; ``None`` when another worker has it or it
-    is already past queued (a duplicate task)."""
+    """Move a queued message to ``sending``; ``None`` when another worker has it, it
+    is already past queued (a duplicate task), or its code stopped counting."""
     if not OutboundMessage.objects.filter(id=message_id).claim():
         return None
     return OutboundMessage.objects.get(id=message_id)
+
+
+def cancel_if_expired(message_id) -> bool:
+    """Cancel a queued message whose code stopped counting (its verification was
+    decided, canceled, replaced or expired): it is never handed to a provider."""
+    now = timezone.now()
+    expired = OutboundMessage.objects.filter(
+        id=message_id, status=Status.QUEUED, expires_at__lte=now
+    )
+    return bool(expired.forget_codes(now=now))
 
 
 def route_for(message: OutboundMessage) -> list[Gateway]:
@@ -146,7 +165,10 @@ def deliver_message(message_id) -> str | None:
     when there was nothing to do."""
     message = claim(message_id)
     if message is None:
-        log.info("message %s already claimed", message_id)
+        if cancel_if_expired(message_id):
+            log.info("message %s canceled: its code no longer counts", message_id)
+            return Status.CANCELED
+        log.info("message %s not queued (claimed already, or done)", message_id)
         return None
     return _walk(message, route_for(message))
 
@@ -182,14 +204,7 @@ def _walk(message: OutboundMessage, hops: list[Gateway], first: _Try | None = No
             outcome, first = first, None
         exc, started = outcome.error, outcome.started
         if exc is None:
-            # The attempt and the status land together: a database that fails between
-            # them must not leave a "sent" attempt on a message still claimed, which
-            # the re-queue would then send a second time.
-            with transaction.atomic():
-                _record(
-                    message, gateway, MessageAttempt.Outcome.SENT, started, "", outcome.provider_id
-                )
-                return _sent(message, gateway, outcome.provider_id)
+            return record_sent(message, gateway, outcome.provider_id, started)
         if isinstance(exc, RetryableError):
             _record(message, gateway, MessageAttempt.Outcome.RETRYABLE, started, exc.reason)
             message.hop_attempts += 1
@@ -213,32 +228,103 @@ def _walk(message: OutboundMessage, hops: list[Gateway], first: _Try | None = No
     return _failed(message)
 
 
+def record_sent(message: OutboundMessage, gateway: Gateway, provider_id: str, started) -> str:
+    """The provider took the message: record it, whatever the database does meanwhile.
+    The attempt and the status land together (one transaction); a write lost to a
+    dropped connection is retried with backoff on a fresh connection for as long as
+    the claim's lease lasts, since a claim left to expire would be settled (and
+    possibly resent) by the re-queue."""
+    message.attempts += 1
+    duration_ms = int((time.monotonic() - started) * 1000)
+
+    def write() -> str:
+        with transaction.atomic():
+            MessageAttempt.objects.create(
+                message=message,
+                gateway=gateway,
+                outcome=MessageAttempt.Outcome.SENT,
+                provider_message_id=provider_id,
+                duration_ms=duration_ms,
+            )
+            return _sent(message, gateway, provider_id)
+
+    give_up_at = claim_expiry(message) - timedelta(seconds=1)
+    return _through_blips(write, give_up_at, what=f"message {message.id}")
+
+
+def _through_blips(write: Callable, give_up_at: datetime, *, what: str):
+    """Run ``write`` (a transaction recording what a provider took), retrying with
+    backoff on a fresh connection when the database drops it, until ``give_up_at``."""
+    tries = 0
+    while True:
+        try:
+            return write()
+        except (OperationalError, InterfaceError) as exc:
+            tries += 1
+            delay = min(0.05 * 2**tries, 2.0)
+            if timezone.now() + timedelta(seconds=delay) >= give_up_at:
+                log.error("%s sent but not recorded (%s): left to the re-queue", what, exc)
+                raise
+            log.warning("%s sent; recording it failed (%s), retrying", what, exc)
+            _reconnect()
+            time.sleep(delay)
+
+
+def claim_expiry(message: OutboundMessage):
+    """When the re-queue will consider the worker of this claim dead."""
+    claimed_at = message.claimed_at or timezone.now()
+    return claimed_at + timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)
+
+
+def _reconnect() -> None:
+    """Drop a broken database connection so the next query opens a new one (not inside
+    a transaction: there the caller's transaction is what failed)."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
 # --- Delivering in batches ----------------------------------------------------------------
 
 
 def deliver_batch(*, channel: str, limit: int | None = None) -> int:
     """Claim up to ``limit`` queued messages of ``channel`` at once, send each to the
     first hop it is due at — concurrently, up to ``GATEWAY_BATCH_CONCURRENCY`` calls in
-    flight — and record the sent ones in bulk; a message that meets an error, or a
-    gateway with a rate limit, walks its route alone as ``deliver_message`` would.
-    Returns how many messages it claimed. A full batch triggers the next one at once,
-    so several workers drain a backlog together."""
+    flight — and record the sent ones in bulk; a message that meets an error walks its
+    route alone as ``deliver_message`` would. Returns how many messages it claimed. A
+    full batch triggers the next one at once, so several workers drain a backlog
+    together.
+
+    Only gateways that deduplicate or can be asked about a message (see
+    :func:`settle_dead_claim`) get many calls in flight: for the others, a worker lost
+    mid-batch would resend (marked possibly duplicated) every message it held, so a
+    batch keeps one such message and gives the rest back at once, unmarked, to the
+    next batch — the one-call-per-process behaviour of ``deliver_message``."""
     limit = limit or settings.GATEWAY_BATCH_SIZE
     ratelimit.reset(TRIGGER_SCOPE, channel, period=TRIGGER_PERIOD)  # before the claim
-    messages = OutboundMessage.objects.claim_batch(channel=channel, limit=limit)
-    if len(messages) == limit:
+    # The claim and the give-back commit together: a worker lost between them holds no
+    # claim it was never going to use.
+    with transaction.atomic():
+        messages = OutboundMessage.objects.claim_batch(channel=channel, limit=limit)
+        hops_of = {m.id: route_for(m) for m in messages}
+        concurrent, alone, give_back = [], [], []
+        for message in messages:
+            hops = hops_of[message.id]
+            if message.route_position < len(hops) and _wide(hops[message.route_position]):
+                concurrent.append(message)
+            elif message.route_position >= len(hops) or not any(
+                m.route_position < len(hops_of[m.id]) for m in alone
+            ):
+                alone.append(message)  # no hop left (fails at once), or the one narrow call
+            else:
+                give_back.append(message)
+        if give_back:
+            given = OutboundMessage.objects.filter(id__in=[m.id for m in give_back])
+            given.release(retry_at=None)
+    if len(messages) == limit or give_back:
         publish_batch(channel)
-    hops_of = {m.id: route_for(m) for m in messages}
-    now_sendable = [
-        m
-        for m in messages
-        if m.route_position < len(hops_of[m.id])
-        and not hops_of[m.id][m.route_position].rate_per_second
-    ]
-    alone = [m for m in messages if m not in now_sendable]
-    outcomes = _send_concurrently([(m, hops_of[m.id][m.route_position]) for m in now_sendable])
+    outcomes = _send_concurrently([(m, hops_of[m.id][m.route_position]) for m in concurrent])
     sent_by_gateway: dict[Gateway, list[tuple[OutboundMessage, _Try]]] = {}
-    for message, outcome in zip(now_sendable, outcomes, strict=True):
+    for message, outcome in zip(concurrent, outcomes, strict=True):
         if outcome.error is None:
             gateway = hops_of[message.id][message.route_position]
             sent_by_gateway.setdefault(gateway, []).append((message, outcome))
@@ -249,6 +335,18 @@ def deliver_batch(*, channel: str, limit: int | None = None) -> int:
     for message in alone:
         _walk(message, hops_of[message.id])
     return len(messages)
+
+
+def _wide(gateway: Gateway) -> bool:
+    """Whether many calls to ``gateway`` may be in flight at once: no rate to keep, and
+    a lost call can be settled without a blind resend."""
+    if gateway.rate_per_second:
+        return False
+    try:
+        adapter = adapter_for(gateway)
+    except PermanentError:
+        return False
+    return adapter.idempotent or type(adapter).lookup is not Adapter.lookup
 
 
 def _send_concurrently(calls: list[tuple[OutboundMessage, Gateway]]) -> list[_Try]:
@@ -267,8 +365,13 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _record_sent(gateway: Gateway, sent: list[tuple[OutboundMessage, _Try]]) -> None:
-    """The attempts and statuses of messages one gateway accepted: one transaction, as
-    ``_walk`` records one (a "sent" attempt never lands without its status)."""
+    """``record_sent`` for the messages of a batch one gateway accepted: their attempts
+    and statuses in one transaction, retried through a database blip as long as the
+    earliest of their claims lasts."""
+    if len(sent) == 1:
+        [(message, outcome)] = sent
+        record_sent(message, gateway, outcome.provider_id, outcome.started)
+        return
     finished = time.monotonic()
     attempts, statuses = [], {}
     for message, outcome in sent:
@@ -283,9 +386,14 @@ def _record_sent(gateway: Gateway, sent: list[tuple[OutboundMessage, _Try]]) -> 
             )
         )
         statuses[message.id] = (outcome.provider_id, _progress(message))
-    with transaction.atomic():
-        MessageAttempt.objects.bulk_create(attempts)
-        OutboundMessage.objects.mark_sent_many(statuses, gateway=gateway)
+
+    def write() -> None:
+        with transaction.atomic():
+            MessageAttempt.objects.bulk_create(attempts)
+            OutboundMessage.objects.mark_sent_many(statuses, gateway=gateway)
+
+    give_up_at = min(claim_expiry(m) for m, _ in sent) - timedelta(seconds=1)
+    _through_blips(write, give_up_at, what=f"{len(sent)} message(s) of a batch")
 
 
 def backoff(attempt: int) -> float:
@@ -372,18 +480,10 @@ def _failed(message: OutboundMessage) -> str:
 
 def apply_receipt(gateway: Gateway, receipt: Receipt) -> OutboundMessage | None:
     """Move the message forward to the receipt's status. Idempotent and out-of-order
-    safe: a late "sent" never overwrites "delivered". ``None`` for an unknown message."""
-    messages = OutboundMessage.objects.filter(gateway=gateway)
-    message = messages.filter(provider_message_id=receipt.provider_message_id).first()
-    if message is None:
-        # Kannel and the webhook report with our own id, possibly before the worker
-        # recorded the send.
-        try:
-            own_id = uuid.UUID(receipt.provider_message_id)
-        except ValueError:
-            own_id = None
-        if own_id is not None:
-            message = OutboundMessage.objects.filter(id=own_id).first()
+    safe: a late "sent" never overwrites "delivered". ``None`` for a message unknown to
+    this gateway: a receipt only ever touches a message sent, or being sent, through the
+    gateway whose URL and secret it came with."""
+    message = message_of_receipt(gateway, receipt.provider_message_id)
     if message is None:
         log.warning(
             "delivery report for unknown message %r from %s",
@@ -398,6 +498,34 @@ def apply_receipt(gateway: Gateway, receipt: Receipt) -> OutboundMessage | None:
     return message
 
 
+def message_of_receipt(gateway: Gateway, provider_message_id: str) -> OutboundMessage | None:
+    """The message a receipt of ``gateway`` names: by the provider's id, or by our own
+    id (Kannel and the webhook report with it, possibly before the worker recorded the
+    send) when the message went through this gateway or is being sent through it."""
+    messages = OutboundMessage.objects.filter(gateway=gateway)
+    message = messages.filter(provider_message_id=provider_message_id).first()
+    if message is not None:
+        return message
+    try:
+        own_id = uuid.UUID(provider_message_id)
+    except ValueError:
+        return None
+    message = OutboundMessage.objects.filter(id=own_id).first()
+    if message is None:
+        return None
+    if message.gateway_id is not None:
+        return message if message.gateway_id == gateway.pk else None
+    return message if sending_through(message) == gateway else None
+
+
+def sending_through(message: OutboundMessage) -> Gateway | None:
+    """The gateway a message in ``sending`` is being handed to: its route's current hop."""
+    if message.status != Status.SENDING:
+        return None
+    hops = route_for(message)
+    return hops[message.route_position] if message.route_position < len(hops) else None
+
+
 # --- Housekeeping (celery beat) ----------------------------------------------------------
 
 
@@ -409,7 +537,7 @@ def requeue_stale_messages() -> int:
     now = timezone.now()
     grace = timedelta(seconds=settings.GATEWAY_REQUEUE_AFTER_SECONDS)
     lease = timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)
-    dead = OutboundMessage.objects.release_dead_claims(claimed_before=now - lease)
+    dead = settle_dead_claims(claimed_before=now - lease)
     stale = OutboundMessage.objects.due_for_requeue(now=now, grace=grace)
     stale = dead + list(stale.values_list("id", "channel")[:5000])
     count = 0
@@ -420,11 +548,98 @@ def requeue_stale_messages() -> int:
     return count
 
 
+def settle_dead_claims(*, claimed_before) -> list[tuple]:
+    """Claims older than the lease: their worker died, perhaps during the provider
+    call. Each is settled by :func:`settle_dead_claim`; returns the ``(id, channel)`` of
+    those to send (again)."""
+    dead = OutboundMessage.objects.filter(status=Status.SENDING, claimed_at__lt=claimed_before)
+    return [
+        (message.id, message.channel)
+        for message in dead.defer("text", "masked_text")
+        if settle_dead_claim(message)
+    ]
+
+
+def settle_dead_claim(message: OutboundMessage) -> bool:
+    """Decide a dead claim without blindly sending twice: the provider is asked where
+    it can be (``lookup``); a provider that deduplicates (``idempotent``) gets it again
+    under the same key; otherwise the gateway's delivery guarantee decides: at least
+    once resends it marked ``possibly_duplicated``, at most once ends it failed with the
+    outcome unknown. True when it is to be sent (again)."""
+    gateway = sending_through(message)
+    adapter = adapter_for(gateway) if gateway is not None else None
+    try:
+        found = adapter.lookup(message) if adapter is not None else UNKNOWN
+    except Exception:  # a lookup that breaks is a lookup that could not tell
+        log.exception("lookup of message %s on %s failed", message.id, gateway)
+        found = UNKNOWN
+    # Only this claim, as read: a worker that recorded meanwhile wins.
+    this_claim = OutboundMessage.objects.filter(
+        id=message.id, status=Status.SENDING, claimed_at=message.claimed_at
+    )
+    if found.taken:
+        if this_claim.mark_sent(gateway=gateway, provider_message_id=found.provider_message_id):
+            log.warning("message %s: the provider took it before its worker died", message.id)
+        return False
+    if found.taken is False or adapter is None or adapter.idempotent:
+        return bool(this_claim.release(retry_at=None))
+    if gateway.delivery_guarantee == Gateway.DeliveryGuarantee.AT_MOST_ONCE:
+        this_claim.mark_failed(
+            error=f"{gateway.name}: outcome unknown (the worker was lost during the "
+            "provider call); not sent again: the gateway delivers at most once"
+        )
+        return False
+    if not this_claim.release(retry_at=None, possibly_duplicated=True):
+        return False  # settled meanwhile by another re-queue run
+    log.warning("message %s sent again: it may reach its recipient twice", message.id)
+    return True
+
+
+def forget_codes(verification_ids) -> int:
+    """The codes of these verifications (ids, or a query of ids) no longer count: otp
+    calls this in the transaction that decides, cancels or replaces them. Their
+    messages still queued are canceled, the others masked (see
+    ``OutboundMessageQuerySet.forget_codes``)."""
+    messages = OutboundMessage.objects.filter(verification_id__in=verification_ids)
+    return messages.forget_codes(now=timezone.now())
+
+
+def forget_expired_codes() -> int:
+    """Mask the codes past their expiry (beat): no verification tells us it expired."""
+    now = timezone.now()
+    expired = OutboundMessage.objects.exclude(masked_text="").filter(expires_at__lte=now)
+    return expired.forget_codes(now=now)
+
+
 def forget_messages_of(verification_ids) -> int:
     """Delete the messages of these verifications (ids, or a query of ids): otp prunes
     a verification and its messages together."""
     _, by_model = OutboundMessage.objects.filter(verification_id__in=verification_ids).delete()
     return by_model.get(OutboundMessage._meta.label, 0)
+
+
+def reencrypt_secrets() -> int:
+    """Rotation: every stored ciphertext re-encrypted under the first key. Each value is
+    rewritten only if unchanged since it was read, so a code masked meanwhile stays
+    masked."""
+    columns = [
+        (OutboundMessage, "text"),
+        (OutboundMessage, "masked_text"),
+        (Gateway, "credentials"),
+    ]
+    count = 0
+    with connection.cursor() as cursor:
+        for model, field in columns:
+            table = connection.ops.quote_name(model._meta.db_table)
+            column = connection.ops.quote_name(model._meta.get_field(field).column)
+            cursor.execute(f"SELECT id, {column} FROM {table} WHERE {column} <> ''")  # noqa: S608
+            for pk, token in cursor.fetchall():
+                cursor.execute(
+                    f"UPDATE {table} SET {column} = %s WHERE id = %s AND {column} = %s",  # noqa: S608
+                    [crypto.reencrypt(token), pk, token],
+                )
+                count += cursor.rowcount
+    return count
 
 
 def prune_messages() -> int:

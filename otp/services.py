@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from gateways.models import OutboundMessage
 from gateways.selectors import messages_for_verification
-from gateways.services import queue_message
+from gateways.services import forget_codes, queue_message
 from streams import phones, placeholders, policy
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
@@ -32,6 +32,9 @@ from .models import Verification
 
 Status = Verification.Status
 Channel = Verification.Channel
+# What stands for each character of the code in a message kept after the code stopped
+# counting (a GSM-7 character: the masked text is no longer than the real one).
+MASK = "*"
 
 # A code the client generated: what our own alphabets can produce, as many as a stream's.
 CLIENT_CODE_RE = re.compile(
@@ -131,7 +134,7 @@ def send_otp(
                 if value
             },
         )
-    rendered = _render(stream, text, recipient, code, channel, variables or {})
+    rendered, masked = _render(stream, text, recipient, code, channel, variables or {})
 
     now = timezone.now()
     verification = Verification(
@@ -154,6 +157,8 @@ def send_otp(
         "recipient": recipient,
         "sender": sender_value,
         "text": rendered,
+        "masked_text": masked,
+        "expires_at": verification.expires_at,
         "verification_id": verification.id,
         "voice_language": voice_language,
         "voice_gender": voice_gender,
@@ -196,10 +201,13 @@ def _store_send(
     message: one transaction, all or nothing."""
     with transaction.atomic():
         limits.reserve_send(stream=stream, recipient=verification.recipient, now=now)
-        # Only the newest code of (stream, recipient, event) works.
-        Verification.objects.filter(
+        # Only the newest code of (stream, recipient, event) works: the earlier one is
+        # canceled, and its message too if still queued.
+        earlier = Verification.objects.filter(
             stream=stream, recipient=verification.recipient, event_key=verification.event_key
-        ).cancel(now=now)
+        )
+        if earlier.cancel(now=now):
+            forget_codes(earlier.values("id"))
         verification.save(force_insert=True)
         return queue_message(**message_fields)
 
@@ -370,7 +378,9 @@ def _render(
     code: str,
     channel: str,
     variables: dict[str, str],
-) -> str:
+) -> tuple[str, str]:
+    """The text to send, and the same text with the code masked (what is kept once the
+    code no longer counts)."""
     names = placeholders.placeholders_in(text)
     unknown = sorted(set(variables) - set(names) | ({placeholders.CODE} & set(variables)))
     if unknown:
@@ -386,9 +396,12 @@ def _render(
             values.update(contact.placeholder_values())
     values.update(variables)
     # A voice call reads the code digit by digit ("1, 2, 3, ...").
-    values[placeholders.CODE] = ", ".join(code) if channel == Channel.VOICE else code
+    spoken = channel == Channel.VOICE
+    masked_values = dict(values)
+    masked_values[placeholders.CODE] = ", ".join(MASK * len(code)) if spoken else MASK * len(code)
+    values[placeholders.CODE] = ", ".join(code) if spoken else code
     try:
-        return placeholders.render(text, values)
+        return placeholders.render(text, values), placeholders.render(text, masked_values)
     except placeholders.MissingVariable as exc:
         raise OtpError(
             ErrorCode.MISSING_VARIABLE,
@@ -427,8 +440,13 @@ def check_code(
         raise refusal
     if codes.code_matches(verification.id, code.strip(), verification.code_hash):
         if verification.approve(now=now):
+            # Outside a transaction (the verify path's query budget): if this write is
+            # lost, the expiry sweep masks the code.
+            forget_codes([verification.id])
             return verification
     elif verification.count_wrong_attempt(now=now):
+        if verification.status != Status.PENDING:  # that was the last attempt
+            forget_codes([verification.id])
         left = verification.attempts_left
         raise OtpError(
             ErrorCode.WRONG_CODE,
@@ -511,8 +529,10 @@ def cancel_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> 
     verification = _find_verification(stream, verification_id, "", "", "")
     refusal = _not_pending(verification, now)
     if refusal is None:
-        if verification.cancel(now=now):
-            return verification
+        with transaction.atomic():
+            if verification.cancel(now=now):
+                forget_codes([verification.id])
+                return verification
         verification.refresh_from_db()
         refusal = _not_pending(verification, now)
     if refusal is not None:

@@ -3,7 +3,7 @@ account (the console looks objects up inside these, so another account's are a 4
 
 from django.db.models import Q, QuerySet
 
-from .models import Account, Contact, Membership, SenderID, Stream
+from .models import Account, Contact, ContactImport, Membership, SenderID, Stream
 
 
 def memberships_of(user) -> list[Membership]:
@@ -37,3 +37,7 @@ def account_contacts(account: Account, search: str = "") -> QuerySet[Contact]:
             | Q(last_name__icontains=search)
         )
     return contacts
+
+
+def account_imports(account: Account) -> QuerySet[ContactImport]:
+    return ContactImport.objects.filter(account=account).defer("data")

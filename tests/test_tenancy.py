@@ -10,7 +10,7 @@ from django.test import Client
 
 from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
 from otp.models import Verification
-from streams.models import Contact, ContactField, Membership, Tag
+from streams.models import Contact, ContactField, ContactImport, Membership, Tag
 from tests.support import factories
 from tests.support.otp_client import OtpClient
 from tests.support.urlwalk import ADMIN, API, AUTH, CALLBACK, CannotFill, all_routes, fill, snapshot
@@ -29,6 +29,7 @@ def account_with_data(name: str, stream_name: str, sender: str, first_name: str,
     factories.make_user(account=account, role="member")
     field = ContactField.objects.create(account=account, key="plan", name="Plan")
     contact = Contact.objects.create(account=account, phone=phone, first_name=first_name)
+    contact_import = ContactImport.objects.create(account=account, total_rows=1)
     tag = Tag.objects.create(account=account, name=f"{name} tag")
     stream, token = factories.make_stream(
         account, name=stream_name, default_sender=factories.make_sender(account, sender)
@@ -52,6 +53,7 @@ def account_with_data(name: str, stream_name: str, sender: str, first_name: str,
         "contactfield": field,
         "field": field,
         "contact": contact,
+        "contactimport": contact_import,
         "tag": tag,
         "stream": stream,
         "draft": draft,

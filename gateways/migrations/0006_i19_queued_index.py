@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateways', '0003_verification_reference'),
+        ('gateways', '0005_i14_delivery_guarantee'),
         ('streams', '0001_initial'),
     ]
 
