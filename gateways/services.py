@@ -519,9 +519,9 @@ def message_of_receipt(gateway: Gateway, provider_message_id: str) -> OutboundMe
 
 
 def sending_through(message: OutboundMessage) -> Gateway | None:
-    """The gateway a message in ``sending`` is being handed to: its route's current hop."""
-    if message.status != Status.SENDING:
-        return None
+    """The gateway a message not yet recorded as sent is being handed to: its route's
+    current hop. (A receipt may move it to ``sent`` before its worker records the
+    gateway: a second receipt must still find it.)"""
     hops = route_for(message)
     return hops[message.route_position] if message.route_position < len(hops) else None
 
