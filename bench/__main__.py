@@ -244,12 +244,13 @@ def storm(url: str, data: Path, token: str, count: int, database: str) -> dict:
         "ON a.id = m.account_id WHERE a.slug = 'latency'"
     )
     with psycopg.connect(database.replace("postgres://", "postgresql://"), autocommit=True) as db:
-        last, still = -1, 0
+        before = last = db.execute(counted).fetchone()[0]  # the dispatch runs' messages
+        still = 0
         while proc.poll() is None:
             time.sleep(0.25)
             now = db.execute(counted).fetchone()[0]
-            still = still + 1 if now == last and now > 0 else 0
-            if now >= count or still >= 20:  # all in, or 5 s without a new one
+            still = still + 1 if now == last and now > before else 0
+            if now - before >= count or still >= 40:  # all in, or 10 s without a new one
                 break
             last = now
     proc.send_signal(signal.SIGINT)

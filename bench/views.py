@@ -1,5 +1,5 @@
 """The realistic limit: send and verify doing the API's I/O — one Redis round trip
-(both throttles and the stream lookup), the same SQL statements, the same task publish
+(both throttles and the stream lookup), the same SQL statements, the same batch trigger
 — in raw SQL on one psycopg connection per process, with no ORM, no DRF and no phone
 parsing. Served beside the bare ceiling only when ``OTP_BENCH_CEILING`` is set (never in
 production): the API's figures are read against it.
@@ -12,13 +12,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from celery import current_app
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from gateways.models import OutboundMessage
-from gateways.services import DELIVER_TASK
+from gateways.services import trigger_batch
 from otp import codes
 from otp.models import Verification
 from streams import ratelimit
@@ -46,11 +45,15 @@ INSERT INTO {V} (id, stream_id, event_template_id, event_key, recipient, channel
 VALUES (%s, %s, %s, %s, %s, 'sms', %s, 'pending', 0, %s, %s, %s, %s, '')
 """  # noqa: S608
 _INSERT_MESSAGE_SQL = f"""
-INSERT INTO {M} (id, account_id, verification_id, channel, recipient, sender, text, encoding,
-    segments, voice_language, voice_gender, status, provider_message_id, attempts, last_error,
-    route_position, hop_attempts, provider_status, created_at, updated_at)
-VALUES (%s, %s, %s, 'sms', %s, %s, %s, 'gsm7', 1, '', '', 'queued', '', 0, '', 0, 0, '', %s, %s)
+INSERT INTO {M} (id, account_id, verification_id, channel, recipient, sender, text,
+    masked_text, expires_at, encoding, segments, voice_language, voice_gender, status,
+    provider_message_id, attempts, last_error, route_position, hop_attempts, provider_status,
+    possibly_duplicated, created_at, updated_at)
+VALUES (%s, %s, %s, 'sms', %s, %s, %s, %s, %s, 'gsm7', 1, '', '', 'queued', '', 0, '', 0, 0, '',
+    false, %s, %s)
 """  # noqa: S608
+# The message texts are encrypted at rest, as the model's field writes them.
+_TEXT = OutboundMessage._meta.get_field("text")
 _FIND_SQL = f"""
 SELECT code_hash, status, attempts, max_attempts, expires_at FROM {V}
 WHERE id = %s AND stream_id = %s
@@ -58,6 +61,12 @@ WHERE id = %s AND stream_id = %s
 _APPROVE_SQL = f"""
 UPDATE {V} SET status = 'approved', decided_at = %s
 WHERE id = %s AND status = 'pending' AND expires_at > %s
+"""  # noqa: S608
+# What forget_codes does to an approved code's message (mask it, cancel it if queued).
+_FORGET_SQL = f"""
+UPDATE {M} SET status = CASE WHEN status = 'queued' THEN 'canceled' ELSE status END,
+    updated_at = %s
+WHERE verification_id = %s AND (status IN ('queued', 'sending') OR masked_text <> '')
 """  # noqa: S608
 _WRONG_SQL = f"""
 UPDATE {V} SET attempts = attempts + 1,
@@ -142,11 +151,23 @@ def raw_send(request: HttpRequest) -> JsonResponse:
                 request.META.get("REMOTE_ADDR"),
             ),
         )
+        expires_at = now + timedelta(seconds=ttl)
         conn.execute(
             _INSERT_MESSAGE_SQL,
-            (mid, account_id, vid, recipient, sender, text.replace("{{code}}", code), now, now),
+            (
+                mid,
+                account_id,
+                vid,
+                recipient,
+                sender,
+                _TEXT.get_prep_value(text.replace("{{code}}", code)),
+                _TEXT.get_prep_value(text.replace("{{code}}", "*" * len(code))),
+                expires_at,
+                now,
+                now,
+            ),
         )
-    current_app.signature(DELIVER_TASK, args=(str(mid),)).apply_async(queue="sms")
+    trigger_batch("sms")  # as the API does after commit
     return JsonResponse({"id": str(vid), "status": "pending"}, status=201)
 
 
@@ -167,6 +188,7 @@ def raw_verify(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": {"code": "not_pending", "status": status}}, status=409)
     if codes.code_matches(vid, str(body["code"]).strip(), code_hash):
         if conn.execute(_APPROVE_SQL, (now, vid, now)).rowcount:
+            conn.execute(_FORGET_SQL, (now, vid))
             return JsonResponse({"id": str(vid), "status": "approved"})
         return JsonResponse({"error": {"code": "not_pending"}}, status=409)
     moved = conn.execute(_WRONG_SQL, (now, vid, now)).fetchone()
