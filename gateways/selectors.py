@@ -2,18 +2,26 @@
 console's outbox."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.db.models import QuerySet
 
 from streams.models import Account
 
-from .models import Gateway, OutboundMessage
+from .adapters import REGISTRY
+from .models import Gateway, OutboundMessage, Route
+from .sms import SMART_REPLACEMENTS, SmsParts, smart_encode, sms_parts
+
+# The encrypted fields, left unread where only a message's status is wanted.
+SEALED = ("text", "masked_text")
 
 
 def messages_for_verification(verification_id: UUID) -> QuerySet[OutboundMessage]:
-    """The messages that carried a verification's code, newest first."""
-    return OutboundMessage.objects.filter(verification_id=verification_id).order_by("-created_at")
+    """The messages that carried a verification's code, newest first; their texts are
+    not read (only the worker and the outbox decrypt them)."""
+    messages = OutboundMessage.objects.filter(verification_id=verification_id)
+    return messages.defer(*SEALED).order_by("-created_at")
 
 
 def latest_message_by_verification(
@@ -23,7 +31,7 @@ def latest_message_by_verification(
     verification without a message is left out."""
     latest: dict[UUID, OutboundMessage] = {}
     messages = OutboundMessage.objects.filter(verification_id__in=list(verification_ids))
-    for message in messages.order_by("created_at"):
+    for message in messages.defer(*SEALED).order_by("created_at"):
         latest[message.verification_id] = message
     return latest
 
@@ -33,3 +41,48 @@ def outbox_messages(account: Account) -> QuerySet[OutboundMessage]:
     return OutboundMessage.objects.filter(
         account=account, gateway__kind=Gateway.Kind.CONSOLE
     ).order_by("-created_at")
+
+
+def voice_language_refusal(account_id: int, language: str) -> str | None:
+    """Why no voice gateway of the account's route can call in ``language``, or
+    ``None`` when one can. An account without a voice route uses the default gateway,
+    which takes any language (the console outbox)."""
+    kinds = {
+        route.gateway.kind
+        for route in Route.objects.filter(
+            account_id=account_id, gateway__enabled=True
+        ).select_related("gateway")
+        if route.gateway.carries(OutboundMessage.Channel.VOICE)
+    }
+    if not kinds:
+        return None
+    if any(REGISTRY[kind].speaks(language) is not None for kind in kinds):
+        return None
+    return (
+        f"No voice gateway of the account speaks {language!r}: "
+        + "; ".join(
+            f"{kind} speaks {', '.join(sorted(REGISTRY[kind].voice_languages or ()))}"
+            for kind in sorted(kinds)
+        )
+        + "."
+    )
+
+
+@dataclass(frozen=True)
+class SmsMeasure:
+    text: str  # as sent: smart-encoded when asked
+    parts: SmsParts
+    original_parts: SmsParts  # the text as written
+    replaced: int  # characters smart encoding replaced
+
+
+def measure_sms(text: str, *, smart_encoding: bool) -> SmsMeasure:
+    """How ``text`` would travel, for the console's counters and previews: the send
+    path's smart encoding and segment counting (gateways.sms)."""
+    sent = smart_encode(text) if smart_encoding else text
+    return SmsMeasure(
+        text=sent,
+        parts=sms_parts(sent),
+        original_parts=sms_parts(text),
+        replaced=sum(1 for ch in text if ch in SMART_REPLACEMENTS) if smart_encoding else 0,
+    )

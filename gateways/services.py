@@ -62,6 +62,7 @@ def queue_message(
     verification_id=None,
     voice_language: str = "",
     voice_gender: str = "",
+    voice: dict | None = None,
 ) -> OutboundMessage:
     """Write the message and enqueue its delivery after commit. ``masked_text`` is
     ``text`` with its code masked (empty: there is no code), kept to replace ``text``
@@ -81,6 +82,7 @@ def queue_message(
         segments=parts.segments if channel == OutboundMessage.Channel.SMS else 0,
         voice_language=voice_language,
         voice_gender=voice_gender,
+        voice=voice or {},
     )
     enqueue_delivery(message)
     return message
@@ -249,15 +251,21 @@ def record_sent(message: OutboundMessage, gateway: Gateway, provider_id: str, st
             return _sent(message, gateway, provider_id)
 
     give_up_at = claim_expiry(message) - timedelta(seconds=1)
-    return _through_blips(write, give_up_at, what=f"message {message.id}")
+    landed = lambda: _recorded_sent(message, provider_id)  # noqa: E731
+    return _through_blips(write, give_up_at, what=f"message {message.id}", landed=landed) or (
+        Status.SENT
+    )
 
 
-def _through_blips(write: Callable, give_up_at: datetime, *, what: str):
+def _through_blips(write: Callable, give_up_at: datetime, *, what: str, landed: Callable[[], bool]):
     """Run ``write`` (a transaction recording what a provider took), retrying with
-    backoff on a fresh connection when the database drops it, until ``give_up_at``."""
+    backoff on a fresh connection when the database drops it, until ``give_up_at``;
+    before a retry, ``landed()`` says whether the lost try committed after all."""
     tries = 0
     while True:
         try:
+            if tries and landed():
+                return None  # the connection died after the commit landed
             return write()
         except (OperationalError, InterfaceError) as exc:
             tries += 1
@@ -270,7 +278,15 @@ def _through_blips(write: Callable, give_up_at: datetime, *, what: str):
             time.sleep(delay)
 
 
-def claim_expiry(message: OutboundMessage):
+def _recorded_sent(message: OutboundMessage, provider_id: str) -> bool:
+    return MessageAttempt.objects.filter(
+        message_id=message.id,
+        outcome=MessageAttempt.Outcome.SENT,
+        provider_message_id=provider_id,
+    ).exists()
+
+
+def claim_expiry(message: OutboundMessage) -> datetime:
     """When the re-queue will consider the worker of this claim dead."""
     claimed_at = message.claimed_at or timezone.now()
     return claimed_at + timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)
@@ -393,7 +409,9 @@ def _record_sent(gateway: Gateway, sent: list[tuple[OutboundMessage, _Try]]) -> 
             OutboundMessage.objects.mark_sent_many(statuses, gateway=gateway)
 
     give_up_at = min(claim_expiry(m) for m, _ in sent) - timedelta(seconds=1)
-    _through_blips(write, give_up_at, what=f"{len(sent)} message(s) of a batch")
+    first, outcome = sent[0]  # all or none of the batch's rows commit
+    landed = lambda: _recorded_sent(first, outcome.provider_id)  # noqa: E731
+    _through_blips(write, give_up_at, what=f"{len(sent)} message(s) of a batch", landed=landed)
 
 
 def backoff(attempt: int) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -21,9 +21,12 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from gateways.models import OutboundMessage
-from gateways.selectors import messages_for_verification
+from gateways.selectors import messages_for_verification, voice_language_refusal
 from gateways.services import forget_codes, queue_message
-from streams import phones, placeholders, policy
+from gateways.sms import smart_encode
+from gateways.voice import VoiceScript
+from streams import locales, phones, placeholders, policy, wording
+from streams.messages import MessageFormat, compose_sms
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
 from . import codes, limits
@@ -84,6 +87,7 @@ def send_otp(
     sender: str = "",
     code: str = "",
     variables: dict[str, str] | None = None,
+    locale: str = "",
     voice_language: str = "",
     voice_gender: str = "",
     end_user_ip: str | None = None,
@@ -103,6 +107,8 @@ def send_otp(
             return earlier
 
     template, text = _template_text(stream, event_key, o)
+    contact = _ContactLookup(stream.account_id, recipient)
+    text, locale_used = _localized_text(stream, template, text, _locale(locale), contact, o)
     sender_value = _sender(stream, sender, o)
     code = _code(stream, code, o)
     length = o.length or stream.code_length
@@ -134,7 +140,47 @@ def send_otp(
                 if value
             },
         )
-    rendered, masked = _render(stream, text, recipient, code, channel, variables or {})
+    ttl = o.ttl_seconds or stream.code_ttl_seconds
+    values = _values(stream, text, contact, variables or {}, ttl, locale_used)
+    voice = None
+    if channel == Channel.VOICE:
+        voice_language = voice_language or locale_used
+        refusal = voice_language_refusal(stream.account_id, voice_language)
+        if refusal:
+            raise OtpError(
+                ErrorCode.VOICE_LANGUAGE_UNSUPPORTED,
+                refusal,
+                fields={"voice_language": "Not spoken by the account's voice gateways."},
+            )
+        # The text around each occurrence of the code, for the call's script (split on
+        # a marker no variable can hold).
+        marker = f"\x00{uuid.uuid4().hex}\x00"
+        pieces = _render(text, {**values, placeholders.CODE: marker}).split(marker)
+        script = VoiceScript(
+            intro=wording.voice_intro(locale_used),
+            pieces=tuple(pieces),
+            code=code,
+            repeat=stream.voice_repeat,
+            rate=stream.voice_rate,
+        )
+        voice = script.as_dict()  # the script without the code (see gateways.voice)
+        rendered = script.plain_text()
+        masked = replace(script, code=MASK * len(code)).plain_text()
+    else:
+        fmt = MessageFormat.of(stream, template if o.text is None else None)
+        rendered, masked = (
+            compose_sms(
+                _render(text, {**values, placeholders.CODE: shown}),
+                code=shown,
+                locale=locale_used,
+                fmt=fmt,
+            )
+            for shown in (code, MASK * len(code))
+        )
+        if stream.smart_encoding:
+            rendered, masked = smart_encode(rendered), smart_encode(masked)
+    if not rendered:
+        raise OtpError(ErrorCode.EMPTY_MESSAGE, "The message would be empty: nothing to send.")
 
     now = timezone.now()
     verification = Verification(
@@ -145,7 +191,8 @@ def send_otp(
         recipient=recipient,
         channel=channel,
         max_attempts=o.max_attempts or stream.max_attempts,
-        expires_at=now + timedelta(seconds=o.ttl_seconds or stream.code_ttl_seconds),
+        expires_at=now + timedelta(seconds=ttl),
+        locale=locale_used,
         caller_ip=caller_ip or None,
         end_user_ip=end_user_ip or None,
         idempotency_key=idempotency_key,
@@ -162,6 +209,7 @@ def send_otp(
         "verification_id": verification.id,
         "voice_language": voice_language,
         "voice_gender": voice_gender,
+        "voice": voice,
     }
     retries = SEND_RACE_RETRIES
     while True:
@@ -371,37 +419,96 @@ def _code(stream: Stream, code: str, o: CodeOverrides) -> str:
     return code
 
 
-def _render(
+def _locale(value: str) -> str:
+    if not value:
+        return ""
+    try:
+        return locales.normalize_locale(value)
+    except locales.InvalidLocale:
+        raise OtpError(
+            ErrorCode.INVALID_REQUEST,
+            f"locale must be a BCP 47 language tag (fr, fr-CA), not {value!r}.",
+            fields={"locale": locales.LOCALE_HELP},
+        ) from None
+
+
+class _ContactLookup:
+    """The recipient's contact, read at most once and only when something needs it."""
+
+    def __init__(self, account_id: int, phone: str):
+        self.account_id, self.phone = account_id, phone
+        self._contact: Contact | bool | None = False
+
+    def get(self) -> Contact | None:
+        if self._contact is False:
+            self._contact = Contact.objects.filter(
+                account_id=self.account_id, phone=self.phone
+            ).first()
+        return self._contact  # type: ignore[return-value]
+
+
+def _localized_text(
+    stream: Stream,
+    template: EventTemplate | None,
+    text: str,
+    requested: str,
+    contact: _ContactLookup,
+    o: CodeOverrides,
+) -> tuple[str, str]:
+    """The text in the send's locale, and the locale it is in (``locale_used``).
+
+    A template without variants is its default text, in the stream's default locale:
+    nothing to look up. Otherwise the locale is the request's, else the contact's, else
+    the recipient's country's, resolved through ``fr-CA → fr → default``."""
+    if o.text is not None:  # a text given with the request (the compatibility APIs)
+        return text, requested or stream.default_locale
+    if template is None or not template.variants:
+        return text, stream.default_locale
+    wanted = requested
+    if not wanted:
+        found = contact.get()
+        wanted = found.locale if found is not None else ""
+    if not wanted:
+        wanted = locales.locale_for_country(phones.parse_phone(contact.phone).region)
+    variant, tag = template.text_for(wanted or stream.default_locale)
+    return variant, tag or stream.default_locale
+
+
+def _values(
     stream: Stream,
     text: str,
-    recipient: str,
-    code: str,
-    channel: str,
+    contact: _ContactLookup,
     variables: dict[str, str],
-) -> tuple[str, str]:
-    """The text to send, and the same text with the code masked (what is kept once the
-    code no longer counts)."""
+    ttl_seconds: int,
+    locale_used: str,
+) -> dict[str, str]:
+    """The placeholders' values but the code: the platform's, the contact's, the
+    request's variables (which win over the contact's)."""
     names = placeholders.placeholders_in(text)
-    unknown = sorted(set(variables) - set(names) | ({placeholders.CODE} & set(variables)))
+    unknown = sorted(set(variables) - set(names) | (set(placeholders.PLATFORM) & set(variables)))
     if unknown:
         raise OtpError(
             ErrorCode.INVALID_REQUEST,
-            "Variables must be placeholders of the event template (other than the code).",
+            "Variables must be placeholders of the event template (other than the code, "
+            "brand and expires_in).",
             fields={f"variables.{n}": "Not a placeholder of this template." for n in unknown},
         )
     values: dict[str, str] = {}
-    if any(n != placeholders.CODE and n not in variables for n in names):
-        contact = Contact.objects.filter(account_id=stream.account_id, phone=recipient).first()
-        if contact is not None:
-            values.update(contact.placeholder_values())
+    if any(n not in placeholders.PLATFORM and n not in variables for n in names):
+        found = contact.get()
+        if found is not None:
+            values.update(found.placeholder_values())
     values.update(variables)
-    # A voice call reads the code digit by digit ("1, 2, 3, ...").
-    spoken = channel == Channel.VOICE
-    masked_values = dict(values)
-    masked_values[placeholders.CODE] = ", ".join(MASK * len(code)) if spoken else MASK * len(code)
-    values[placeholders.CODE] = ", ".join(code) if spoken else code
+    if placeholders.BRAND in names:
+        values[placeholders.BRAND] = stream.brand_name
+    if placeholders.EXPIRES_IN in names:
+        values[placeholders.EXPIRES_IN] = wording.expires_in(ttl_seconds, locale_used)
+    return values
+
+
+def _render(text: str, values: dict[str, str]) -> str:
     try:
-        return placeholders.render(text, values), placeholders.render(text, masked_values)
+        return placeholders.render(text, values)
     except placeholders.MissingVariable as exc:
         raise OtpError(
             ErrorCode.MISSING_VARIABLE,

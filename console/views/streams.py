@@ -50,6 +50,7 @@ def _detail_context(request, stream: Stream, token: str | None = None) -> dict:
     return {
         "stream": stream,
         "templates": stream.templates.all(),
+        "message_previews": previews.message_previews(stream),
         "verifications": otp_selectors.recent_verifications(stream),
         "new_token": token,
         "previews": previews.api_previews(request, stream),
