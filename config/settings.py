@@ -336,6 +336,11 @@ GATEWAY_CLAIM_LEASE_SECONDS = env.int(
 CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 CONTACT_IMPORT_INLINE_ROWS = env.int("CONTACT_IMPORT_INLINE_ROWS", default=20_000)
 OTP_RETENTION = timedelta(days=env.int("OTP_RETENTION_DAYS", default=90))
+# The fraud and cost guard (docs/security.md). Prices and money budgets are in one
+# currency (ISO 4217); the wizard proposes these countries to a new stream (the admin
+# confirms or changes them: a stream never sends everywhere without being told so).
+OTP_CURRENCY = env.str("OTP_CURRENCY", default="EUR")
+OTP_DEFAULT_COUNTRIES = env.list("OTP_DEFAULT_COUNTRIES", default=[])
 
 # Every log record is scrubbed of passwords, tokens, codes and receipt secrets, whoever
 # logs it (urllib3's debug lines carry whole provider URLs): see streams/log_scrubbing.py.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import account, contacts, outbox, senders, streams, wizard
+from .views import account, budgets, contacts, outbox, senders, streams, wizard
 
 app_name = "console"
 urlpatterns = [
@@ -23,4 +23,5 @@ urlpatterns = [
     path("contacts/<int:pk>/delete/", contacts.contact_delete, name="contact_delete"),
     path("account/switch/", account.switch_account, name="switch_account"),
     path("outbox/", outbox.outbox, name="outbox"),
+    path("budgets/", budgets.account_budgets, name="budgets"),
 ]

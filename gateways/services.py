@@ -27,12 +27,12 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from streams import crypto, ratelimit
+from streams import crypto, phones, ratelimit
 
-from . import routes
+from . import prices, routes
 from .adapters import UNKNOWN, Adapter, PermanentError, Receipt, RetryableError, adapter_for
 from .models import Gateway, MessageAttempt, OutboundMessage
-from .sms import sms_parts
+from .prices import Estimate
 
 log = logging.getLogger(__name__)
 Status = OutboundMessage.Status
@@ -63,12 +63,21 @@ def queue_message(
     voice_language: str = "",
     voice_gender: str = "",
     voice: dict | None = None,
+    estimate: Estimate | None = None,
 ) -> OutboundMessage:
-    """Write the message and enqueue its delivery after commit. ``masked_text`` is
-    ``text`` with its code masked (empty: there is no code), kept to replace ``text``
-    once ``expires_at`` passes or :func:`forget_codes` says the code no longer counts;
-    the segments are those of the real text."""
-    parts = sms_parts(text)
+    """Write the message in the caller's transaction and enqueue its delivery after
+    commit. ``masked_text`` is ``text`` with its code masked (empty: there is no code),
+    kept to replace ``text`` once ``expires_at`` passes or :func:`forget_codes` says the
+    code no longer counts; the segments are those of the real text. ``estimate`` is
+    :func:`gateways.prices.estimate` of this text, when the caller made one already (to
+    check a budget); otherwise it is made here."""
+    if estimate is None:
+        estimate = prices.estimate(
+            account_id=account_id,
+            channel=channel,
+            country=phones.region_of(recipient),
+            text=text,
+        )
     message = OutboundMessage.objects.create(
         account_id=account_id,
         verification_id=verification_id,
@@ -78,12 +87,14 @@ def queue_message(
         text=text,
         masked_text=masked_text,
         expires_at=expires_at,
-        encoding=parts.encoding,
-        segments=parts.segments if channel == OutboundMessage.Channel.SMS else 0,
+        encoding=estimate.encoding,
+        segments=estimate.segments,
+        estimated_cost=estimate.cost_expression(),  # priced in the INSERT itself
         voice_language=voice_language,
         voice_gender=voice_gender,
         voice=voice or {},
     )
+    del message.estimated_cost  # the expression, not its value: read again when asked
     enqueue_delivery(message)
     return message
 

@@ -226,3 +226,69 @@ class SendCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient}: {self.count} in {self.stream_id}"
+
+
+class SendDecision(models.Model):
+    """Why the guard stopped (or, in shadow mode, would have stopped) one auth request:
+    the rule, what it measured against which threshold, and what happened. Written
+    outside the refused send's transaction, so it survives the refusal."""
+
+    class Mode(models.TextChoices):
+        ENFORCE = "enforce", "Enforce"
+        SHADOW = "shadow", "Shadow (record only)"
+
+    class Outcome(models.TextChoices):
+        BLOCKED = "blocked", "Blocked"
+        THROTTLED = "throttled", "Throttled"
+        ALLOWED_IN_SHADOW = "allowed_in_shadow", "Allowed (shadow mode)"
+
+    Channel = channels.Channel
+
+    stream = models.ForeignKey(
+        "streams.Stream", on_delete=models.CASCADE, related_name="send_decisions"
+    )
+    recipient = models.CharField(max_length=16)
+    channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.SMS)
+    country = models.CharField(max_length=3, blank=True)  # ISO alpha-2, "001": non-geographic
+    prefix = models.CharField(max_length=16, blank=True)
+    end_user_ip = models.GenericIPAddressField(null=True, blank=True)
+    # The rule's stable name (otp.guard.Rule), and the API error code the caller got.
+    rule = models.CharField(max_length=40)
+    code = models.CharField(max_length=40)
+    reason = models.CharField(max_length=300)
+    measured = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    mode = models.CharField(max_length=7, choices=Mode.choices, default=Mode.ENFORCE)
+    outcome = models.CharField(max_length=17, choices=Outcome.choices, default=Outcome.BLOCKED)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["stream", "-created_at"], name="decision_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.outcome}: {self.recipient}"
+
+
+class BudgetCounter(models.Model):
+    """What one budget (``streams.Budget``) has spent in one period (a day or a month,
+    UTC): money or messages. Counted in the send's transaction by one conditional
+    upsert, so concurrent sends never take it past the limit (``otp.budgets``)."""
+
+    budget = models.ForeignKey("streams.Budget", on_delete=models.CASCADE, related_name="counters")
+    period_start = models.DateField()
+    spent = models.DecimalField(max_digits=16, decimal_places=5, default=0)
+    # The budget's limit when last counted: the upsert compares against it.
+    ceiling = models.DecimalField(max_digits=14, decimal_places=4)
+    # The highest alert sent this period (0, 80 or 100 per cent): each is sent once.
+    alerted_percent = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["budget", "period_start"], name="unique_budget_counter_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.budget_id} from {self.period_start}: {self.spent}"

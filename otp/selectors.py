@@ -1,9 +1,17 @@
-"""Reads of verifications for the pages that show them (the console's stream page)."""
+"""Reads of verifications, guard decisions and budget usage for the pages that show
+them (the console's stream page and budgets page)."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.utils import timezone
 
 from gateways.selectors import latest_message_by_verification
-from streams.models import Stream
+from streams.models import Account, Budget, Stream
 
-from .models import Verification
+from .budgets import period_starts
+from .models import BudgetCounter, SendDecision, Verification
 
 
 def recent_verifications(stream: Stream, limit: int = 20) -> list[Verification]:
@@ -14,3 +22,48 @@ def recent_verifications(stream: Stream, limit: int = 20) -> list[Verification]:
     for verification in verifications:
         verification.latest_message = latest.get(verification.id)
     return verifications
+
+
+def recent_decisions(stream: Stream, limit: int = 20) -> list[SendDecision]:
+    """The guard's newest decisions on the stream (refusals, shadow-mode findings)."""
+    return list(SendDecision.objects.filter(stream=stream).order_by("-created_at", "-id")[:limit])
+
+
+@dataclass(frozen=True)
+class BudgetUsage:
+    budget: Budget
+    spent: Decimal
+    period_start: date
+
+    @property
+    def percent(self) -> int:
+        if not self.budget.limit:
+            return 100
+        return min(100, int(self.spent * 100 / self.budget.limit))
+
+    @property
+    def spent_label(self) -> str:
+        if self.budget.unit == Budget.Unit.MONEY:
+            return f"{self.spent:.2f}"
+        return f"{self.spent:.0f}"
+
+
+def budget_usage(account: Account, stream: Stream | None = None) -> list[BudgetUsage]:
+    """The budgets of ``stream`` (or of the whole account) with what each has spent in
+    its current period: two queries."""
+    starts = period_starts(timezone.now())
+    budgets = list(Budget.objects.filter(account=account, stream=stream).order_by("unit", "period"))
+    spent = {
+        (c.budget_id, c.period_start): c.spent
+        for c in BudgetCounter.objects.filter(
+            budget__in=budgets, period_start__in=set(starts.values())
+        )
+    }
+    return [
+        BudgetUsage(
+            budget=b,
+            spent=spent.get((b.pk, starts[b.period]), Decimal(0)),
+            period_start=starts[b.period],
+        )
+        for b in budgets
+    ]

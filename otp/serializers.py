@@ -156,6 +156,13 @@ class ErrorBodySerializer(serializers.Serializer):
     attempts_left = serializers.IntegerField(required=False)
     status = serializers.CharField(required=False)
     retry_after = serializers.IntegerField(required=False)
+    rule = serializers.CharField(
+        required=False, help_text="The guard's rule that refused the send (see the docs)."
+    )
+    reason = serializers.CharField(required=False, help_text="`send_blocked`: why, for humans.")
+    budget = serializers.DictField(
+        required=False, help_text="`budget_exhausted`: the budget's scope, period and unit."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -15,11 +15,13 @@ import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from gateways import prices
 from gateways.models import OutboundMessage
 from gateways.selectors import messages_for_verification, voice_language_refusal
 from gateways.services import forget_codes, queue_message
@@ -29,7 +31,7 @@ from streams import locales, phones, placeholders, policy, wording
 from streams.messages import MessageFormat, compose_sms
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
-from . import codes, limits
+from . import budgets, codes, destinations, guard, limits
 from .errors import ErrorCode, OtpError
 from .models import Verification
 
@@ -96,7 +98,73 @@ def send_otp(
     overrides: CodeOverrides | None = None,
 ) -> SendResult:
     """Send a code for ``event_key`` to ``recipient``; raise :class:`OtpError` on any
-    refusal, having changed nothing."""
+    refusal, having changed nothing but, for the guard's refusals, its decision record."""
+    try:
+        return _send(
+            stream=stream,
+            recipient=recipient,
+            event_key=event_key,
+            channel=channel,
+            country=country,
+            sender=sender,
+            code=code,
+            variables=variables,
+            locale=locale,
+            voice_language=voice_language,
+            voice_gender=voice_gender,
+            end_user_ip=end_user_ip,
+            caller_ip=caller_ip,
+            idempotency_key=idempotency_key,
+            overrides=overrides,
+        )
+    except guard.GuardRefusal as refusal:
+        record = partial(_keep_decision, refusal, stream, recipient, channel, end_user_ip)
+        # The send's transaction is rolled back by now: the decision outlives it. A
+        # caller's transaction would roll it back too: then its handler settles it.
+        if transaction.get_connection().in_atomic_block:
+            refusal.unsettled = record
+        else:
+            record()
+        raise
+
+
+def _keep_decision(
+    refusal: guard.GuardRefusal,
+    stream: Stream,
+    recipient: str,
+    channel: str,
+    end_user_ip: str | None,
+) -> None:
+    guard.record_refusal(
+        refusal,
+        stream=stream,
+        recipient=refusal.decision.pop("recipient", recipient),
+        channel=channel,
+        end_user_ip=end_user_ip,
+    )
+    if refusal.followup is not None:
+        refusal.followup()
+
+
+@sensitive_variables()
+def _send(
+    *,
+    stream: Stream,
+    recipient: str,
+    event_key: str,
+    channel: str,
+    country: str,
+    sender: str,
+    code: str,
+    variables: dict[str, str] | None,
+    locale: str,
+    voice_language: str,
+    voice_gender: str,
+    end_user_ip: str | None,
+    caller_ip: str | None,
+    idempotency_key: str,
+    overrides: CodeOverrides | None,
+) -> SendResult:
     o = overrides or CodeOverrides()
     _check_overrides(o)
     recipient = normalize_recipient(recipient, country=country, channel=channel, stream=stream)
@@ -181,6 +249,12 @@ def send_otp(
             rendered, masked = smart_encode(rendered), smart_encode(masked)
     if not rendered:
         raise OtpError(ErrorCode.EMPTY_MESSAGE, "The message would be empty: nothing to send.")
+    estimate = prices.estimate(
+        account_id=stream.account_id,
+        channel=channel,
+        country=phones.region_of(recipient),
+        text=rendered,
+    )
 
     now = timezone.now()
     verification = Verification(
@@ -210,6 +284,7 @@ def send_otp(
         "voice_language": voice_language,
         "voice_gender": voice_gender,
         "voice": voice,
+        "estimate": estimate,
     }
     retries = SEND_RACE_RETRIES
     while True:
@@ -249,6 +324,7 @@ def _store_send(
     message: one transaction, all or nothing."""
     with transaction.atomic():
         limits.reserve_send(stream=stream, recipient=verification.recipient, now=now)
+        budgets.reserve(stream=stream, estimate=message_fields["estimate"], now=now)
         # Only the newest code of (stream, recipient, event) works: the earlier one is
         # canceled, and its message too if still queued.
         earlier = Verification.objects.filter(
@@ -291,8 +367,8 @@ def _check_overrides(o: CodeOverrides) -> None:
 def normalize_recipient(
     value: str, *, country: str = "", channel: str = Channel.SMS, stream: Stream | None = None
 ) -> str:
-    """The recipient in E.164 form, refusing numbers that cannot receive the channel or
-    that lie outside the stream's allowed countries."""
+    """The recipient in E.164 form, refusing numbers that cannot receive the channel or,
+    given a stream, that its destination policy refuses (``otp.destinations``)."""
     try:
         phone = phones.parse_phone(value, country or None)
     except phones.NotAPhoneNumber:
@@ -308,18 +384,13 @@ def normalize_recipient(
             "The recipient is not a valid phone number.",
             fields={"recipient": "Not a valid (possible and assigned) phone number."},
         ) from None
-    if channel == Channel.SMS and not phone.can_receive_sms:
+    if stream is not None:
+        destinations.check_destination(stream=stream, phone=phone, channel=channel)
+    elif channel == Channel.SMS and not phone.can_receive_sms:
         raise OtpError(
             ErrorCode.NOT_MOBILE,
             "SMS can only be sent to mobile numbers; use the voice channel for this one.",
             fields={"recipient": "Not a mobile number."},
-        )
-    allowed = stream.allowed_countries if stream is not None else []
-    if allowed and phone.region not in allowed:
-        raise OtpError(
-            ErrorCode.COUNTRY_NOT_ALLOWED,
-            f"The stream does not send to {phone.region or 'this country'}.",
-            fields={"recipient": f"Country {phone.region} is not allowed."},
         )
     return phone.e164
 

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from .models import Account, Contact, EventTemplate, Membership, SenderID, Stream, Tag
+from .models import Account, Budget, Contact, EventTemplate, Membership, SenderID, Stream, Tag
 from .tokens import issue_token
 
 DEMO_USERNAME = "admin"
@@ -143,14 +143,13 @@ CODE_HANDLING_FIELDS = (
     "send_limit_enabled",
     "send_limit_count",
     "send_limit_cooldown_minutes",
-    "allowed_countries",
 )
 
 
 @transaction.atomic
 def save_code_handling(*, stream: Stream, changes: Mapping[str, object]) -> Stream:
-    """Wizard step 2: who generates the code, its shape and life, the send limit,
-    the countries. Settings not in ``changes`` keep their value."""
+    """Wizard step 2: who generates the code, its shape and life, the send limit.
+    Settings not in ``changes`` keep their value."""
     unknown = set(changes) - set(CODE_HANDLING_FIELDS)
     if unknown:
         raise ValueError(f"not code-handling settings: {', '.join(sorted(unknown))}")
@@ -160,6 +159,58 @@ def save_code_handling(*, stream: Stream, changes: Mapping[str, object]) -> Stre
     stream.full_clean(exclude=untouched)  # the rules of what changes, and the model's
     stream.save(update_fields=[*changes, "updated_at"])
     return stream
+
+
+@transaction.atomic
+def save_destinations(
+    *,
+    stream: Stream,
+    allowed_countries: Sequence[str],
+    blocked_countries: Sequence[str],
+    blocked_prefixes: Sequence[str],
+    allowed_number_types: Sequence[str],
+) -> Stream:
+    """Where the stream's messages may go (wizard step 2; owners and admins only, which
+    the caller checks): the country allowlist (empty: every country) and blocklist, the
+    blocked number prefixes, and the number types refused by default it may reach."""
+    stream.allowed_countries = list(dict.fromkeys(allowed_countries))
+    stream.blocked_countries = list(dict.fromkeys(blocked_countries))
+    stream.blocked_prefixes = list(dict.fromkeys(blocked_prefixes))
+    stream.allowed_number_types = list(dict.fromkeys(allowed_number_types))
+    fields = ["allowed_countries", "blocked_countries", "blocked_prefixes", "allowed_number_types"]
+    untouched = [f.name for f in Stream._meta.concrete_fields if f.name not in fields]
+    stream.full_clean(exclude=untouched)
+    stream.save(update_fields=[*fields, "updated_at"])
+    return stream
+
+
+BudgetKey = tuple[str, str]  # (Budget.Period, Budget.Unit)
+
+
+@transaction.atomic
+def save_budgets(
+    *, account: Account, stream: Stream | None = None, limits: Mapping[BudgetKey, object]
+) -> list[Budget]:
+    """Set the budgets of ``stream`` (or, without one, of the whole account): each
+    (period, unit) maps to its limit, or ``None`` for no budget. Counters already spent
+    in the current period stay: lowering a limit below them stops sends at once."""
+    if stream is not None and stream.account_id != account.pk:
+        raise ValueError("a stream of another account")
+    kept = []
+    for (period, unit), limit in limits.items():
+        existing = Budget.objects.filter(
+            account=account, stream=stream, period=period, unit=unit
+        ).first()
+        if limit is None:
+            if existing is not None:
+                existing.delete()
+            continue
+        budget = existing or Budget(account=account, stream=stream, period=period, unit=unit)
+        budget.limit = limit
+        budget.full_clean(validate_unique=False)
+        budget.save()
+        kept.append(budget)
+    return kept
 
 
 @dataclass

@@ -52,6 +52,9 @@ def _detail_context(request, stream: Stream, token: str | None = None) -> dict:
         "templates": stream.templates.all(),
         "message_previews": previews.message_previews(stream),
         "verifications": otp_selectors.recent_verifications(stream),
+        "decisions": otp_selectors.recent_decisions(stream),
+        "budget_usage": otp_selectors.budget_usage(request.account, stream),
+        "account_budget_usage": otp_selectors.budget_usage(request.account),
         "new_token": token,
         "previews": previews.api_previews(request, stream),
     }

@@ -26,7 +26,7 @@ def cancel_all_but_the_newest_pending(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("otp", "0004_compat_models_leave_otp"),
+        ("otp", "0007_i16_locale_voice"),
         ("streams", "0001_initial"),
     ]
 
