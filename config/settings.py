@@ -192,6 +192,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-verifications": {"task": "otp.expire_verifications", "schedule": 60.0},
     "prune-verifications": {"task": "otp.prune_verifications", "schedule": 3600.0},
     "prune-messages": {"task": "gateways.prune_messages", "schedule": 3600.0},
+    "refresh-rollups": {"task": "otp.refresh_rollups", "schedule": 60.0},
     "forget-expired-codes": {"task": "gateways.forget_expired_codes", "schedule": 60.0},
 }
 
@@ -336,6 +337,10 @@ GATEWAY_CLAIM_LEASE_SECONDS = env.int(
 CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 CONTACT_IMPORT_INLINE_ROWS = env.int("CONTACT_IMPORT_INLINE_ROWS", default=20_000)
 OTP_RETENTION = timedelta(days=env.int("OTP_RETENTION_DAYS", default=90))
+# The overview and the analytics API bring the rollups up to date first when their last
+# refresh is older than this (the beat task refreshes them every minute; the embedded
+# default runs no beat).
+OTP_ANALYTICS_MAX_AGE_SECONDS = env.int("OTP_ANALYTICS_MAX_AGE_SECONDS", default=60)
 # The fraud and cost guard (docs/security.md). Prices and money budgets are in one
 # currency (ISO 4217); the wizard proposes these countries to a new stream (the admin
 # confirms or changes them: a stream never sends everywhere without being told so).

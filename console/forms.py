@@ -17,7 +17,16 @@ from django.forms import BaseInlineFormSet, inlineformset_factory
 from streams import contact_import, locales, phones, placeholders, policy, validators
 from streams.contact_import import ParsedFile
 from streams.messages import MessageFormat
-from streams.models import Account, Budget, Contact, EventTemplate, SenderID, Stream, Tag
+from streams.models import (
+    Account,
+    Budget,
+    Contact,
+    ContactField,
+    EventTemplate,
+    SenderID,
+    Stream,
+    Tag,
+)
 from streams.services import MESSAGE_SETTINGS_FIELDS, TemplateChange
 
 CUSTOMIZED = ""
@@ -46,7 +55,8 @@ class DetailsForm(forms.ModelForm):
         label="New tags",
         help_text="Separate several with commas.",
     )
-    sender_choice = forms.ChoiceField(label="Default sender")
+    # Not required: the empty choice is a real one, "Customized".
+    sender_choice = forms.ChoiceField(label="Default sender", required=False)
     new_sender_value = forms.CharField(required=False, max_length=16, label="New sender ID")
     new_sender_kind = forms.ChoiceField(choices=SenderID.Kind.choices, required=False, label="Kind")
 
@@ -140,7 +150,10 @@ class CodeForm(forms.ModelForm):
             "send_limit_count",
             "send_limit_cooldown_minutes",
         ]
-        widgets = {"code_generator": forms.RadioSelect}
+        widgets = {
+            "code_generator": forms.RadioSelect,
+            "send_limit_enabled": forms.CheckboxInput(attrs={"role": "switch"}),
+        }
         labels = {
             "code_length": "Code length",
             "code_digits": "Digits (0-9)",
@@ -402,7 +415,10 @@ class TemplateForm(forms.ModelForm):
     class Meta:
         model = EventTemplate
         fields = ["name", "key", "text", "webotp_domain", "enabled"]
-        widgets = {"text": forms.Textarea(attrs={"rows": 3, "class": "template-text"})}
+        widgets = {
+            "text": forms.Textarea(attrs={"rows": 3, "class": "template-text"}),
+            "enabled": forms.CheckboxInput(attrs={"role": "switch"}),
+        }
         help_texts = {"key": "Used in API calls. " + validators.EVENT_KEY_HELP}
         labels = {"text": "Default text", "webotp_domain": "WebOTP domain for this event"}
 
@@ -497,9 +513,14 @@ class BaseTemplateFormSet(BaseInlineFormSet):
                     form.add_error("key", "Another template of this stream has this key.")
                 keys[key] = form
             for name, tag in form.texts():
-                text = form.cleaned_data.get(name) or ""
-                for error in placeholders.template_text_errors(text, known):
-                    form.add_error(name, error)
+                if name not in form.cleaned_data:
+                    continue  # refused already: checking "" would add false errors
+                text = form.cleaned_data[name] or ""
+                # The default text's placeholder rules are the model's
+                # (``EventTemplate.clean``), checked once by the model form.
+                if name != "text":
+                    for error in placeholders.template_text_errors(text, known):
+                        form.add_error(name, error)
                 if self.check_text is not None and text:
                     domain = form.cleaned_data.get("webotp_domain") or ""
                     for problem in self.check_text(text, tag, domain):
@@ -560,6 +581,27 @@ class SenderForm(forms.ModelForm):
         clash = SenderID.objects.filter(account=self.instance.account, value=self.instance.value)
         if clash.exclude(pk=self.instance.pk).exists():
             self.add_error("value", "The account already has this sender ID.")
+
+
+class ContactFieldForm(forms.ModelForm):
+    class Meta:
+        model = ContactField
+        fields = ["name", "key"]
+        labels = {"name": "Field name", "key": "Placeholder key"}
+        help_texts = {
+            "key": "Lower-case letters, digits and underscores; templates use it as "
+            "{{key}} and CSV imports as a column name."
+        }
+
+    def __init__(self, *args, account: Account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.account = account
+
+    def validate_unique(self):
+        super().validate_unique()
+        clash = ContactField.objects.filter(account=self.instance.account, key=self.instance.key)
+        if clash.exists():
+            self.add_error("key", "The account already has a field with this key.")
 
 
 class ContactForm(forms.ModelForm):

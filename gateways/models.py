@@ -234,7 +234,10 @@ class OutboundMessageQuerySet(models.QuerySet):
         )
         if not moved:
             self.filter(provider_message_id="").update(
-                gateway=gateway, provider_message_id=provider_message_id, sent_at=now
+                gateway=gateway,
+                provider_message_id=provider_message_id,
+                sent_at=now,
+                updated_at=now,  # the gateway changed: the analytics recount this row
             )
         return moved
 
@@ -362,6 +365,8 @@ class OutboundMessage(models.Model):
                 condition=Q(status="queued"),
                 name="message_queued",
             ),
+            # The analytics' rollups look for the messages changed since their last run.
+            models.Index(fields=["updated_at"], name="message_updated"),
             # The messages whose code is still to be masked once it stops counting.
             models.Index(
                 fields=["expires_at"], condition=~Q(masked_text=""), name="message_code_unmasked"

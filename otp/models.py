@@ -5,6 +5,7 @@ from datetime import datetime
 
 from django.db import connections, models
 from django.db.models import Case, F, Q, Value, When, sql
+from django.utils import timezone
 
 from streams import channels
 
@@ -22,7 +23,7 @@ class VerificationQuerySet(models.QuerySet):
         return (
             self.pending()
             .filter(expires_at__gt=now)
-            .update(status=Verification.Status.APPROVED, decided_at=now)
+            .update(status=Verification.Status.APPROVED, decided_at=now, changed_at=now)
         )
 
     def count_wrong_attempt(self, *, now: datetime) -> int:
@@ -55,23 +56,28 @@ class VerificationQuerySet(models.QuerySet):
                 default=F("status"),
             ),
             "decided_at": Case(When(last, then=Value(now)), default=F("decided_at")),
+            "changed_at": now,
         }
 
     def cancel(self, *, now: datetime) -> int:
         """Canceled by the client, or replaced by a newer code."""
-        return self.pending().update(status=Verification.Status.CANCELED, decided_at=now)
+        return self.pending().update(
+            status=Verification.Status.CANCELED, decided_at=now, changed_at=now
+        )
 
     def expire_due(self, *, now: datetime) -> int:
         """Past their time to live: expired, decided when they expired."""
         return (
             self.pending()
             .filter(expires_at__lte=now)
-            .update(status=Verification.Status.EXPIRED, decided_at=F("expires_at"))
+            .update(status=Verification.Status.EXPIRED, decided_at=F("expires_at"), changed_at=now)
         )
 
     def fail(self, *, now: datetime) -> int:
         """The message could not be delivered: the code can never be entered."""
-        return self.pending().update(status=Verification.Status.FAILED, decided_at=now)
+        return self.pending().update(
+            status=Verification.Status.FAILED, decided_at=now, changed_at=now
+        )
 
 
 class Verification(models.Model):
@@ -100,6 +106,9 @@ class Verification(models.Model):
     )
     event_key = models.CharField(max_length=64)
     recipient = models.CharField(max_length=16)
+    # The recipient's region (ISO 3166 alpha-2, "001" non-geographic): the analytics'
+    # country, kept so that no report parses phone numbers.
+    country = models.CharField(max_length=3, blank=True, default="")
     channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.SMS)
     code_hash = models.CharField(max_length=64, editable=False)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
@@ -108,6 +117,9 @@ class Verification(models.Model):
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Stamped by every state change (the queryset methods above): the rollups
+    # (``otp/rollups.py``) recompute the hours whose rows changed since their last run.
+    changed_at = models.DateTimeField(default=timezone.now)
     caller_ip = models.GenericIPAddressField(null=True, blank=True)
     end_user_ip = models.GenericIPAddressField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=128, blank=True, default="")
@@ -127,6 +139,7 @@ class Verification(models.Model):
             ),
             models.Index(fields=["status", "expires_at"], name="verification_expiry"),
             models.Index(fields=["created_at"], name="verification_created"),
+            models.Index(fields=["changed_at"], name="verification_changed"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -226,6 +239,108 @@ class SendCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient}: {self.count} in {self.stream_id}"
+
+
+# --- Analytics rollups (written only by otp/rollups.py) ---------------------------------
+
+# Histogram bounds (seconds) of the latencies kept in the rollups: a column per bound
+# and kind counts the codes that took at most that long (and more than the previous
+# bound); the last column, OVERFLOW, the rest.
+LATENCY_BOUNDS = (2, 5, 10, 15, 20, 30, 45, 60, 120, 300, 600, 3600)
+OVERFLOW = 86_400
+LATENCY_KINDS = {"approval": "Send to approval", "delivery": "Send to delivery report"}
+COUNT_FIELDS = (
+    "requested",
+    "sent",  # handed to a gateway (sent or later)
+    "delivered",
+    "undelivered",
+    "message_failed",  # no gateway could send it
+    "approved",
+    "canceled",
+    "expired",
+    "max_attempts_reached",
+    "failed",
+)
+
+
+def latency_field(kind: str, bound: int) -> str:
+    return f"{kind}_le_{bound}"
+
+
+LATENCY_FIELDS = tuple(
+    latency_field(kind, bound) for kind in LATENCY_KINDS for bound in (*LATENCY_BOUNDS, OVERFLOW)
+)
+
+
+class Rollup(models.Model):
+    """Verifications counted by how far they got, per stream, event, channel, country
+    and the gateway of their latest message (0: none yet), with their latencies as
+    histograms. A cohort: a code sent at 10:59 and entered at 11:02 counts as approved
+    in the 10:00 row."""
+
+    account = models.ForeignKey("streams.Account", on_delete=models.CASCADE, related_name="+")
+    stream = models.ForeignKey("streams.Stream", on_delete=models.CASCADE, related_name="+")
+    event_key = models.CharField(max_length=64)
+    channel = models.CharField(max_length=5)
+    country = models.CharField(max_length=3, blank=True)
+    gateway_id = models.PositiveIntegerField(default=0)
+    # The estimated cost of the messages handed to a gateway (their price when sent),
+    # in OTP_CURRENCY.
+    spend = models.DecimalField(max_digits=16, decimal_places=5, default=0)
+
+    class Meta:
+        abstract = True
+
+
+for _name in (*COUNT_FIELDS, *LATENCY_FIELDS):
+    Rollup.add_to_class(_name, models.PositiveIntegerField(default=0))
+
+
+class VerificationRollup(Rollup):
+    """Per hour of creation (UTC): what the refresh recomputes."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "stream", "event_key", "channel", "country", "gateway_id"],
+                name="unique_verification_rollup",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "hour"], name="rollup_account_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.stream_id}/{self.event_key}: {self.requested}"
+
+
+class DailyRollup(Rollup):
+    """The hourly rows summed per day (UTC): what periods of whole days read, a
+    twenty-fourth of the rows."""
+
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "stream", "event_key", "channel", "country", "gateway_id"],
+                name="unique_daily_rollup",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "day"], name="daily_rollup_account_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.stream_id}/{self.event_key}: {self.requested}"
+
+
+class RollupState(models.Model):
+    """One row: when the rollups were last brought up to date (the rows changed since
+    then, less a margin for transactions still open, are recomputed next)."""
+
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"rollups refreshed at {self.refreshed_at}"
 
 
 class SendDecision(models.Model):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from gateways.selectors import latest_message_by_verification
 from streams.models import Account, Budget, Stream
 
+from . import analytics, rollups
 from .budgets import period_starts
 from .models import BudgetCounter, SendDecision, Verification
 
@@ -22,6 +23,23 @@ def recent_verifications(stream: Stream, limit: int = 20) -> list[Verification]:
     for verification in verifications:
         verification.latest_message = latest.get(verification.id)
     return verifications
+
+
+def analytics_overview(account, filters: analytics.Filters) -> dict:
+    """The overview's numbers for ``account`` (``otp.analytics.overview``), from rollups
+    brought up to date first when their last refresh is older than
+    ``OTP_ANALYTICS_MAX_AGE_SECONDS`` (the beat task keeps them fresher than that)."""
+    rollups.refresh_if_stale()
+    return analytics.overview(account, filters)
+
+
+def analytics_choices(account) -> dict[str, list]:
+    return analytics.filter_choices(account)
+
+
+AnalyticsFilters = analytics.Filters
+analytics_period_bounds = analytics.period_bounds
+ANALYTICS_PERIODS = analytics.PERIODS
 
 
 def recent_decisions(stream: Stream, limit: int = 20) -> list[SendDecision]:

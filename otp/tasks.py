@@ -1,8 +1,8 @@
-"""Periodic clean-up of verifications (celery beat)."""
+"""Periodic work on verifications (celery beat): clean-up, and the analytics' rollups."""
 
 from celery import shared_task
 
-from . import housekeeping
+from . import housekeeping, rollups
 
 
 @shared_task(name="otp.expire_verifications")
@@ -13,3 +13,8 @@ def expire_verifications_task() -> int:
 @shared_task(name="otp.prune_verifications")
 def prune_verifications_task() -> int:
     return housekeeping.prune_verifications()
+
+
+@shared_task(name="otp.refresh_rollups")
+def refresh_rollups_task() -> int:
+    return rollups.refresh_rollups()

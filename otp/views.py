@@ -1,6 +1,7 @@
 """The OTP API's endpoints: parse, call one service, render."""
 
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views import defaults
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -9,7 +10,7 @@ from rest_framework.views import APIView
 
 from streams.clients import client_address
 
-from . import services
+from . import analytics, rollups, services
 from .api import (
     BoundedJSONParser,
     CallerIPThrottle,
@@ -20,6 +21,8 @@ from .api import (
 )
 from .errors import ERROR_CATALOGUE, ErrorCode, OtpError
 from .serializers import (
+    AnalyticsQuerySerializer,
+    AnalyticsSerializer,
     ErrorSerializer,
     SendRequestSerializer,
     VerificationSerializer,
@@ -249,6 +252,35 @@ class CancelView(OtpAPIView):
             stream=request.auth, verification_id=verification_id
         )
         return Response(VerificationSerializer(verification, context={"message": None}).data)
+
+
+class AnalyticsView(OtpAPIView):
+    @extend_schema(
+        operation_id="stream_analytics",
+        summary="The stream's numbers: funnel, series, countries, gateways, latencies",
+        parameters=[AnalyticsQuerySerializer],
+        responses={200: AnalyticsSerializer, **_errors(*BODY_ERRORS)},
+    )
+    def get(self, request):
+        query = AnalyticsQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        stream = request.auth
+        start, end = analytics.period_bounds(
+            data["period"], now=timezone.now(), first=data.get("from"), last=data.get("to")
+        )
+        filters = analytics.Filters(
+            start=start,
+            end=end,
+            stream_ids=(stream.pk,),
+            event_key=data.get("event", ""),
+            channel=data.get("channel", ""),
+            country=data.get("country", ""),
+            gateway_id=data.get("gateway"),
+            period=data["period"],
+        )
+        rollups.refresh_if_stale()
+        return Response(analytics.overview(stream.account, filters))
 
 
 def not_found(request, exception=None):

@@ -5,7 +5,16 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from . import phones
-from .models import Account, Budget, Contact, ContactImport, Membership, SenderID, Stream
+from .models import (
+    Account,
+    Budget,
+    Contact,
+    ContactField,
+    ContactImport,
+    Membership,
+    SenderID,
+    Stream,
+)
 
 
 def memberships_of(user) -> list[Membership]:
@@ -39,6 +48,10 @@ def account_contacts(account: Account, search: str = "") -> QuerySet[Contact]:
             | Q(last_name__icontains=search)
         )
     return contacts
+
+
+def account_contact_fields(account: Account) -> QuerySet[ContactField]:
+    return ContactField.objects.filter(account=account).order_by("key")
 
 
 def proposed_countries(account: Account) -> list[str]:

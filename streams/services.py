@@ -4,10 +4,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
+from django.utils.text import slugify
 
-from .models import Account, Budget, Contact, EventTemplate, Membership, SenderID, Stream, Tag
+from . import placeholders
+from .models import (
+    Account,
+    Budget,
+    Contact,
+    ContactField,
+    EventTemplate,
+    Membership,
+    SenderID,
+    Stream,
+    Tag,
+)
 from .tokens import issue_token
 
 DEMO_USERNAME = "admin"
@@ -87,6 +101,37 @@ def ensure_demo() -> tuple[Stream, str]:
         template.save()
     token = activate_stream(stream=stream)
     return stream, token
+
+
+@transaction.atomic
+def create_account_with_owner(
+    *, name: str, slug: str, username: str, email: str, password: str
+) -> tuple[Account, object]:
+    """A real account and its first user, its owner (``manage.py createaccount``). An
+    existing user is made owner of the new account only if the password matches, so
+    the command cannot hand someone else's user an account."""
+    User = get_user_model()
+    account = Account(name=name.strip(), slug=slug or slugify(name)[:50])
+    try:
+        account.full_clean()
+    except ValidationError as exc:
+        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        raise Refused(errors) from None
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        user = User(username=username, email=email)
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise Refused(" ".join(exc.messages)) from None
+        user.set_password(password)
+        user.full_clean()
+        user.save()
+    elif not user.check_password(password):
+        raise Refused(f"The user {username} exists and the password does not match.")
+    account.save()
+    Membership.objects.create(user=user, account=account, role=Membership.Role.OWNER)
+    return account, user
 
 
 # --- The console ---------------------------------------------------------------------
@@ -352,3 +397,29 @@ def save_contact(
 
 def delete_contact(*, contact: Contact) -> None:
     contact.delete()
+
+
+@transaction.atomic
+def add_contact_field(*, account: Account, key: str, name: str) -> ContactField:
+    """A custom contact field: a column of the contacts and a placeholder of templates."""
+    contact_field = ContactField(account=account, key=key, name=name)
+    contact_field.full_clean()
+    contact_field.save()
+    return contact_field
+
+
+@transaction.atomic
+def delete_contact_field(*, contact_field: ContactField) -> None:
+    """A field an event template still names stays: its messages could not be sent.
+    Otherwise the field goes, and its values with it from every contact."""
+    placeholder = placeholders.placeholder(contact_field.key)
+    used = EventTemplate.objects.filter(
+        stream__account=contact_field.account, text__contains=placeholder
+    ).values_list("stream__name", flat=True)
+    if used:
+        raise Refused(f"{placeholder} is used by the templates of: {', '.join(sorted(set(used)))}.")
+    account, key = contact_field.account, contact_field.key
+    contact_field.delete()
+    for contact in Contact.objects.filter(account=account, custom_fields__has_key=key):
+        contact.custom_fields.pop(key, None)
+        contact.save(update_fields=["custom_fields", "updated_at"])

@@ -5,12 +5,12 @@ import pytest
 
 from streams.models import Stream
 from tests.support import factories
-from tests.test_e2e_console import page, shot  # noqa: F401 - the browser fixture
+from tests.support.browser import shot  # the browser fixture "page" is in conftest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_country_picker_searches_by_name_and_saves_what_it_shows(page, live_server):  # noqa: F811
+def test_the_country_picker_searches_by_name_and_saves_what_it_shows(page, live_server):
     from playwright.sync_api import expect
 
     account = factories.make_account(name="Picker Co")

@@ -40,10 +40,19 @@ def stream_new(request):
     return render(request, "console/new.html")
 
 
+# A rotated token waits in the session for the page that shows it: POST, redirect,
+# GET, so reloading the page neither rotates again nor shows the token twice.
+NEW_TOKEN_SESSION_KEY = "new_token:{}"  # noqa: S105 - a session key, not a secret
+
+
 @account_view
 def stream_detail(request, public_id):
     stream = get_object_or_404(selectors.account_streams(request.account), public_id=public_id)
-    return render(request, "console/detail.html", _detail_context(request, stream))
+    token = request.session.pop(NEW_TOKEN_SESSION_KEY.format(stream.public_id), None)
+    response = render(request, "console/detail.html", _detail_context(request, stream, token))
+    if token:
+        response["Cache-Control"] = "no-store"  # the token must not come back from a cache
+    return response
 
 
 def _detail_context(request, stream: Stream, token: str | None = None) -> dict:
@@ -83,4 +92,5 @@ def stream_rotate(request, public_id):
     except services.Refused as refusal:
         messages.error(request, str(refusal))
         return redirect("console:detail", public_id=stream.public_id)
-    return render(request, "console/detail.html", _detail_context(request, stream, token))
+    request.session[NEW_TOKEN_SESSION_KEY.format(stream.public_id)] = token
+    return redirect("console:detail", public_id=stream.public_id)

@@ -46,7 +46,13 @@ def wizard(request, public_id=None, step: int = 1):
 def _after_save(request, stream: Stream, step: int):
     action = request.POST.get("action", "next")
     services.reach_step(stream, step + 1 if action == "next" else step)
-    if action == "draft":
+    if stream.status != Stream.Status.DRAFT:
+        # A created stream has no draft: its changes are live once saved, and the page
+        # says so (the buttons read "Apply", behind a confirmation).
+        messages.success(request, f"Changes to “{stream.name}” are saved and live now.")
+        if action == "draft":
+            return redirect("console:detail", public_id=stream.public_id)
+    elif action == "draft":
         messages.success(request, f"“{stream.name}” saved as a draft.")
         return redirect("console:list")
     return redirect("console:wizard", public_id=stream.public_id, step=step + 1)

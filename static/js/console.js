@@ -24,10 +24,46 @@ document.addEventListener("click", async (event) => {
   setTimeout(() => { button.textContent = label; }, 1500);
 });
 
-// Forms that ask before they act (delete, rotate): <form data-confirm="...">.
+// Forms and buttons that ask before they act (disable, rotate, delete, apply to a live
+// stream): data-confirm="question" on the <form> or on its submit button, optionally
+// data-confirm-action="Rotate" for the confirm button's label. A styled <dialog>;
+// without script the form simply submits.
+function confirmDialog() {
+  let dialog = document.getElementById("confirm-dialog");
+  if (dialog) return dialog;
+  dialog = document.createElement("dialog");
+  dialog.id = "confirm-dialog";
+  dialog.className = "confirm-dialog";
+  dialog.setAttribute("aria-labelledby", "confirm-dialog-text");
+  dialog.innerHTML = '<form method="dialog"><p id="confirm-dialog-text"></p>' +
+    '<div class="actions"><button value="cancel" class="btn" id="confirm-cancel">Cancel</button>' +
+    '<button value="ok" class="btn btn-danger" id="confirm-ok"></button></div></form>';
+  document.body.appendChild(dialog);
+  return dialog;
+}
+
 document.addEventListener("submit", (event) => {
-  const form = event.target.closest("form[data-confirm]");
-  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  const form = event.target;
+  const submitter = event.submitter;
+  const source = submitter && submitter.dataset.confirm ? submitter : form;
+  const question = source.dataset && source.dataset.confirm;
+  if (!question || form.dataset.confirmed === "1") {
+    delete form.dataset.confirmed;
+    return;
+  }
+  event.preventDefault();
+  const dialog = confirmDialog();
+  dialog.querySelector("#confirm-dialog-text").textContent = question;
+  const ok = dialog.querySelector("#confirm-ok");
+  ok.textContent = source.dataset.confirmAction || (submitter ? submitter.textContent.trim() : "OK");
+  dialog.onclose = () => {
+    if (dialog.returnValue !== "ok") return;
+    form.dataset.confirmed = "1";
+    if (submitter) form.requestSubmit(submitter); else form.requestSubmit();
+  };
+  dialog.returnValue = "";
+  dialog.showModal();
+  dialog.querySelector("#confirm-cancel").focus();
 });
 
 // <select data-autosubmit> submits its form when changed (the account switcher).

@@ -26,7 +26,7 @@ def cancel_all_but_the_newest_pending(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("otp", "0007_i16_locale_voice"),
+        ("otp", "0008_i17_analytics_rollups"),
         ("streams", "0001_initial"),
     ]
 
