@@ -278,40 +278,76 @@ def _send(
         idempotency_key=idempotency_key,
     )
     verification.code_hash = codes.hash_code(verification.id, code)
-    try:
-        with transaction.atomic():
-            limits.reserve_send(stream=stream, recipient=recipient, now=now)
-            budgets.reserve(stream=stream, estimate=estimate, now=now)
-            # Only the newest code of (stream, recipient, event) works: the earlier
-            # one is canceled, and its message too if still queued.
-            earlier = Verification.objects.filter(
-                stream=stream, recipient=recipient, event_key=event_key
-            )
-            if earlier.cancel(now=now):
-                forget_codes(earlier.values("id"))
-            verification.save(force_insert=True)
-            message = queue_message(
-                account_id=stream.account_id,
-                channel=channel,
-                recipient=recipient,
-                sender=sender_value,
-                text=rendered,
-                masked_text=masked,
-                expires_at=verification.expires_at,
-                verification_id=verification.id,
-                voice_language=voice_language,
-                voice_gender=voice_gender,
-                voice=voice,
-                estimate=estimate,
-            )
-    except IntegrityError:
-        # Two requests raced with one idempotency key: the other one won; answer as it did.
-        if idempotency_key:
-            earlier = _idempotent_replay(stream, idempotency_key, recipient, event_key, channel)
-            if earlier is not None:
-                return earlier
-        raise
-    return SendResult(verification=verification, message=message)
+    message_fields = {
+        "account_id": stream.account_id,
+        "channel": channel,
+        "recipient": recipient,
+        "sender": sender_value,
+        "text": rendered,
+        "masked_text": masked,
+        "expires_at": verification.expires_at,
+        "verification_id": verification.id,
+        "voice_language": voice_language,
+        "voice_gender": voice_gender,
+        "voice": voice,
+        "estimate": estimate,
+    }
+    retries = SEND_RACE_RETRIES
+    while True:
+        try:
+            message = _store_send(stream, verification, message_fields, now)
+            return SendResult(verification=verification, message=message)
+        except IntegrityError:
+            # Two requests raced with one idempotency key: the other one won; answer as it did.
+            if idempotency_key:
+                earlier = _idempotent_replay(stream, idempotency_key, recipient, event_key, channel)
+                if earlier is not None:
+                    return earlier
+            # Another send to this recipient and event committed its pending code between
+            # our cancel and our insert (the one-pending constraint refused ours): start
+            # over, cancelling it, so the newest code works. Racing sends settle one per
+            # retry; a send that still loses answers with the winner's verification.
+            if not retries:
+                winner = _pending_verification(stream, recipient, event_key)
+                if winner is None:
+                    raise
+                return SendResult(
+                    verification=winner, message=messages_for_verification(winner.id).first()
+                )
+            retries -= 1
+            now = timezone.now()
+
+
+# How many times a send that lost the race for "one pending code per recipient and event"
+# starts over before it answers with the winner's verification.
+SEND_RACE_RETRIES = 3
+
+
+def _store_send(
+    stream: Stream, verification: Verification, message_fields: dict, now
+) -> OutboundMessage:
+    """Count the send, cancel the earlier pending code and write the verification and its
+    message: one transaction, all or nothing."""
+    with transaction.atomic():
+        limits.reserve_send(stream=stream, recipient=verification.recipient, now=now)
+        budgets.reserve(stream=stream, estimate=message_fields["estimate"], now=now)
+        # Only the newest code of (stream, recipient, event) works: the earlier one is
+        # canceled, and its message too if still queued.
+        earlier = Verification.objects.filter(
+            stream=stream, recipient=verification.recipient, event_key=verification.event_key
+        )
+        if earlier.cancel(now=now):
+            forget_codes(earlier.values("id"))
+        verification.save(force_insert=True)
+        return queue_message(**message_fields)
+
+
+def _pending_verification(stream: Stream, recipient: str, event_key: str) -> Verification | None:
+    return (
+        Verification.objects.pending()
+        .filter(stream=stream, recipient=recipient, event_key=event_key)
+        .first()
+    )
 
 
 # Per-request overrides stay within what a stream itself may be set to.
