@@ -25,6 +25,7 @@ import redis.exceptions
 from django.conf import settings
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisSerializer
+from django.core.signals import request_started
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,31 @@ class Decision:
 
 
 def cache_is_down(exc: BaseException) -> bool:
-    """Whether ``exc`` says the shared cache cannot be reached (refused or hung)."""
-    return isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
+    """Whether ``exc`` says the shared cache cannot be reached (refused or hung). Also
+    remembers it: for the rest of the request (or ``CACHE_DOWN_RETRY_SECONDS`` in a
+    worker) the cache is then skipped at once (:func:`known_down`), so a hung cache costs
+    a request one timeout, not one per cache operation; the next request tries again."""
+    down = isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError)
+    if down:
+        global _down_until
+        _down_until = time.monotonic() + getattr(settings, "CACHE_DOWN_RETRY_SECONDS", 5.0)
+    return down
+
+
+_down_until = 0.0
+
+
+def _forget_down(**kwargs) -> None:
+    global _down_until
+    _down_until = 0.0
+
+
+request_started.connect(_forget_down, dispatch_uid="ratelimit-forget-down")
+
+
+def known_down() -> bool:
+    """The cache failed within the last ``CACHE_DOWN_RETRY_SECONDS``: fail open now."""
+    return time.monotonic() < _down_until
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -74,6 +98,8 @@ def hit(
     the count stays readable (for :func:`recent_total`); ``now``: the event's time."""
     now = time.time() if now is None else now
     window = int(now // period)
+    if known_down():
+        return Decision(allowed=True, count=0)
     try:
         count = _increment(_key(scope, identity, window), period * keep_windows)
     except Exception as exc:
@@ -112,6 +138,8 @@ def hit_and_read(counters: Sequence[Counter], *, read: str | None = None) -> Loo
     it. A cache that is down allows every counter and reads nothing."""
     if not counters and read is None:
         return Lookup([], None)
+    if known_down():
+        return Lookup([Decision(allowed=True, count=0) for _ in counters], None, cache_down=True)
     now = time.time()
     windows = [int(now // c.period) for c in counters]
     keys = [_key(c.scope, c.identity, w) for c, w in zip(counters, windows, strict=True)]
@@ -149,6 +177,8 @@ def hit_and_read(counters: Sequence[Counter], *, read: str | None = None) -> Loo
 def remember(key: str, value: Any, timeout: int) -> None:
     """``cache.set`` on the process's one Redis client (Django's Redis cache builds a
     client per operation). A cache that is down is logged and skipped."""
+    if known_down():
+        return
     try:
         client = _redis_client()
         if client is None:
@@ -170,6 +200,8 @@ def count(scope: str, identity: str, *, period: int) -> int:
     """Events counted so far in the current window, without counting one (0 when the
     cache is down: fail open)."""
     key = _key(scope, identity, int(time.time() // period))
+    if known_down():
+        return 0
     try:
         return int(cache.get(key) or 0)
     except Exception as exc:
@@ -191,6 +223,8 @@ def recent_totals(
         (scope, identity): [_key(scope, identity, current - back) for back in range(windows)]
         for scope, identity in series
     }
+    if known_down():
+        return [0] * len(series)
     try:
         found = cache.get_many([key for group in keys.values() for key in group])
     except Exception as exc:
@@ -203,6 +237,8 @@ def recent_totals(
 
 def reset(scope: str, identity: str, *, period: int) -> None:
     """Forget the current window's count (a success that should clear past failures)."""
+    if known_down():
+        return
     try:
         cache.delete(_key(scope, identity, int(time.time() // period)))
     except Exception as exc:

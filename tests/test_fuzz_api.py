@@ -83,6 +83,7 @@ def test_schemathesis_finds_no_500_and_no_schema_violation(transactional_db, tmp
     assert cases["with_failures"] == 0 and summary["failures"] == []
     assert summary["errors"] == []
     assert {op.split()[-1] for op in summary["valid_rates"]} == {
+        "/api/v1/analytics",
         "/api/v1/otp/send",
         "/api/v1/otp/verify",
         "/api/v1/otp/{verification_id}",
