@@ -16,6 +16,15 @@ def messages_for_verification(verification_id: UUID) -> QuerySet[OutboundMessage
     return OutboundMessage.objects.filter(verification_id=verification_id).order_by("-created_at")
 
 
+def messages_of_verifications(verification_ids: Iterable[UUID]) -> QuerySet[OutboundMessage]:
+    """The messages of several verifications with their gateways, oldest first."""
+    return (
+        OutboundMessage.objects.filter(verification_id__in=list(verification_ids))
+        .select_related("gateway")
+        .order_by("created_at", "id")
+    )
+
+
 def latest_message_by_verification(
     verification_ids: Iterable[UUID],
 ) -> dict[UUID, OutboundMessage]:

@@ -28,7 +28,8 @@ from streams.models import Contact, EventTemplate, SenderID, Stream
 
 from . import codes, limits
 from .errors import ErrorCode, OtpError
-from .models import Verification
+from .models import Check, Verification
+from .selectors import timelines
 
 Status = Verification.Status
 Channel = Verification.Channel
@@ -154,7 +155,7 @@ def send_otp(
             # Only the newest code of (stream, recipient, event) works.
             Verification.objects.filter(
                 stream=stream, recipient=recipient, event_key=event_key
-            ).cancel(now=now)
+            ).replace(now=now, by=verification.id)
             verification.save(force_insert=True)
             message = queue_message(
                 account_id=stream.account_id,
@@ -388,11 +389,15 @@ def check_code(
     verification = _find_verification(stream, verification_id, recipient, event_key, country)
     refusal = _not_pending(verification, now)
     if refusal is not None:
+        _record_check(verification, now, Check.Result.REFUSED)
         raise refusal
     if codes.code_matches(verification.id, code.strip(), verification.code_hash):
+        # The approving check is the verification's decision (``decided_at``): no row of
+        # its own, so the right code costs one UPDATE.
         if verification.approve(now=now):
             return verification
     elif verification.count_wrong_attempt(now=now):
+        _record_check(verification, now, Check.Result.WRONG_CODE)
         left = verification.attempts_left
         raise OtpError(
             ErrorCode.WRONG_CODE,
@@ -403,9 +408,15 @@ def check_code(
         )
     # Another request decided the row first: say what it became.
     verification.refresh_from_db()
+    _record_check(verification, now, Check.Result.REFUSED)
     raise _not_pending(verification, now) or OtpError(
         ErrorCode.SERVICE_UNAVAILABLE, "The verification changed meanwhile; retry."
     )
+
+
+def _record_check(verification: Verification, now, result: str) -> None:
+    """The timeline's entry for one verification request."""
+    Check.objects.create(verification=verification, checked_at=now, result=result)
 
 
 def _find_verification(
@@ -452,7 +463,9 @@ def _not_pending(verification: Verification, now) -> OtpError | None:
         ),
         Status.CANCELED: (
             ErrorCode.VERIFICATION_CANCELED,
-            "This verification was canceled or replaced by a newer code.",
+            "This verification was replaced by a newer code."
+            if verification.reason == Verification.Reason.REPLACED
+            else "This verification was canceled.",
         ),
         Status.FAILED: (
             ErrorCode.VERIFICATION_FAILED,
@@ -461,11 +474,14 @@ def _not_pending(verification: Verification, now) -> OtpError | None:
     }
     if verification.status in refusals:
         code, message = refusals[verification.status]
-        return OtpError(
-            code,
-            message,
-            details={"status": verification.status, "attempts_left": verification.attempts_left},
-        )
+        details = {
+            "status": verification.status,
+            "reason": verification.reason,
+            "attempts_left": verification.attempts_left,
+        }
+        if verification.replaced_by_id:
+            details["replaced_by"] = str(verification.replaced_by_id)
+        return OtpError(code, message, details=details)
     return None
 
 
@@ -488,7 +504,8 @@ def cancel_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> 
 
 
 def get_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> Verification:
-    """A verification of ``stream`` with its latest message (``latest_message``)."""
+    """A verification of ``stream`` — whatever its status, for as long as it is retained
+    — with its latest message (``latest_message``) and its timeline (``timeline``)."""
     verification = Verification.objects.filter(stream=stream, id=verification_id).first()
     if verification is None:
         raise OtpError(
@@ -496,13 +513,7 @@ def get_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> Ver
             "No verification of this stream has this id.",
             fields={"id": "Not found."},
         )
-    verification.latest_message = messages_for_verification(verification.id).first()
+    verification.timeline = timelines([verification])[verification.id]
+    sends = verification.timeline.sends
+    verification.latest_message = sends[-1] if sends else None
     return verification
-
-
-def effective_status(verification: Verification) -> str:
-    """The status as a client should see it: a pending code past its expiry is expired
-    even before the periodic clean-up writes so."""
-    if verification.status == Status.PENDING and timezone.now() >= verification.expires_at:
-        return Status.EXPIRED
-    return verification.status

@@ -21,6 +21,7 @@ from .errors import ERROR_CATALOGUE, ErrorCode, OtpError
 from .serializers import (
     ErrorSerializer,
     SendRequestSerializer,
+    VerificationDetailSerializer,
     VerificationSerializer,
     VerifyRequestSerializer,
 )
@@ -209,14 +210,18 @@ class VerifyView(OtpAPIView):
 class VerificationView(OtpAPIView):
     @extend_schema(
         operation_id="get_verification",
-        summary="A verification's status, with its message's delivery status",
-        responses={200: VerificationSerializer, **_errors(ErrorCode.VERIFICATION_NOT_FOUND)},
+        summary="A verification's status and reason, with its timeline of sends, checks "
+        "and fallbacks (answered for as long as the verification is retained)",
+        responses={
+            200: VerificationDetailSerializer,
+            **_errors(ErrorCode.VERIFICATION_NOT_FOUND),
+        },
     )
     def get(self, request, verification_id):
         verification = services.get_verification(
             stream=request.auth, verification_id=verification_id
         )
-        return Response(VerificationSerializer(verification).data)
+        return Response(VerificationDetailSerializer(verification).data)
 
 
 class CancelView(OtpAPIView):

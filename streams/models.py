@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from . import placeholders, policy, validators
+from . import channels, placeholders, policy, validators
 from .tokens import IssuedToken
 
 
@@ -199,6 +199,15 @@ class Stream(models.Model):
         PLATFORM = "platform", "The platform generates the code"
         CLIENT = "client", "I will generate and send the code myself"
 
+    class ResendPolicy(models.TextChoices):
+        SAME_CODE = "same_code", "Send the same code again"
+        NEW_CODE = "new_code", "Send a new code (the previous one stays valid for a grace period)"
+
+    class FallbackTrigger(models.TextChoices):
+        UNDELIVERED = "undelivered", "The delivery report says undelivered or failed"
+        NO_DELIVERY_REPORT = "no_delivery_report", "No delivered report within N seconds"
+        NO_CHECK = "no_check", "No successful check within N seconds"
+
     class WizardStep(models.IntegerChoices):
         DETAILS = 1, "Details"
         CODE = 2, "Code handling"
@@ -262,6 +271,29 @@ class Stream(models.Model):
         validators=[validators.validate_country_list],
         help_text="ISO country codes messages may go to. Empty: every country.",
     )
+    # What a new send for the same recipient and event does while a code is pending.
+    resend_policy = models.CharField(
+        max_length=10, choices=ResendPolicy.choices, default=ResendPolicy.NEW_CODE
+    )
+    resend_grace_seconds = models.PositiveSmallIntegerField(
+        default=0,
+        validators=policy.RESEND_GRACE_SECONDS.validators(),
+        help_text="New code: how long the previous code still works after a newer send.",
+    )
+    # One fallback step: the same code again on another channel, when the trigger fires.
+    fallback_channel = models.CharField(
+        max_length=5, choices=channels.Channel.choices, blank=True, default=""
+    )
+    fallback_trigger = models.CharField(
+        max_length=20,
+        choices=FallbackTrigger.choices,
+        default=FallbackTrigger.UNDELIVERED,
+    )
+    fallback_after_seconds = models.PositiveIntegerField(
+        default=30,
+        validators=policy.FALLBACK_AFTER_SECONDS.validators(),
+        help_text="For the timed triggers: seconds after the send.",
+    )
 
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     token_prefix = models.CharField(max_length=16, blank=True, editable=False)
@@ -290,6 +322,13 @@ class Stream(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["draft", "active", "disabled"]), name="stream_status"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    resend_grace_seconds__gte=policy.RESEND_GRACE_SECONDS.minimum,
+                    resend_grace_seconds__lte=policy.RESEND_GRACE_SECONDS.maximum,
+                ),
+                name="stream_resend_grace",
             ),
         ]
 
