@@ -145,8 +145,13 @@ class CodeForm(forms.ModelForm):
             "send_limit_enabled",
             "send_limit_count",
             "send_limit_cooldown_minutes",
+            "resend_policy",
+            "resend_grace_seconds",
+            "fallback_channel",
+            "fallback_trigger",
+            "fallback_after_seconds",
         ]
-        widgets = {"code_generator": forms.RadioSelect}
+        widgets = {"code_generator": forms.RadioSelect, "resend_policy": forms.RadioSelect}
         labels = {
             "code_length": "Code length",
             "code_digits": "Digits (0-9)",
@@ -157,6 +162,11 @@ class CodeForm(forms.ModelForm):
             "send_limit_enabled": "Limit messages per recipient",
             "send_limit_count": "Messages per recipient",
             "send_limit_cooldown_minutes": "Cooldown (minutes)",
+            "resend_policy": "When a code is sent again while one is pending",
+            "resend_grace_seconds": "Grace period of the previous code (seconds)",
+            "fallback_channel": "Fallback channel (the same code)",
+            "fallback_trigger": "Fall back when",
+            "fallback_after_seconds": "After (seconds)",
         }
 
     # Shown only when the platform generates codes, or when the send limit is on; when
@@ -170,9 +180,21 @@ class CodeForm(forms.ModelForm):
         "max_attempts",
     )
     LIMIT_FIELDS = ("send_limit_count", "send_limit_cooldown_minutes")
+    # Resend and fallback: a form that leaves them out keeps the stream's settings.
+    LIFECYCLE_FIELDS = (
+        "resend_policy",
+        "resend_grace_seconds",
+        "fallback_channel",
+        "fallback_trigger",
+        "fallback_after_seconds",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["fallback_channel"].choices = [
+            ("", "No fallback"),
+            *Stream._meta.get_field("fallback_channel").choices,
+        ]
         if not self.is_bound:
             self.initial["code_ttl_minutes"] = max(1, self.instance.code_ttl_seconds // 60)
             self.initial["allowed_countries"] = self.instance.allowed_countries
@@ -186,6 +208,9 @@ class CodeForm(forms.ModelForm):
             self.fields["code_ttl_minutes"].required = True
         if not self.data.get("send_limit_enabled"):
             for name in self.LIMIT_FIELDS:
+                self.fields.pop(name)
+        for name in self.LIFECYCLE_FIELDS:
+            if name not in self.data:
                 self.fields.pop(name)
 
     def clean(self):

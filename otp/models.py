@@ -71,6 +71,7 @@ class VerificationQuerySet(models.QuerySet):
             .filter(replaced_by_id__isnull=True)
             .update(
                 replaced_by_id=by,
+                sealed="",  # nothing resends a replaced code
                 expires_at=Case(
                     When(expires_at__gt=until, then=Value(until)), default=F("expires_at")
                 ),

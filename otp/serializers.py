@@ -74,6 +74,14 @@ class SendRequestSerializer(StrictSerializer):
         return value
 
 
+class ResendRequestSerializer(StrictSerializer):
+    channel = serializers.ChoiceField(
+        choices=Verification.Channel.choices,
+        required=False,
+        help_text="Send on this channel instead (sms or voice); default: the verification's.",
+    )
+
+
 class VerifyRequestSerializer(StrictSerializer):
     id = serializers.UUIDField(required=False, help_text="The verification's id.")
     recipient = serializers.CharField(

@@ -63,6 +63,7 @@ class SendResult:
     verification: Verification
     message: OutboundMessage | None
     replayed: bool = False  # an idempotent retry answered with the original send
+    resent: bool = False  # the same code sent again on an existing verification
 
 
 # --- The auth request ---------------------------------------------------------------
@@ -149,13 +150,37 @@ def send_otp(
         idempotency_key=idempotency_key,
     )
     verification.code_hash = codes.hash_code(verification.id, code)
+    verification.sealed = codes.seal(
+        codes.Sealed(code=code, variables=variables or {}, sender=sender_value)
+    )
+    # The stream's resend policy is the product API's; the compatibility APIs keep their
+    # peers' rule (every send a new code, the previous one canceled at once).
+    follows_policy = overrides is None
     try:
         with transaction.atomic():
             limits.reserve_send(stream=stream, recipient=recipient, now=now)
-            # Only the newest code of (stream, recipient, event) works.
+            if follows_policy and stream.resend_policy == Stream.ResendPolicy.SAME_CODE:
+                current = _pending_to_resend(stream, recipient, event_key, now)
+                if current is not None:
+                    current.stream = stream
+                    message = _send_again(
+                        current,
+                        channel=channel,
+                        text=text,
+                        variables=variables or {},
+                        voice_language=voice_language,
+                        voice_gender=voice_gender,
+                    )
+                    return SendResult(verification=current, message=message, resent=True)
+            # Only the newest code of (stream, recipient, event) works — after the
+            # stream's grace period, during which the previous one still does.
             Verification.objects.filter(
                 stream=stream, recipient=recipient, event_key=event_key
-            ).replace(now=now, by=verification.id)
+            ).replace(
+                now=now,
+                by=verification.id,
+                grace_seconds=stream.resend_grace_seconds if follows_policy else 0,
+            )
             verification.save(force_insert=True)
             message = queue_message(
                 account_id=stream.account_id,
@@ -175,6 +200,97 @@ def send_otp(
                 return earlier
         raise
     return SendResult(verification=verification, message=message)
+
+
+def _pending_to_resend(stream: Stream, recipient: str, event_key: str, now) -> Verification | None:
+    """The pending verification whose code a new send repeats (policy *same code*),
+    locked until the send commits: a check that approves it meanwhile waits, and then
+    the code it repeated is the one approved."""
+    return (
+        Verification.objects.select_for_update()
+        .pending()
+        .filter(stream=stream, recipient=recipient, event_key=event_key, expires_at__gt=now)
+        .exclude(sealed="")
+        .order_by("-created_at")
+        .first()
+    )
+
+
+@sensitive_variables()
+def _send_again(
+    verification: Verification,
+    *,
+    channel: str,
+    text: str,
+    variables: dict[str, str],
+    voice_language: str = "",
+    voice_gender: str = "",
+) -> OutboundMessage:
+    """Queue the verification's own code once more (on ``channel``): its lifetime and
+    attempts stay as they are. Runs in the caller's transaction, the row locked."""
+    sealed = codes.unseal(verification.sealed)
+    stream = verification.stream
+    rendered = _render(stream, text, verification.recipient, sealed.code, channel, variables)
+    return queue_message(
+        account_id=stream.account_id,
+        channel=channel,
+        recipient=verification.recipient,
+        sender=sealed.sender,
+        text=rendered,
+        verification_id=verification.id,
+        voice_language=voice_language,
+        voice_gender=voice_gender,
+    )
+
+
+@sensitive_variables()
+def resend_verification(
+    *,
+    stream: Stream,
+    verification_id: uuid.UUID | str,
+    channel: str = "",
+    caller_ip: str | None = None,
+) -> SendResult:
+    """Send a pending verification's code again, the stream's resend policy deciding
+    which: *same code* — the same code on the same verification (counted against the
+    send limit; its lifetime not extended); *new code* — a new verification for the
+    same recipient and event, the previous code valid for the grace period. ``channel``
+    switches between SMS and voice (default: the verification's)."""
+    now = timezone.now()
+    verification = _find_verification(stream, verification_id, "", "", "")
+    refusal = _not_pending(verification, now)
+    if refusal is not None:
+        raise refusal
+    channel = channel or verification.channel
+    normalize_recipient(verification.recipient, channel=channel, stream=stream)
+    _, text = _template_text(stream, verification.event_key, CodeOverrides())
+    sealed = codes.unseal(verification.sealed)
+    if stream.resend_policy == Stream.ResendPolicy.SAME_CODE and sealed is not None:
+        with transaction.atomic():
+            limits.reserve_send(stream=stream, recipient=verification.recipient, now=now)
+            locked = _pending_to_resend(stream, verification.recipient, verification.event_key, now)
+            if locked is not None:
+                locked.stream = stream
+            if locked is None or locked.id != verification.id:
+                # Decided (or replaced) since it was read: say what it became.
+                verification.refresh_from_db()
+                raise _not_pending(verification, now) or OtpError(
+                    ErrorCode.VERIFICATION_CANCELED,
+                    "This verification was replaced by a newer code.",
+                    details={"status": "canceled", "reason": "replaced"},
+                )
+            message = _send_again(locked, channel=channel, text=text, variables=sealed.variables)
+        return SendResult(verification=locked, message=message, resent=True)
+    return send_otp(
+        stream=stream,
+        recipient=verification.recipient,
+        event_key=verification.event_key,
+        channel=channel,
+        sender=sealed.sender if sealed and stream.is_customized_sender else "",
+        code=sealed.code if sealed and not stream.platform_generates_code else "",
+        variables=sealed.variables if sealed else None,
+        caller_ip=caller_ip,
+    )
 
 
 # Per-request overrides stay within what a stream itself may be set to.
@@ -387,6 +503,8 @@ def check_code(
     """
     now = timezone.now()
     verification = _find_verification(stream, verification_id, recipient, event_key, country)
+    if not verification_id and stream.resend_grace_seconds:
+        verification = _in_grace_matching(verification, code.strip(), now) or verification
     refusal = _not_pending(verification, now)
     if refusal is not None:
         _record_check(verification, now, Check.Result.REFUSED)
@@ -412,6 +530,24 @@ def check_code(
     raise _not_pending(verification, now) or OtpError(
         ErrorCode.SERVICE_UNAVAILABLE, "The verification changed meanwhile; retry."
     )
+
+
+def _in_grace_matching(newest: Verification, code: str, now) -> Verification | None:
+    """Found by recipient and event: when the code is not the newest verification's, the
+    replaced one whose grace period is running and whose code it is."""
+    if codes.code_matches(newest.id, code, newest.code_hash):
+        return None
+    graced = Verification.objects.pending().filter(
+        stream_id=newest.stream_id,
+        recipient=newest.recipient,
+        event_key=newest.event_key,
+        replaced_by_id__isnull=False,
+        expires_at__gt=now,
+    )
+    for candidate in graced.order_by("-created_at")[:5]:
+        if codes.code_matches(candidate.id, code, candidate.code_hash):
+            return candidate
+    return None
 
 
 def _record_check(verification: Verification, now, result: str) -> None:

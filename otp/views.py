@@ -20,6 +20,7 @@ from .api import (
 from .errors import ERROR_CATALOGUE, ErrorCode, OtpError
 from .serializers import (
     ErrorSerializer,
+    ResendRequestSerializer,
     SendRequestSerializer,
     VerificationDetailSerializer,
     VerificationSerializer,
@@ -246,6 +247,44 @@ class CancelView(OtpAPIView):
             stream=request.auth, verification_id=verification_id
         )
         return Response(VerificationSerializer(verification, context={"message": None}).data)
+
+
+class ResendView(OtpAPIView):
+    @extend_schema(
+        operation_id="resend_verification",
+        summary="Resend a pending verification's code, by the stream's resend policy",
+        description="Policy *same code*: the same code again on the same verification "
+        "(its lifetime unchanged). Policy *new code*: a new verification for the same "
+        "recipient and event (the previous code valid for the stream's grace period). "
+        "Either counts against the send limit. `channel` switches SMS and voice.",
+        request=ResendRequestSerializer,
+        responses={
+            201: VerificationSerializer,
+            **_errors(
+                *BODY_ERRORS,
+                ErrorCode.VERIFICATION_NOT_FOUND,
+                ErrorCode.VERIFICATION_EXPIRED,
+                ErrorCode.MAX_ATTEMPTS_REACHED,
+                ErrorCode.ALREADY_APPROVED,
+                ErrorCode.VERIFICATION_CANCELED,
+                ErrorCode.VERIFICATION_FAILED,
+                ErrorCode.NOT_MOBILE,
+                ErrorCode.UNKNOWN_EVENT,
+                ErrorCode.SEND_LIMIT_REACHED,
+            ),
+        },
+    )
+    def post(self, request, verification_id):
+        serializer = ResendRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.resend_verification(
+            stream=request.auth,
+            verification_id=verification_id,
+            channel=serializer.validated_data.get("channel", ""),
+            caller_ip=request.caller_ip,
+        )
+        body = VerificationSerializer(result.verification, context={"message": result.message}).data
+        return Response(body, status=201)
 
 
 def not_found(request, exception=None):
