@@ -69,6 +69,7 @@ def environment(args) -> dict[str, str]:
         DEBUG="false",
         SECRET_KEY="bench-secret-key-" + "x" * 40,
         OTP_HASH_KEY="bench-hash-key-" + "y" * 40,
+        OTP_ENCRYPTION_KEY="bench-encryption-key-" + "z" * 40,
         ALLOWED_HOSTS="127.0.0.1,localhost",
         OTP_DEFAULT_GATEWAY="noop",
         # Throttles stay on (their cost is measured) but do not cap the measurement.

@@ -57,6 +57,10 @@ SECRET_KEY = _secret("SECRET_KEY")
 # Keys the HMAC of OTP codes and API tokens. Kept apart from SECRET_KEY so rotating
 # the session key does not invalidate every issued API token.
 OTP_HASH_KEY = _secret("OTP_HASH_KEY")
+# Encrypts what a database dump must not reveal (message texts, gateway credentials):
+# OTP_ENCRYPTION_KEYS="new,old" rotates (the first encrypts, all decrypt); a single
+# OTP_ENCRYPTION_KEY otherwise. See docs/configuration.md.
+OTP_ENCRYPTION_KEYS = env.list("OTP_ENCRYPTION_KEYS", default=[]) or [_secret("OTP_ENCRYPTION_KEY")]
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -185,6 +189,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-verifications": {"task": "otp.expire_verifications", "schedule": 60.0},
     "prune-verifications": {"task": "otp.prune_verifications", "schedule": 3600.0},
     "prune-messages": {"task": "gateways.prune_messages", "schedule": 3600.0},
+    "forget-expired-codes": {"task": "gateways.forget_expired_codes", "schedule": 60.0},
 }
 
 # --- Auth, i18n, static ------------------------------------------------------------

@@ -10,10 +10,11 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from streams import channels
+from streams.crypto import EncryptedJSONField, EncryptedTextField
 
 from .adapters import REGISTRY
 
@@ -24,7 +25,7 @@ def new_receipt_secret() -> str:
 
 class Gateway(models.Model):
     """A configured provider. ``settings`` holds what may be shown (URLs, usernames);
-    ``credentials`` holds secrets and is write-only in the admin."""
+    ``credentials`` holds secrets: encrypted at rest, write-only in the admin."""
 
     class Kind(models.TextChoices):
         CONSOLE = "console", "Console outbox (development)"
@@ -40,7 +41,7 @@ class Gateway(models.Model):
     supports_sms = models.BooleanField(default=True)
     supports_voice = models.BooleanField(default=False)
     settings = models.JSONField(default=dict, blank=True)
-    credentials = models.JSONField(default=dict, blank=True)
+    credentials = EncryptedJSONField(default=dict, blank=True)
     # Authenticates delivery reports posted back to us for this gateway.
     receipt_secret = models.CharField(max_length=64, default=new_receipt_secret, editable=False)
     # The provider's throughput limit: messages per second (0 = no limit).
@@ -104,10 +105,37 @@ class OutboundMessageQuerySet(models.QuerySet):
     how many rows moved: two workers, or a worker and a delivery report, never both win."""
 
     def claim(self) -> int:
-        """queued -> sending, stamped so a dead worker's claim can be released."""
+        """queued -> sending, stamped so a dead worker's claim can be released; only
+        while the message's code still counts."""
         now = timezone.now()
-        return self.filter(status=Status.QUEUED).update(
+        counts = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        return self.filter(counts, status=Status.QUEUED).update(
             status=Status.SENDING, claimed_at=now, updated_at=now
+        )
+
+    def forget_codes(self, *, now: datetime) -> int:
+        """The code of these messages stopped counting: what is still queued is canceled
+        (never sent), what is being sent is masked once recorded (``expires_at``), and
+        the text of what is done is replaced by its masked copy, so that not even the
+        encryption key reveals the code any more. Returns how many rows it touched."""
+        queued, sending = Q(status=Status.QUEUED), Q(status=Status.SENDING)
+        has_mask = ~Q(masked_text="")
+        counts = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        text = self.model._meta.get_field("text")
+        # One statement: it runs in the request that approves a code.
+        return self.filter(queued | sending | has_mask).update(
+            status=Case(When(queued, then=Value(Status.CANCELED)), default=F("status")),
+            text=Case(
+                When(sending | ~has_mask, then=F("text")),
+                default=F("masked_text"),
+                output_field=text,
+            ),
+            masked_text=Case(
+                When(sending, then=F("masked_text")), default=Value(""), output_field=text
+            ),
+            expires_at=Case(When(sending & counts, then=Value(now)), default=F("expires_at")),
+            next_attempt_at=Case(When(queued, then=Value(None)), default=F("next_attempt_at")),
+            updated_at=now,
         )
 
     def release(self, *, retry_at: datetime | None = None, **progress) -> int:
@@ -139,6 +167,9 @@ class OutboundMessageQuerySet(models.QuerySet):
         """sending -> sent. When a delivery report raced ahead and moved it on already,
         only the send's own facts are filled in."""
         now = timezone.now()
+        # A code that stopped counting while it was being sent is masked at once.
+        done = Q(expires_at__lte=now) & ~Q(masked_text="")
+        text = self.model._meta.get_field("text")
         moved = self.filter(status=Status.SENDING).update(
             status=Status.SENT,
             gateway=gateway,
@@ -146,6 +177,10 @@ class OutboundMessageQuerySet(models.QuerySet):
             sent_at=now,
             next_attempt_at=None,
             updated_at=now,
+            text=Case(When(done, then=F("masked_text")), default=F("text"), output_field=text),
+            masked_text=Case(
+                When(done, then=Value("")), default=F("masked_text"), output_field=text
+            ),
             **progress,
         )
         if not moved:
@@ -194,6 +229,7 @@ class OutboundMessage(models.Model):
         DELIVERED = "delivered", "Delivered"
         UNDELIVERED = "undelivered", "Undelivered"
         FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"  # its code stopped counting before it was sent
 
     class Encoding(models.TextChoices):
         GSM7 = "gsm7", "GSM-7"
@@ -211,7 +247,14 @@ class OutboundMessage(models.Model):
     channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.SMS)
     recipient = models.CharField(max_length=16)
     sender = models.CharField(max_length=16, blank=True)
-    text = models.TextField()
+    # Encrypted at rest: it holds the code. ``masked_text`` is the same text with the
+    # code masked (rendered at queue time, when the code is known); it replaces ``text``
+    # once the message is done and its code no longer counts, and is emptied then.
+    text = EncryptedTextField()
+    masked_text = EncryptedTextField(blank=True)
+    # When the code stops counting: its verification's expiry, brought forward when the
+    # verification is decided. A message still queued then is canceled, never sent.
+    expires_at = models.DateTimeField(null=True, blank=True)
     encoding = models.CharField(max_length=4, choices=Encoding.choices, default=Encoding.GSM7)
     segments = models.PositiveSmallIntegerField(default=1)
     voice_language = models.CharField(max_length=10, blank=True)
@@ -245,11 +288,23 @@ class OutboundMessage(models.Model):
             models.Index(fields=["status", "updated_at"], name="message_status_updated"),
             models.Index(fields=["gateway", "provider_message_id"], name="message_provider_id"),
             models.Index(fields=["account", "-created_at"], name="message_account_recent"),
+            # The messages whose code is still to be masked once it stops counting.
+            models.Index(
+                fields=["expires_at"], condition=~Q(masked_text=""), name="message_code_unmasked"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(
-                    status__in=["queued", "sending", "sent", "delivered", "undelivered", "failed"]
+                    status__in=[
+                        "queued",
+                        "sending",
+                        "sent",
+                        "delivered",
+                        "undelivered",
+                        "failed",
+                        "canceled",
+                    ]
                 ),
                 name="message_status",
             ),
@@ -270,6 +325,7 @@ PROGRESS = {
     Status.DELIVERED: 3,
     Status.UNDELIVERED: 3,
     Status.FAILED: 3,
+    Status.CANCELED: 3,
 }
 
 

@@ -15,15 +15,15 @@ import logging
 import random
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from streams import ratelimit
+from streams import crypto, ratelimit
 
 from .adapters import PermanentError, Receipt, RetryableError, adapter_for
 from .models import Gateway, MessageAttempt, OutboundMessage, Route
@@ -51,10 +51,16 @@ def queue_message(
     recipient: str,
     sender: str,
     text: str,
+    masked_text: str = "",
+    expires_at: datetime | None = None,
     verification_id=None,
     voice_language: str = "",
     voice_gender: str = "",
 ) -> OutboundMessage:
+    """Write the message and enqueue its delivery after commit. ``masked_text`` is
+    ``text`` with its code masked (empty: there is no code), kept to replace ``text``
+    once ``expires_at`` passes or :func:`forget_codes` says the code no longer counts;
+    the segments are those of the real text."""
     parts = sms_parts(text)
     message = OutboundMessage.objects.create(
         account_id=account_id,
@@ -63,6 +69,8 @@ def queue_message(
         recipient=recipient,
         sender=sender,
         text=text,
+        masked_text=masked_text,
+        expires_at=expires_at,
         encoding=parts.encoding,
         segments=parts.segments if channel == OutboundMessage.Channel.SMS else 0,
         voice_language=voice_language,
@@ -95,11 +103,21 @@ def publish(message_id: str, channel: str, countdown: float | None = None) -> bo
 
 
 def claim(message_id) -> OutboundMessage | None:
-    """Move a queued message to ``sending``; ``None`` when another worker has it or it
-    is already past queued (a duplicate task)."""
+    """Move a queued message to ``sending``; ``None`` when another worker has it, it
+    is already past queued (a duplicate task), or its code stopped counting."""
     if not OutboundMessage.objects.filter(id=message_id).claim():
         return None
     return OutboundMessage.objects.get(id=message_id)
+
+
+def cancel_if_expired(message_id) -> bool:
+    """Cancel a queued message whose code stopped counting (its verification was
+    decided, canceled, replaced or expired): it is never handed to a provider."""
+    now = timezone.now()
+    expired = OutboundMessage.objects.filter(
+        id=message_id, status=Status.QUEUED, expires_at__lte=now
+    )
+    return bool(expired.forget_codes(now=now))
 
 
 def route_for(message: OutboundMessage) -> list[Gateway]:
@@ -120,6 +138,9 @@ def deliver_message(message_id) -> str | None:
     when there was nothing to do."""
     message = claim(message_id)
     if message is None:
+        if cancel_if_expired(message_id):
+            log.info("message %s canceled: its code no longer counts", message_id)
+            return Status.CANCELED
         log.info("message %s already claimed", message_id)
         return None
     hops = route_for(message)
@@ -306,11 +327,51 @@ def requeue_stale_messages() -> int:
     return count
 
 
+def forget_codes(verification_ids) -> int:
+    """The codes of these verifications (ids, or a query of ids) no longer count: otp
+    calls this in the transaction that decides, cancels or replaces them. Their
+    messages still queued are canceled, the others masked (see
+    ``OutboundMessageQuerySet.forget_codes``)."""
+    messages = OutboundMessage.objects.filter(verification_id__in=verification_ids)
+    return messages.forget_codes(now=timezone.now())
+
+
+def forget_expired_codes() -> int:
+    """Mask the codes past their expiry (beat): no verification tells us it expired."""
+    now = timezone.now()
+    expired = OutboundMessage.objects.exclude(masked_text="").filter(expires_at__lte=now)
+    return expired.forget_codes(now=now)
+
+
 def forget_messages_of(verification_ids) -> int:
     """Delete the messages of these verifications (ids, or a query of ids): otp prunes
     a verification and its messages together."""
     _, by_model = OutboundMessage.objects.filter(verification_id__in=verification_ids).delete()
     return by_model.get(OutboundMessage._meta.label, 0)
+
+
+def reencrypt_secrets() -> int:
+    """Rotation: every stored ciphertext re-encrypted under the first key. Each value is
+    rewritten only if unchanged since it was read, so a code masked meanwhile stays
+    masked."""
+    columns = [
+        (OutboundMessage, "text"),
+        (OutboundMessage, "masked_text"),
+        (Gateway, "credentials"),
+    ]
+    count = 0
+    with connection.cursor() as cursor:
+        for model, field in columns:
+            table = connection.ops.quote_name(model._meta.db_table)
+            column = connection.ops.quote_name(model._meta.get_field(field).column)
+            cursor.execute(f"SELECT id, {column} FROM {table} WHERE {column} <> ''")  # noqa: S608
+            for pk, token in cursor.fetchall():
+                cursor.execute(
+                    f"UPDATE {table} SET {column} = %s WHERE id = %s AND {column} = %s",  # noqa: S608
+                    [crypto.reencrypt(token), pk, token],
+                )
+                count += cursor.rowcount
+    return count
 
 
 def prune_messages() -> int:

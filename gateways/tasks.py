@@ -15,6 +15,11 @@ def requeue_stale_messages_task() -> int:
     return services.requeue_stale_messages()
 
 
+@shared_task(name="gateways.forget_expired_codes")
+def forget_expired_codes_task() -> int:
+    return services.forget_expired_codes()
+
+
 @shared_task(name="gateways.prune_messages")
 def prune_messages_task() -> int:
     return services.prune_messages()

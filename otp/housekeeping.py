@@ -3,9 +3,10 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from gateways.services import forget_messages_of
+from gateways.services import forget_codes, forget_messages_of
 
 from .models import SendCounter, Verification
 
@@ -32,4 +33,6 @@ def prune_verifications() -> int:
 
 def fail_verification(*, verification_id, **_) -> None:
     """Its message could not be delivered: the verification cannot succeed."""
-    Verification.objects.filter(id=verification_id).fail(now=timezone.now())
+    with transaction.atomic():
+        if Verification.objects.filter(id=verification_id).fail(now=timezone.now()):
+            forget_codes([verification_id])

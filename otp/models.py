@@ -158,11 +158,13 @@ class Verification(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     # Why it is no longer pending (blank while pending), and the verification that
     # replaced it (reason ``replaced``; set at once when a grace period keeps it valid).
-    reason = models.CharField(max_length=24, choices=Reason.choices, blank=True, default="")
+    reason = models.CharField(
+        max_length=24, choices=Reason.choices, blank=True, default="", db_default=""
+    )
     replaced_by_id = models.UUIDField(null=True, blank=True)
     # The code (and the template's variables) encrypted, for a resend of the same code or
     # a fallback channel: kept only while pending, emptied by every final state change.
-    sealed = models.TextField(blank=True, default="", editable=False)
+    sealed = models.TextField(blank=True, default="", db_default="", editable=False)
     caller_ip = models.GenericIPAddressField(null=True, blank=True)
     end_user_ip = models.GenericIPAddressField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=128, blank=True, default="")

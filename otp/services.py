@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from gateways.models import OutboundMessage
 from gateways.selectors import messages_for_verification
-from gateways.services import queue_message
+from gateways.services import forget_codes, queue_message
 from streams import phones, placeholders, policy
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
@@ -33,6 +33,9 @@ from .selectors import timelines
 
 Status = Verification.Status
 Channel = Verification.Channel
+# What stands for each character of the code in a message kept after the code stopped
+# counting (a GSM-7 character: the masked text is no longer than the real one).
+MASK = "*"
 
 # A code the client generated: what our own alphabets can produce, as many as a stream's.
 CLIENT_CODE_RE = re.compile(
@@ -133,7 +136,7 @@ def send_otp(
                 if value
             },
         )
-    rendered = _render(stream, text, recipient, code, channel, variables or {})
+    rendered, masked = _render(stream, text, recipient, code, channel, variables or {})
 
     now = timezone.now()
     verification = Verification(
@@ -173,14 +176,14 @@ def send_otp(
                     )
                     return SendResult(verification=current, message=message, resent=True)
             # Only the newest code of (stream, recipient, event) works — after the
-            # stream's grace period, during which the previous one still does.
-            Verification.objects.filter(
+            # stream's grace period, during which the previous one still does. Without
+            # one, the earlier code is canceled at once, and its message too if queued.
+            grace = stream.resend_grace_seconds if follows_policy else 0
+            earlier = Verification.objects.filter(
                 stream=stream, recipient=recipient, event_key=event_key
-            ).replace(
-                now=now,
-                by=verification.id,
-                grace_seconds=stream.resend_grace_seconds if follows_policy else 0,
             )
+            if earlier.replace(now=now, by=verification.id, grace_seconds=grace) and not grace:
+                forget_codes(earlier.values("id"))
             verification.save(force_insert=True)
             message = queue_message(
                 account_id=stream.account_id,
@@ -188,6 +191,8 @@ def send_otp(
                 recipient=recipient,
                 sender=sender_value,
                 text=rendered,
+                masked_text=masked,
+                expires_at=verification.expires_at,
                 verification_id=verification.id,
                 voice_language=voice_language,
                 voice_gender=voice_gender,
@@ -230,13 +235,17 @@ def _send_again(
     attempts stay as they are. Runs in the caller's transaction, the row locked."""
     sealed = codes.unseal(verification.sealed)
     stream = verification.stream
-    rendered = _render(stream, text, verification.recipient, sealed.code, channel, variables)
+    rendered, masked = _render(
+        stream, text, verification.recipient, sealed.code, channel, variables
+    )
     return queue_message(
         account_id=stream.account_id,
         channel=channel,
         recipient=verification.recipient,
         sender=sealed.sender,
         text=rendered,
+        masked_text=masked,
+        expires_at=verification.expires_at,
         verification_id=verification.id,
         voice_language=voice_language,
         voice_gender=voice_gender,
@@ -451,7 +460,9 @@ def _render(
     code: str,
     channel: str,
     variables: dict[str, str],
-) -> str:
+) -> tuple[str, str]:
+    """The text to send, and the same text with the code masked (what is kept once the
+    code no longer counts)."""
     names = placeholders.placeholders_in(text)
     unknown = sorted(set(variables) - set(names) | ({placeholders.CODE} & set(variables)))
     if unknown:
@@ -467,9 +478,12 @@ def _render(
             values.update(contact.placeholder_values())
     values.update(variables)
     # A voice call reads the code digit by digit ("1, 2, 3, ...").
-    values[placeholders.CODE] = ", ".join(code) if channel == Channel.VOICE else code
+    spoken = channel == Channel.VOICE
+    masked_values = dict(values)
+    masked_values[placeholders.CODE] = ", ".join(MASK * len(code)) if spoken else MASK * len(code)
+    values[placeholders.CODE] = ", ".join(code) if spoken else code
     try:
-        return placeholders.render(text, values)
+        return placeholders.render(text, values), placeholders.render(text, masked_values)
     except placeholders.MissingVariable as exc:
         raise OtpError(
             ErrorCode.MISSING_VARIABLE,
@@ -513,9 +527,14 @@ def check_code(
         # The approving check is the verification's decision (``decided_at``): no row of
         # its own, so the right code costs one UPDATE.
         if verification.approve(now=now):
+            # Outside a transaction (the verify path's query budget): if this write is
+            # lost, the expiry sweep masks the code.
+            forget_codes([verification.id])
             return verification
     elif verification.count_wrong_attempt(now=now):
         _record_check(verification, now, Check.Result.WRONG_CODE)
+        if verification.status != Status.PENDING:  # that was the last attempt
+            forget_codes([verification.id])
         left = verification.attempts_left
         raise OtpError(
             ErrorCode.WRONG_CODE,
@@ -627,8 +646,10 @@ def cancel_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> 
     verification = _find_verification(stream, verification_id, "", "", "")
     refusal = _not_pending(verification, now)
     if refusal is None:
-        if verification.cancel(now=now):
-            return verification
+        with transaction.atomic():
+            if verification.cancel(now=now):
+                forget_codes([verification.id])
+                return verification
         verification.refresh_from_db()
         refusal = _not_pending(verification, now)
     if refusal is not None:

@@ -273,24 +273,30 @@ class Stream(models.Model):
     )
     # What a new send for the same recipient and event does while a code is pending.
     resend_policy = models.CharField(
-        max_length=10, choices=ResendPolicy.choices, default=ResendPolicy.NEW_CODE
+        max_length=10,
+        choices=ResendPolicy.choices,
+        default=ResendPolicy.NEW_CODE,
+        db_default=ResendPolicy.NEW_CODE,
     )
     resend_grace_seconds = models.PositiveSmallIntegerField(
         default=0,
+        db_default=0,
         validators=policy.RESEND_GRACE_SECONDS.validators(),
         help_text="New code: how long the previous code still works after a newer send.",
     )
     # One fallback step: the same code again on another channel, when the trigger fires.
     fallback_channel = models.CharField(
-        max_length=5, choices=channels.Channel.choices, blank=True, default=""
+        max_length=5, choices=channels.Channel.choices, blank=True, default="", db_default=""
     )
     fallback_trigger = models.CharField(
         max_length=20,
         choices=FallbackTrigger.choices,
         default=FallbackTrigger.UNDELIVERED,
+        db_default=FallbackTrigger.UNDELIVERED,
     )
     fallback_after_seconds = models.PositiveIntegerField(
         default=30,
+        db_default=30,
         validators=policy.FALLBACK_AFTER_SECONDS.validators(),
         help_text="For the timed triggers: seconds after the send.",
     )

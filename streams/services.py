@@ -157,7 +157,8 @@ CODE_HANDLING_FIELDS = (
 @transaction.atomic
 def save_code_handling(*, stream: Stream, changes: Mapping[str, object]) -> Stream:
     """Wizard step 2: who generates the code, its shape and life, the send limit,
-    the countries, the resend policy and the channel fallback. Settings not in ``changes`` keep their value."""
+    the countries, the resend policy and the channel fallback. Settings not in
+    ``changes`` keep their value."""
     unknown = set(changes) - set(CODE_HANDLING_FIELDS)
     if unknown:
         raise ValueError(f"not code-handling settings: {', '.join(sorted(unknown))}")

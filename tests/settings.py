@@ -7,6 +7,9 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-never-used-in-production-0123456789")
 os.environ.setdefault("OTP_HASH_KEY", "tests-only-hash-key-never-used-in-production-0123456789")
+os.environ.setdefault(
+    "OTP_ENCRYPTION_KEY", "tests-only-encryption-key-never-used-in-production-0123456789"
+)
 
 from config.settings import *  # noqa: F403
 

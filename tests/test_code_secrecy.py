@@ -9,6 +9,7 @@ timestamp or an id that happens to contain the same six digits.
 
 import hashlib
 import hmac
+import io
 import json
 import logging
 import math
@@ -20,10 +21,11 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.core import mail
+from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils.log import AdminEmailHandler
 
-from gateways.models import OutboundMessage
+from gateways.models import Gateway, OutboundMessage
 from otp import codes
 from otp.models import SendCounter, Verification
 from streams.models import Stream
@@ -165,6 +167,69 @@ def test_the_code_is_stored_only_as_a_keyed_hash(client_code_stream):
     assert row.code_hash != hashlib.sha256(f"{row.id}:{CLIENT_CODE}".encode()).hexdigest()
     # Salted by the verification: one code, two verifications, two hashes.
     assert Verification.objects.get(id=second["id"]).code_hash != row.code_hash
+
+
+GATEWAY_SECRETS = {
+    Gateway.Kind.KANNEL: (
+        {"password": "kannel-pass-Hq8wZt"},
+        {"url": "http://k/", "username": "u"},
+    ),
+    Gateway.Kind.WEBHOOK: ({"signing_secret": "whsec-Pm3vXr9Lq2"}, {"url": "http://w/"}),
+    Gateway.Kind.TWILIO: ({"auth_token": "twilio-tok-Yb7nKd4s"}, {"account_sid": "AC1"}),
+}
+
+
+def raw_database_dump() -> str:
+    """Every row of every table as the database stores it, read with plain SQL."""
+    rows = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            quoted = connection.ops.quote_name(table)
+            cursor.execute(f"SELECT * FROM {quoted}")  # noqa: S608 - names from the schema
+            rows.extend(repr(row) for row in cursor.fetchall())
+    return "\n".join(rows)
+
+
+def test_a_full_dump_holds_no_code_and_no_gateway_credential(client_code_stream):
+    """Codes of pending, approved, canceled and replaced verifications, and every
+    gateway credential: none readable in ``dumpdata`` or in the raw tables."""
+    for kind, (credentials, gateway_settings) in GATEWAY_SECRETS.items():
+        Gateway.objects.create(
+            name=kind, kind=kind, settings=gateway_settings, credentials=credentials
+        )
+    api = OtpClient(client_code_stream.token)
+    codes_sent = {
+        "pending": "Pend1ngCode7",
+        "approved": "Appr0vedCode",
+        "canceled": "Canc3ledCode",
+        "replaced": "Repl4cedCode",
+        "newest": "Newe5tCode9x",
+    }
+    approved = api.send(recipient=PHONE, event="login", code=codes_sent["approved"]).json()
+    assert api.verify(id=approved["id"], code=codes_sent["approved"]).status_code == 200
+    api.send(recipient="+14155550124", event="login", code=codes_sent["pending"])
+    canceled = api.send(recipient="+14155550125", event="login", code=codes_sent["canceled"])
+    canceled = canceled.json()
+    assert api.cancel(canceled["id"]).status_code == 200
+    api.send(recipient="+14155550123", event="login", code=codes_sent["replaced"])
+    api.send(recipient="+14155550123", event="login", code=codes_sent["newest"])
+    assert OutboundMessage.objects.count() == 5
+
+    dumped = io.StringIO()
+    call_command("dumpdata", stdout=dumped)
+    raw = raw_database_dump()
+    secrets_stored = list(codes_sent.values()) + [
+        value for credentials, _ in GATEWAY_SECRETS.values() for value in credentials.values()
+    ]
+    for dump in (dumped.getvalue(), raw):
+        assert len(dump) > 1000
+        assert [secret for secret in secrets_stored if secret in dump] == []
+
+    # The key opens the codes still pending, and only those: the others are masked.
+    texts = " ".join(message.text for message in OutboundMessage.objects.all())
+    still_counting = {codes_sent["pending"], codes_sent["newest"]}
+    assert {code for code in codes_sent.values() if code in texts} == still_counting
+    assert texts.count("*" * 12) == 3  # approved, canceled, replaced: masked
 
 
 def test_codes_are_compared_in_constant_time(client_code_stream, monkeypatch):

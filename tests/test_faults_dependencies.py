@@ -172,6 +172,7 @@ def test_postgres_down_answers_503_then_recovers_and_loses_nothing(private_postg
         "VAR_DIR": str(tmp_path),
         "OTP_HASH_KEY": "private-postgres-test-hash-key",
         "SECRET_KEY": "private-postgres-test-secret-key",
+        "OTP_ENCRYPTION_KEY": "private-postgres-test-encryption-key",
         "OTP_API_RATE_PER_TOKEN": "",
         "OTP_API_RATE_PER_IP": "",
         "LOG_LEVEL": "CRITICAL",

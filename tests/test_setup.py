@@ -78,8 +78,13 @@ def settings_in_subprocess(env: dict[str, str], code: str, *, setup: bool = True
         {"DATABASE_URL": "postgres://u:p@db.internal:5432/otp"},
         {"DEBUG": "false"},
         {"DATABASE_URL": "postgres://u:p@db.internal:5432/otp", "SECRET_KEY": "k" * 50},
+        {
+            "DATABASE_URL": "postgres://u:p@db.internal:5432/otp",
+            "SECRET_KEY": "k" * 50,
+            "OTP_HASH_KEY": "h" * 50,
+        },
     ],
-    ids=["postgres", "debug-false", "postgres-without-hash-key"],
+    ids=["postgres", "debug-false", "postgres-without-hash-key", "postgres-without-encryption-key"],
 )
 def test_a_production_node_without_its_keys_refuses_to_start(tmp_path, env):
     with pytest.raises(subprocess.CalledProcessError) as refused:
@@ -128,6 +133,7 @@ def test_production_environment_uses_postgres_and_redis(tmp_path):
             "REDIS_URL": "redis://cache.internal:6379/0",
             "SECRET_KEY": "a-production-secret-key-" + "s" * 30,
             "OTP_HASH_KEY": "a-production-hash-key-" + "h" * 30,
+            "OTP_ENCRYPTION_KEY": "a-production-encryption-key-" + "e" * 30,
         },
         "from django.conf import settings as s; "
         "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['HOST'], "
@@ -142,6 +148,7 @@ def test_production_environment_uses_postgres_and_redis(tmp_path):
 PRODUCTION_ENV = {
     "SECRET_KEY": "x" * 30 + "-production-secret-key-with-enough-entropy-1234",
     "OTP_HASH_KEY": "another-long-random-key-for-hashing-codes-and-tokens",
+    "OTP_ENCRYPTION_KEY": "a-third-long-random-key-for-encrypting-texts-at-rest",
     "DEBUG": "false",
     "ALLOWED_HOSTS": "otp.example.com",
     "SECURE_SSL_REDIRECT": "true",

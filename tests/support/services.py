@@ -37,6 +37,7 @@ def worker_env(**extra: str) -> dict[str, str]:
     env["CELERY_TASK_ALWAYS_EAGER"] = "false"
     env["OTP_HASH_KEY"] = settings.OTP_HASH_KEY
     env["SECRET_KEY"] = settings.SECRET_KEY
+    env["OTP_ENCRYPTION_KEYS"] = ",".join(settings.OTP_ENCRYPTION_KEYS)
     env.update(extra)
     return env
 
