@@ -187,6 +187,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("GATEWAY_REQUEUE_EVERY_SECONDS", default=30.0),
     },
     "expire-verifications": {"task": "otp.expire_verifications", "schedule": 60.0},
+    # The timed fallback triggers (no delivered report / no check within N seconds).
+    "fire-due-fallbacks": {
+        "task": "otp.fire_due_fallbacks",
+        "schedule": env.float("OTP_FALLBACK_EVERY_SECONDS", default=5.0),
+    },
     "prune-verifications": {"task": "otp.prune_verifications", "schedule": 3600.0},
     "prune-messages": {"task": "gateways.prune_messages", "schedule": 3600.0},
     "forget-expired-codes": {"task": "gateways.forget_expired_codes", "schedule": 60.0},

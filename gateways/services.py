@@ -32,8 +32,13 @@ from .sms import sms_parts
 log = logging.getLogger(__name__)
 Status = OutboundMessage.Status
 
-# Sent with ``verification_id`` when a message ends failed: otp marks its verification.
+# Sent with ``verification_id``, ``message_id`` and ``status`` when a message ends
+# failed (no gateway took it) or a delivery report says undelivered/failed: otp falls
+# back to another channel or ends the verification. Sent once per message: only by the
+# change that moved it.
 message_failed = Signal()
+# Sent with ``verification_id`` and ``message_id`` when a delivery report says delivered.
+message_delivered = Signal()
 
 # The delivery task, named rather than imported: tasks.py imports this module, and the
 # app registers the task at start-up (GatewaysConfig.ready), so eager mode still runs
@@ -257,7 +262,12 @@ def _failed(message: OutboundMessage) -> str:
     )
     log.warning("message %s failed: %s", message.id, message.last_error)
     if message.verification_id:
-        message_failed.send(sender=OutboundMessage, verification_id=message.verification_id)
+        message_failed.send(
+            sender=OutboundMessage,
+            verification_id=message.verification_id,
+            message_id=message.id,
+            status=Status.FAILED,
+        )
     return Status.FAILED
 
 
@@ -298,11 +308,22 @@ def apply_receipt(gateway: Gateway, receipt: Receipt) -> OutboundMessage | None:
             gateway.name,
         )
         return None
-    OutboundMessage.objects.filter(id=message.id).apply_receipt_status(
+    moved = OutboundMessage.objects.filter(id=message.id).apply_receipt_status(
         receipt.status, provider_status=receipt.raw_status, error=receipt.error
     )
     message.refresh_from_db()
+    if moved and message.verification_id:
+        _tell_outcome(message)
     return message
+
+
+def _tell_outcome(message: OutboundMessage) -> None:
+    """Tell otp what a delivery report said, once: a duplicate report moves nothing."""
+    facts = {"verification_id": message.verification_id, "message_id": message.id}
+    if message.status == Status.DELIVERED:
+        message_delivered.send(sender=OutboundMessage, **facts)
+    elif message.status in (Status.UNDELIVERED, Status.FAILED):
+        message_failed.send(sender=OutboundMessage, status=message.status, **facts)
 
 
 # --- Housekeeping (celery beat) ----------------------------------------------------------

@@ -8,9 +8,9 @@ class OtpConfig(AppConfig):
     def ready(self) -> None:
         from gateways.services import message_failed
 
-        from . import housekeeping, schema  # noqa: F401 - schema registers the auth scheme
+        from . import fallbacks, schema  # noqa: F401 - schema registers the auth scheme
 
-        message_failed.connect(housekeeping.fail_verification, dispatch_uid="otp-fail")
+        message_failed.connect(fallbacks.message_not_delivered, dispatch_uid="otp-fail")
         from . import stream_cache
 
         stream_cache.connect()

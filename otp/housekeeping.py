@@ -1,12 +1,11 @@
-"""Writes no request makes: expiry, pruning, and reacting to failed messages."""
+"""Writes no request makes: expiry and pruning (failed messages: ``fallbacks``)."""
 
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
-from gateways.services import forget_codes, forget_messages_of
+from gateways.services import forget_messages_of
 
 from .models import SendCounter, Verification
 
@@ -29,10 +28,3 @@ def prune_verifications() -> int:
     old = now - timedelta(days=8)  # longer than the longest cooldown (7 days)
     SendCounter.objects.filter(window_started_at__lt=old).exclude(blocked_until__gt=now).delete()
     return by_model.get(Verification._meta.label, 0)
-
-
-def fail_verification(*, verification_id, **_) -> None:
-    """Its message could not be delivered: the verification cannot succeed."""
-    with transaction.atomic():
-        if Verification.objects.filter(id=verification_id).fail(now=timezone.now()):
-            forget_codes([verification_id])

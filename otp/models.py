@@ -271,6 +271,12 @@ class Verification(models.Model):
         self.decided_at, self.sealed = now, ""
         return True
 
+    def fail(self, *, now: datetime, reason: str = "undeliverable") -> bool:
+        if not self._this().fail(now=now, reason=reason):
+            return False
+        self.status, self.reason, self.decided_at, self.sealed = self.Status.FAILED, reason, now, ""
+        return True
+
     def expire_if_due(self, *, now: datetime) -> bool:
         if not self._this().expire_due(now=now):
             return False

@@ -166,7 +166,7 @@ def send_otp(
                 current = _pending_to_resend(stream, recipient, event_key, now)
                 if current is not None:
                     current.stream = stream
-                    message = _send_again(
+                    message = send_code_again(
                         current,
                         channel=channel,
                         text=text,
@@ -222,7 +222,7 @@ def _pending_to_resend(stream: Stream, recipient: str, event_key: str, now) -> V
 
 
 @sensitive_variables()
-def _send_again(
+def send_code_again(
     verification: Verification,
     *,
     channel: str,
@@ -232,7 +232,8 @@ def _send_again(
     voice_gender: str = "",
 ) -> OutboundMessage:
     """Queue the verification's own code once more (on ``channel``): its lifetime and
-    attempts stay as they are. Runs in the caller's transaction, the row locked."""
+    attempts stay as they are. Runs in the caller's transaction, the row locked (a
+    resend of the same code, a fallback)."""
     sealed = codes.unseal(verification.sealed)
     stream = verification.stream
     rendered, masked = _render(
@@ -288,7 +289,9 @@ def resend_verification(
                     "This verification was replaced by a newer code.",
                     details={"status": "canceled", "reason": "replaced"},
                 )
-            message = _send_again(locked, channel=channel, text=text, variables=sealed.variables)
+            message = send_code_again(
+                locked, channel=channel, text=text, variables=sealed.variables
+            )
         return SendResult(verification=locked, message=message, resent=True)
     return send_otp(
         stream=stream,
@@ -379,6 +382,11 @@ def _idempotent_replay(
         message=messages_for_verification(earlier.id).first(),
         replayed=True,
     )
+
+
+def template_text(stream: Stream, event_key: str) -> str:
+    """The text of the stream's enabled event template ``event_key`` (refused if none)."""
+    return _template_text(stream, event_key, CodeOverrides())[1]
 
 
 def _template_text(
