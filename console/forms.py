@@ -392,3 +392,9 @@ class ContactImportForm(forms.Form):
             return list(reader)
         except csv.Error as exc:
             raise ValidationError(f"The file is not CSV: {exc}.") from None
+
+
+class EndpointForm(forms.Form):
+    """A webhook endpoint of a stream: where its events are POSTed."""
+
+    url = forms.URLField(max_length=500, label="Endpoint URL", assume_scheme="https")

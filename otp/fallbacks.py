@@ -24,7 +24,7 @@ from gateways.selectors import messages_for_verification, verifications_with_del
 from gateways.services import forget_codes
 from streams.models import Stream
 
-from . import codes, services
+from . import codes, services, webhooks
 from .errors import OtpError
 from .models import Fallback, Verification
 
@@ -51,6 +51,7 @@ def message_not_delivered(*, verification_id: UUID, message_id: UUID | None = No
             return  # a resend or the fallback may still arrive
         if verification.fail(now=now, reason=Verification.Reason.UNDELIVERABLE):
             forget_codes([verification.id])
+            webhooks.record_ending(verification)
 
 
 def fire(verification: Verification, *, trigger: str, now: datetime, step: int = 1) -> bool:
@@ -85,6 +86,13 @@ def fire(verification: Verification, *, trigger: str, now: datetime, step: int =
         log.warning("fallback of %s not sent: %s", verification.id, exc.message)
         return False
     Fallback.objects.filter(pk=fallback.pk).update(message_id=message.id)
+    data = webhooks.verification_data(
+        verification,
+        fallback={"step": step, "trigger": trigger, "channel": stream.fallback_channel},
+    )
+    webhooks.record(
+        stream=stream, type=webhooks.Type.FALLBACK, verification=verification, data=data
+    )
     return True
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,7 +27,7 @@ from gateways.services import forget_codes, queue_message
 from streams import phones, placeholders, policy
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
-from . import codes, limits
+from . import codes, limits, webhooks
 from .errors import ErrorCode, OtpError
 from .models import Check, Verification
 from .selectors import timelines
@@ -182,9 +183,16 @@ def send_otp(
             earlier = Verification.objects.filter(
                 stream=stream, recipient=recipient, event_key=event_key
             )
+            replaced = (
+                list(earlier.pending().values_list("id", flat=True))
+                if stream.webhooks_enabled and not grace
+                else []
+            )
             if earlier.replace(now=now, by=verification.id, grace_seconds=grace) and not grace:
                 forget_codes(earlier.values("id"))
+                webhooks.record_endings(replaced)
             verification.save(force_insert=True)
+            webhooks.record(stream=stream, type=webhooks.Type.PENDING, verification=verification)
             message = queue_message(
                 account_id=stream.account_id,
                 channel=channel,
@@ -533,24 +541,32 @@ def check_code(
         raise refusal
     if codes.code_matches(verification.id, code.strip(), verification.code_hash):
         # The approving check is the verification's decision (``decided_at``): no row of
-        # its own, so the right code costs one UPDATE.
-        if verification.approve(now=now):
-            # Outside a transaction (the verify path's query budget): if this write is
-            # lost, the expiry sweep masks the code.
-            forget_codes([verification.id])
-            return verification
-    elif verification.count_wrong_attempt(now=now):
-        _record_check(verification, now, Check.Result.WRONG_CODE)
-        if verification.status != Status.PENDING:  # that was the last attempt
-            forget_codes([verification.id])
-        left = verification.attempts_left
-        raise OtpError(
-            ErrorCode.WRONG_CODE,
-            "The code is wrong. "
-            + (f"{left} attempt(s) left." if left else "No attempts left: the code is locked."),
-            fields={"code": "Wrong code."},
-            details={"attempts_left": left, "status": verification.status},
-        )
+        # its own, so the right code costs one UPDATE (and, for a stream with webhooks,
+        # its event in the same transaction).
+        with transaction.atomic() if stream.webhooks_enabled else nullcontext():
+            if verification.approve(now=now):
+                webhooks.record_ending(verification)
+                # Outside a transaction without webhooks (the verify path's query
+                # budget): if this write is lost, the expiry sweep masks the code.
+                forget_codes([verification.id])
+                return verification
+    else:
+        with transaction.atomic():
+            counted = verification.count_wrong_attempt(now=now)
+            if counted:
+                _record_check(verification, now, Check.Result.WRONG_CODE)
+                if verification.status != Status.PENDING:  # that was the last attempt
+                    forget_codes([verification.id])
+                    webhooks.record_ending(verification)
+        if counted:
+            left = verification.attempts_left
+            raise OtpError(
+                ErrorCode.WRONG_CODE,
+                "The code is wrong. "
+                + (f"{left} attempt(s) left." if left else "No attempts left: the code is locked."),
+                fields={"code": "Wrong code."},
+                details={"attempts_left": left, "status": verification.status},
+            )
     # Another request decided the row first: say what it became.
     verification.refresh_from_db()
     _record_check(verification, now, Check.Result.REFUSED)
@@ -605,6 +621,7 @@ def _find_verification(
             "No verification of this stream matches.",
             fields={"id": "Not found."} if verification_id else {"recipient": "Not found."},
         )
+    verification.stream = stream  # the caller's (cached) stream: no query to read it
     return verification
 
 
@@ -612,8 +629,12 @@ def _not_pending(verification: Verification, now) -> OtpError | None:
     """The refusal for a verification that can no longer be approved, if it is one.
     A pending verification past its expiry is marked expired here."""
     expired_now = verification.status == Status.PENDING and now >= verification.expires_at
-    if expired_now and not verification.expire_if_due(now=now):
-        verification.refresh_from_db()  # another request decided it first
+    if expired_now:
+        with transaction.atomic():
+            if verification.expire_if_due(now=now):
+                webhooks.record_ending(verification)
+            else:
+                verification.refresh_from_db()  # another request decided it first
     refusals = {
         Status.EXPIRED: (ErrorCode.VERIFICATION_EXPIRED, "The code has expired."),
         Status.MAX_ATTEMPTS_REACHED: (
@@ -657,6 +678,7 @@ def cancel_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> 
         with transaction.atomic():
             if verification.cancel(now=now):
                 forget_codes([verification.id])
+                webhooks.record_ending(verification)
                 return verification
         verification.refresh_from_db()
         refusal = _not_pending(verification, now)

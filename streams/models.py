@@ -1,6 +1,7 @@
 """Tenancy and stream configuration: accounts, members, sender IDs, contacts, tags,
 streams and their event templates."""
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import channels, placeholders, policy, validators
+from .crypto import EncryptedTextField
 from .tokens import IssuedToken
 
 
@@ -301,6 +303,10 @@ class Stream(models.Model):
         help_text="For the timed triggers: seconds after the send.",
     )
 
+    # Whether any enabled webhook endpoint listens: the API's hot paths write event rows
+    # only then, without a query to find out (kept by streams.services).
+    webhooks_enabled = models.BooleanField(default=False, db_default=False, editable=False)
+
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     token_prefix = models.CharField(max_length=16, blank=True, editable=False)
     token_issued_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -400,3 +406,92 @@ class EventTemplate(models.Model):
         errors = placeholders.template_text_errors(self.text or "", known)
         if errors:
             raise ValidationError({"text": errors})
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookEndpoint(models.Model):
+    """Where a stream's events are POSTed, signed with the endpoint's secret."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    # Signs every delivery (HMAC-SHA256); shown to the account, encrypted at rest.
+    secret = EncryptedTextField(default=new_webhook_secret, editable=False)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookEvent(models.Model):
+    """The outbox: one row per event, written in the transaction of the state change it
+    reports (otp's), so no event is lost when the broker is down (a beat sweep sends
+    it). ``verification_id`` is a plain reference: otp sits above."""
+
+    class Type(models.TextChoices):
+        PENDING = "verification.pending"
+        DELIVERED = "verification.delivered"
+        APPROVED = "verification.approved"
+        FAILED = "verification.failed"
+        EXPIRED = "verification.expired"
+        CANCELED = "verification.canceled"
+        BLOCKED = "verification.blocked"
+        FALLBACK = "verification.fallback"
+        BUDGET_ALERT = "budget.alert"
+        TEST = "test"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="webhook_events")
+    type = models.CharField(max_length=30, choices=Type.choices)
+    verification_id = models.UUIDField(null=True, blank=True)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["created_at"], name="webhook_event_created")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint. Deliveries of one chain (an endpoint and a
+    verification) go out one at a time in the order they were written."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"  # retried for the whole retry period, then given up
+
+    id = models.BigAutoField(primary_key=True)  # the order within a chain
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    chain = models.CharField(max_length=64)  # the verification id, or the event's own
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["endpoint", "chain", "status", "id"], name="webhook_chain"),
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} to {self.endpoint_id}: {self.status}"

@@ -3,7 +3,15 @@ account (the console looks objects up inside these, so another account's are a 4
 
 from django.db.models import Q, QuerySet
 
-from .models import Account, Contact, Membership, SenderID, Stream
+from .models import (
+    Account,
+    Contact,
+    Membership,
+    SenderID,
+    Stream,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 def memberships_of(user) -> list[Membership]:
@@ -37,3 +45,12 @@ def account_contacts(account: Account, search: str = "") -> QuerySet[Contact]:
             | Q(last_name__icontains=search)
         )
     return contacts
+
+
+def stream_webhook_endpoints(stream: Stream) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(stream=stream).order_by("created_at", "id")
+
+
+def endpoint_deliveries(endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    """An endpoint's delivery log, newest first, with each delivery's event."""
+    return WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event").order_by("-id")

@@ -7,9 +7,21 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 
-from . import validators
-from .models import Account, Contact, EventTemplate, Membership, SenderID, Stream, Tag
+from . import validators, webhooks
+from .models import (
+    Account,
+    Contact,
+    EventTemplate,
+    Membership,
+    SenderID,
+    Stream,
+    Tag,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from .tokens import issue_token
 
 DEMO_USERNAME = "admin"
@@ -317,3 +329,58 @@ def import_contacts(
         else:
             report.updated += 1
     return report
+
+
+@transaction.atomic
+def save_webhook_endpoint(
+    *, stream: Stream, url: str, enabled: bool = True, endpoint: WebhookEndpoint | None = None
+) -> WebhookEndpoint:
+    """Add (or change) where the stream's events are POSTed. Its secret is made once."""
+    endpoint = endpoint or WebhookEndpoint(stream=stream)
+    endpoint.url, endpoint.enabled = url, enabled
+    try:
+        endpoint.full_clean(exclude=["stream", "secret"])
+    except ValidationError as exc:
+        raise Refused("; ".join(exc.messages)) from None
+    endpoint.save()
+    _note_webhooks(stream)
+    return endpoint
+
+
+@transaction.atomic
+def delete_webhook_endpoint(*, endpoint: WebhookEndpoint) -> None:
+    stream = endpoint.stream
+    endpoint.delete()
+    _note_webhooks(stream)
+
+
+def _note_webhooks(stream: Stream) -> None:
+    """Keep ``Stream.webhooks_enabled`` true exactly when an enabled endpoint listens
+    (saved through ``save()``, so the API's stream cache forgets the old value)."""
+    listening = stream.webhook_endpoints.filter(enabled=True).exists()
+    if stream.webhooks_enabled != listening:
+        stream.webhooks_enabled = listening
+        stream.save(update_fields=["webhooks_enabled", "updated_at"])
+
+
+def redeliver_webhook(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery's event to its endpoint again, now (a new delivery at the end of
+    its chain), whatever became of the first."""
+    with transaction.atomic():
+        again = WebhookDelivery.objects.create(
+            endpoint=delivery.endpoint,
+            event=delivery.event,
+            chain=delivery.chain,
+            created_at=timezone.now(),
+        )
+        transaction.on_commit(lambda: webhooks.publish(again.endpoint_id, again.chain))
+    return again
+
+
+def send_test_webhook(*, endpoint: WebhookEndpoint) -> WebhookEvent:
+    """A ``test`` event to this endpoint only: how a receiver is tried out."""
+    data = {"message": "A test event from OTP Streams.", "endpoint": endpoint.url}
+    with transaction.atomic():
+        return webhooks.write_event(
+            stream=endpoint.stream, type=WebhookEvent.Type.TEST, data=data, endpoints=[endpoint]
+        )
