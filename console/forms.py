@@ -398,3 +398,31 @@ class EndpointForm(forms.Form):
     """A webhook endpoint of a stream: where its events are POSTed."""
 
     url = forms.URLField(max_length=500, label="Endpoint URL", assume_scheme="https")
+
+
+class TestNumbersForm(forms.Form):
+    """Test mode's numbers, one a line: ``+15005550006 123456 delivered``."""
+
+    numbers = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        label="Test numbers",
+        help_text="One a line: number, fixed code, outcome (delivered, undelivered, "
+        "submit_failure, never_delivered).",
+    )
+
+    @classmethod
+    def for_stream(cls, stream: Stream) -> TestNumbersForm:
+        lines = [f"{n['number']} {n['code']} {n['outcome']}" for n in stream.test_numbers]
+        return cls(initial={"numbers": "\n".join(lines)})
+
+    def clean_numbers(self) -> list[dict]:
+        entries = []
+        for number, line in enumerate(self.cleaned_data["numbers"].splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 3:
+                raise forms.ValidationError(f"Line {number}: give a number, a code and an outcome.")
+            entries.append(dict(zip(("number", "code", "outcome"), parts, strict=True)))
+        return entries

@@ -11,6 +11,12 @@ urlpatterns = [
     path("streams/<uuid:public_id>/step/<int:step>/", wizard.wizard, name="wizard"),
     path("streams/<uuid:public_id>/toggle/", streams.stream_toggle, name="toggle"),
     path("streams/<uuid:public_id>/rotate-token/", streams.stream_rotate, name="rotate"),
+    path("streams/<uuid:public_id>/test-token/", streams.stream_test_token, name="test_token"),
+    path(
+        "streams/<uuid:public_id>/test-numbers/",
+        streams.stream_test_numbers,
+        name="test_numbers",
+    ),
     path("streams/<uuid:public_id>/webhooks/", webhooks.endpoint_list, name="webhooks"),
     path(
         "streams/<uuid:public_id>/webhooks/<int:endpoint_pk>/",

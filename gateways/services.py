@@ -61,11 +61,13 @@ def queue_message(
     verification_id=None,
     voice_language: str = "",
     voice_gender: str = "",
+    test_outcome: str = "",
 ) -> OutboundMessage:
     """Write the message and enqueue its delivery after commit. ``masked_text`` is
     ``text`` with its code masked (empty: there is no code), kept to replace ``text``
     once ``expires_at`` passes or :func:`forget_codes` says the code no longer counts;
-    the segments are those of the real text."""
+    the segments are those of the real text. A ``test_outcome`` (test mode) is played
+    by the worker instead of handing the message to a gateway."""
     parts = sms_parts(text)
     message = OutboundMessage.objects.create(
         account_id=account_id,
@@ -80,6 +82,7 @@ def queue_message(
         segments=parts.segments if channel == OutboundMessage.Channel.SMS else 0,
         voice_language=voice_language,
         voice_gender=voice_gender,
+        test_outcome=test_outcome,
     )
     enqueue_delivery(message)
     return message
@@ -148,6 +151,8 @@ def deliver_message(message_id) -> str | None:
             return Status.CANCELED
         log.info("message %s already claimed", message_id)
         return None
+    if message.test_outcome:
+        return _play_test_outcome(message)
     hops = route_for(message)
     while message.route_position < len(hops):
         gateway = hops[message.route_position]
@@ -185,6 +190,25 @@ def deliver_message(message_id) -> str | None:
         message.route_position += 1
         message.hop_attempts = 0
     return _failed(message)
+
+
+def _play_test_outcome(message: OutboundMessage) -> str:
+    """Test mode: what a gateway and its delivery report would have done, through the
+    same state changes and signals, with no provider called."""
+    if message.test_outcome == "submit_failure":
+        message.last_error = "test mode: submit failure"
+        return _failed(message)
+    messages = OutboundMessage.objects.filter(id=message.id)
+    messages.mark_sent(gateway=None, provider_message_id=f"test-{message.id}")
+    report = {"delivered": Status.DELIVERED, "undelivered": Status.UNDELIVERED}.get(
+        message.test_outcome
+    )
+    if report is None:  # never_delivered: sent, and no report ever comes
+        return Status.SENT
+    messages.apply_receipt_status(report, provider_status=f"test:{message.test_outcome}")
+    message.refresh_from_db()
+    _tell_outcome(message)
+    return message.status
 
 
 def backoff(attempt: int) -> float:

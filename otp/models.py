@@ -165,6 +165,9 @@ class Verification(models.Model):
     # The code (and the template's variables) encrypted, for a resend of the same code or
     # a fallback channel: kept only while pending, emptied by every final state change.
     sealed = models.TextField(blank=True, default="", db_default="", editable=False)
+    # Sent with the stream's test token to a test number: its messages reach no gateway,
+    # and only the test token finds it.
+    is_test = models.BooleanField(default=False, db_default=False)
     caller_ip = models.GenericIPAddressField(null=True, blank=True)
     end_user_ip = models.GenericIPAddressField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=128, blank=True, default="")

@@ -159,6 +159,9 @@ class VerificationSerializer(serializers.Serializer):
         help_text="Why it is no longer pending (empty while pending): approved, expired, "
         "max_attempts_reached, canceled_by_client, replaced, undeliverable, blocked"
     )
+    test = serializers.BooleanField(
+        source="is_test", help_text="Sent in test mode: no gateway was used."
+    )
     replaced_by = serializers.UUIDField(
         source="replaced_by_id",
         allow_null=True,

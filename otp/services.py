@@ -105,11 +105,14 @@ def send_otp(
         if earlier is not None:
             return earlier
 
+    test_number = _test_number(stream, recipient)
     template, text = _template_text(stream, event_key, o)
     sender_value = _sender(stream, sender, o)
     code = _code(stream, code, o)
     length = o.length or stream.code_length
-    if stream.platform_generates_code:
+    if test_number is not None:
+        code = test_number["code"]  # the test number's fixed code
+    elif stream.platform_generates_code:
         try:
             chars = codes.alphabet(
                 digits=_pick(o.digits, stream.code_digits),
@@ -152,6 +155,7 @@ def send_otp(
         caller_ip=caller_ip or None,
         end_user_ip=end_user_ip or None,
         idempotency_key=idempotency_key,
+        is_test=test_number is not None,
     )
     verification.code_hash = codes.hash_code(verification.id, code)
     verification.sealed = codes.seal(
@@ -204,6 +208,7 @@ def send_otp(
                 verification_id=verification.id,
                 voice_language=voice_language,
                 voice_gender=voice_gender,
+                test_outcome=test_number["outcome"] if test_number else "",
             )
     except IntegrityError:
         # Two requests raced with one idempotency key: the other one won; answer as it did.
@@ -258,7 +263,26 @@ def send_code_again(
         verification_id=verification.id,
         voice_language=voice_language,
         voice_gender=voice_gender,
+        # Test mode scripts the first message; what follows it (a resend, a fallback)
+        # is delivered, so a fallback can be tried end to end.
+        test_outcome="delivered" if verification.is_test else "",
     )
+
+
+def _test_number(stream: Stream, recipient: str) -> dict | None:
+    """With the stream's test token: the recipient's test-number entry, or the refusal
+    (a test token reaches no live number). With the live token: None — a test number
+    is then an ordinary number, with a real code and a real gateway."""
+    if not getattr(stream, "test_mode", False):
+        return None
+    entry = stream.test_number(recipient)
+    if entry is None:
+        raise OtpError(
+            ErrorCode.TEST_NUMBERS_ONLY,
+            "This is the stream's test token: it sends only to the stream's test numbers.",
+            fields={"recipient": "Not a test number of this stream."},
+        )
+    return entry
 
 
 @sensitive_variables()
@@ -605,7 +629,8 @@ def _find_verification(
     event_key: str,
     country: str,
 ) -> Verification:
-    found = Verification.objects.filter(stream=stream)
+    # The test token finds only test verifications, the live token only live ones.
+    found = Verification.objects.filter(stream=stream, is_test=getattr(stream, "test_mode", False))
     if verification_id:
         found = found.filter(id=verification_id)
     else:
@@ -693,7 +718,9 @@ def cancel_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> 
 def get_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> Verification:
     """A verification of ``stream`` — whatever its status, for as long as it is retained
     — with its latest message (``latest_message``) and its timeline (``timeline``)."""
-    verification = Verification.objects.filter(stream=stream, id=verification_id).first()
+    test_mode = getattr(stream, "test_mode", False)
+    found = Verification.objects.filter(stream=stream, id=verification_id, is_test=test_mode)
+    verification = found.first()
     if verification is None:
         raise OtpError(
             ErrorCode.VERIFICATION_NOT_FOUND,

@@ -108,6 +108,7 @@ class SendView(OtpAPIView):
                 ErrorCode.INVALID_PHONE,
                 ErrorCode.NOT_MOBILE,
                 ErrorCode.COUNTRY_NOT_ALLOWED,
+                ErrorCode.TEST_NUMBERS_ONLY,
                 ErrorCode.UNKNOWN_EVENT,
                 ErrorCode.SENDER_NOT_ALLOWED,
                 ErrorCode.SENDER_REQUIRED,

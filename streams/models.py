@@ -310,6 +310,15 @@ class Stream(models.Model):
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     token_prefix = models.CharField(max_length=16, blank=True, editable=False)
     token_issued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Test mode: a second token that reaches only the test numbers, each with its fixed
+    # code and scripted outcome ({"number", "code", "outcome"}); nothing reaches a gateway.
+    test_token_hash = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, editable=False
+    )
+    test_token_prefix = models.CharField(max_length=16, blank=True, db_default="", editable=False)
+    test_numbers = models.JSONField(
+        default=list, db_default=[], blank=True, validators=[validators.validate_test_numbers]
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -370,6 +379,10 @@ class Stream(models.Model):
     @property
     def platform_generates_code(self) -> bool:
         return self.code_generator == self.CodeGenerator.PLATFORM
+
+    def test_number(self, number: str) -> dict | None:
+        """The test number's entry ({"number", "code", "outcome"}), if it is one."""
+        return next((n for n in self.test_numbers if n.get("number") == number), None)
 
     def set_token(self, token: IssuedToken) -> None:
         self.token_hash = token.hash

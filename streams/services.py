@@ -384,3 +384,30 @@ def send_test_webhook(*, endpoint: WebhookEndpoint) -> WebhookEvent:
         return webhooks.write_event(
             stream=endpoint.stream, type=WebhookEvent.Type.TEST, data=data, endpoints=[endpoint]
         )
+
+
+# --- Test mode --------------------------------------------------------------------------
+
+
+def issue_test_token(*, stream: Stream) -> str:
+    """Issue (or replace) the stream's test token and return it: the only time it is
+    seen. It reaches only the test numbers; the live token is untouched."""
+    if stream.status == Stream.Status.DRAFT:
+        raise Refused("A draft gets its tokens when it is created.")
+    token = issue_token()
+    stream.test_token_hash, stream.test_token_prefix = token.hash, token.prefix
+    stream.save(update_fields=["test_token_hash", "test_token_prefix", "updated_at"])
+    return token.plaintext
+
+
+def save_test_numbers(*, stream: Stream, numbers: list[dict]) -> Stream:
+    """The stream's test numbers, each ``{"number", "code", "outcome"}``."""
+    stream.test_numbers = numbers
+    try:
+        stream.full_clean(
+            exclude=[f.name for f in Stream._meta.concrete_fields if f.name != "test_numbers"]
+        )
+    except ValidationError as exc:
+        raise Refused("; ".join(exc.messages)) from None
+    stream.save(update_fields=["test_numbers", "updated_at"])
+    return stream
