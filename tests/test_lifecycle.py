@@ -129,3 +129,18 @@ def test_a_finished_verification_is_found_while_retained(api, later):
     api.cancel(vid)
     later(60 * 60 * 24 * 30)
     assert api.status(vid).status_code == 200
+
+
+def test_openapi_schema_documents_reasons_timeline_resend_and_test_mode(client):
+    import json
+
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    schema = json.loads(response.content)
+    components = schema["components"]["schemas"]
+    detail = components["VerificationDetail"]["properties"]
+    assert {"reason", "replaced_by", "test", "timeline"} <= set(detail)
+    assert set(components["Timeline"]["properties"]) == {"sends", "checks", "fallbacks"}
+    resend = schema["paths"]["/api/v1/otp/{verification_id}/resend"]["post"]
+    assert "ResendRequest" in json.dumps(resend["requestBody"])
+    assert "channel" in components["ResendRequest"]["properties"]
+    assert "test_numbers_only" in json.dumps(schema["paths"]["/api/v1/otp/send"])
