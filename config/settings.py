@@ -343,13 +343,27 @@ WEBHOOK_RETRY_FOR_SECONDS = env.int("WEBHOOK_RETRY_FOR_SECONDS", default=90000)
 # for longer than the grace (their task was lost).
 WEBHOOK_CLAIM_LEASE_SECONDS = env.int("WEBHOOK_CLAIM_LEASE_SECONDS", default=60)
 WEBHOOK_SWEEP_GRACE_SECONDS = env.float("WEBHOOK_SWEEP_GRACE_SECONDS", default=10.0)
+# Contact CSV import: the largest file taken (refused whole above it, never cut), and the
+# number of rows imported within the request; larger files are imported by a worker.
+CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+CONTACT_IMPORT_INLINE_ROWS = env.int("CONTACT_IMPORT_INLINE_ROWS", default=20_000)
 OTP_RETENTION = timedelta(days=env.int("OTP_RETENTION_DAYS", default=90))
 
+# Every log record is scrubbed of passwords, tokens, codes and receipt secrets, whoever
+# logs it (urllib3's debug lines carry whole provider URLs): see streams/log_scrubbing.py.
+LOGGING_CONFIG = "streams.log_scrubbing.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"scrub_secrets": {"()": "streams.log_scrubbing.ScrubSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["scrub_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -6,6 +6,7 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 
 from streams.selectors import memberships_of
 
@@ -17,6 +18,9 @@ def account_view(view=None, *, manage: bool = False):
     ``manage``, only owners and admins may use the view."""
 
     def decorate(func):
+        # No console page may be kept by a browser or a proxy cache: they show API
+        # tokens (once), codes in the outbox and contacts' personal data.
+        @never_cache
         @login_required
         @wraps(func)
         def wrapper(request, *args, **kwargs):

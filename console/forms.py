@@ -4,8 +4,6 @@ the views what the services take (they save nothing themselves)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 
 import phonenumbers
@@ -13,12 +11,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.forms import BaseInlineFormSet, inlineformset_factory
 
-from streams import placeholders, policy, validators
+from streams import contact_import, placeholders, policy, validators
+from streams.contact_import import ParsedFile
 from streams.models import Account, Contact, EventTemplate, SenderID, Stream, Tag
 from streams.services import TemplateChange
-
-# An upload is read up to this size: a contact list, not a data dump.
-IMPORT_MAX_BYTES = 2_000_000
 
 CUSTOMIZED = ""
 NEW_SENDER = "new"
@@ -376,22 +372,21 @@ class ContactImportForm(forms.Form):
         label="Country for national numbers",
     )
 
-    def clean_file(self) -> list[dict[str, str]]:
-        """The CSV's rows, read whole here so that a bad file is an error on the field."""
+    def clean_file(self) -> tuple[bytes, ParsedFile]:
+        """The file and its parsed rows; a file that cannot be imported at all (too
+        large, not UTF-8, not CSV, no phone column) is an error on the field."""
         upload = self.cleaned_data["file"]
+        limit = contact_import.max_bytes()
+        if upload.size > limit:
+            raise ValidationError(
+                f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes. "
+                "Split it into smaller files."
+            )
+        data = upload.read()
         try:
-            text = upload.read(IMPORT_MAX_BYTES).decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ValidationError("The file is not UTF-8 text.") from None
-        reader = csv.DictReader(io.StringIO(text))
-        try:
-            if not reader.fieldnames or "phone" not in [
-                f.strip().lower() for f in reader.fieldnames
-            ]:
-                raise ValidationError("The first row must name the columns, one of them phone.")
-            return list(reader)
-        except csv.Error as exc:
-            raise ValidationError(f"The file is not CSV: {exc}.") from None
+            return data, contact_import.parse_csv(data)
+        except contact_import.ImportRefused as exc:
+            raise ValidationError(str(exc)) from None
 
 
 class EndpointForm(forms.Form):

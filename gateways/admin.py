@@ -27,6 +27,7 @@ class GatewayForm(forms.ModelForm):
             (value, label) for value, label in Gateway.Kind.choices if value in REGISTRY
         ]
         self.fields["settings"].help_text = "A JSON object. " + _keys_help("setting_specs")
+        self.fields["delivery_guarantee"].required = False  # left out: the default
         self.fields["new_credentials"].help_text += " " + _keys_help("credential_specs")
 
     class Meta:
@@ -39,7 +40,11 @@ class GatewayForm(forms.ModelForm):
             "supports_voice",
             "settings",
             "rate_per_second",
+            "delivery_guarantee",
         ]
+
+    def clean_delivery_guarantee(self) -> str:
+        return self.cleaned_data["delivery_guarantee"] or Gateway.DeliveryGuarantee.AT_LEAST_ONCE
 
     def clean_new_credentials(self) -> dict | None:
         raw = self.cleaned_data["new_credentials"].strip()
@@ -147,15 +152,16 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         "attempts",
         "segments",
         "encoding",
+        "possibly_duplicated",
         "created_at",
     ]
-    list_filter = ["status", "channel", "encoding", "gateway", "account"]
+    list_filter = ["status", "possibly_duplicated", "channel", "encoding", "gateway", "account"]
     search_fields = ["id", "recipient", "provider_message_id"]
     date_hierarchy = "created_at"
     list_select_related = ["account", "gateway"]
     inlines = [MessageAttemptInline]
     # The text holds the code: operators see the message's metadata, not its body.
-    exclude = ["text"]
+    exclude = ["text", "masked_text"]
     readonly_fields = [
         "id",
         "account",
@@ -168,6 +174,8 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         "voice_language",
         "voice_gender",
         "status",
+        "possibly_duplicated",
+        "expires_at",
         "gateway",
         "provider_message_id",
         "attempts",

@@ -46,6 +46,18 @@ class Gateway(models.Model):
     receipt_secret = models.CharField(max_length=64, default=new_receipt_secret, editable=False)
     # The provider's throughput limit: messages per second (0 = no limit).
     rate_per_second = models.PositiveIntegerField(default=0)
+
+    class DeliveryGuarantee(models.TextChoices):
+        AT_LEAST_ONCE = "at_least_once", "At least once (resend, marked possibly duplicated)"
+        AT_MOST_ONCE = "at_most_once", "At most once (never resend, may be lost)"
+
+    # What to do with a message whose worker was lost during the provider call, when
+    # the provider can neither be asked nor deduplicates (see docs/security.md).
+    delivery_guarantee = models.CharField(
+        max_length=13,
+        choices=DeliveryGuarantee.choices,
+        default=DeliveryGuarantee.AT_LEAST_ONCE,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -148,20 +160,6 @@ class OutboundMessageQuerySet(models.QuerySet):
             updated_at=timezone.now(),
             **progress,
         )
-
-    def release_dead_claims(self, *, claimed_before: datetime) -> list[tuple]:
-        """Release the claims older than ``claimed_before`` (their worker died); returns
-        the ``(id, channel)`` of each message released."""
-        dead = list(
-            self.filter(status=Status.SENDING, claimed_at__lt=claimed_before).values_list(
-                "id", "channel"
-            )
-        )
-        released = []
-        for message_id, channel in dead:
-            if self.filter(id=message_id).release(retry_at=None):
-                released.append((message_id, channel))
-        return released
 
     def mark_sent(self, *, gateway: Gateway, provider_message_id: str, **progress) -> int:
         """sending -> sent. When a delivery report raced ahead and moved it on already,
@@ -279,6 +277,9 @@ class OutboundMessage(models.Model):
     # undelivered, submit_failure, never_delivered); empty for a real message. Test
     # messages reach no provider and count against no budget.
     test_outcome = models.CharField(max_length=16, blank=True, default="", db_default="")
+    # Sent again after a worker was lost during the provider call, which may have
+    # reached the provider: the recipient may get it twice.
+    possibly_duplicated = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)

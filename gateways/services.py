@@ -19,13 +19,13 @@ from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
 from streams import crypto, ratelimit
 
-from .adapters import PermanentError, Receipt, RetryableError, adapter_for
+from .adapters import UNKNOWN, PermanentError, Receipt, RetryableError, adapter_for
 from .models import Gateway, MessageAttempt, OutboundMessage, Route
 from .sms import sms_parts
 
@@ -149,7 +149,7 @@ def deliver_message(message_id) -> str | None:
         if cancel_if_expired(message_id):
             log.info("message %s canceled: its code no longer counts", message_id)
             return Status.CANCELED
-        log.info("message %s already claimed", message_id)
+        log.info("message %s not queued (claimed already, or done)", message_id)
         return None
     if message.test_outcome:
         return _play_test_outcome(message)
@@ -180,12 +180,7 @@ def deliver_message(message_id) -> str | None:
             _record(message, gateway, MessageAttempt.Outcome.PERMANENT, started, reason)
             message.last_error = f"{gateway.name}: {reason}"
         else:
-            # The attempt and the status land together: a database that fails between
-            # them must not leave a "sent" attempt on a message still claimed, which
-            # the re-queue would then send a second time.
-            with transaction.atomic():
-                _record(message, gateway, MessageAttempt.Outcome.SENT, started, "", provider_id)
-                return _sent(message, gateway, provider_id)
+            return record_sent(message, gateway, provider_id, started)
         # Fail over to the next hop of the route, at once.
         message.route_position += 1
         message.hop_attempts = 0
@@ -209,6 +204,53 @@ def _play_test_outcome(message: OutboundMessage) -> str:
     message.refresh_from_db()
     _tell_outcome(message)
     return message.status
+
+
+def record_sent(message: OutboundMessage, gateway: Gateway, provider_id: str, started) -> str:
+    """The provider took the message: record it, whatever the database does meanwhile.
+    The attempt and the status land together (one transaction); a write lost to a
+    dropped connection is retried with backoff on a fresh connection for as long as
+    the claim's lease lasts, since a claim left to expire would be settled (and
+    possibly resent) by the re-queue."""
+    message.attempts += 1
+    duration_ms = int((time.monotonic() - started) * 1000)
+    give_up_at = claim_expiry(message) - timedelta(seconds=1)
+    tries = 0
+    while True:
+        try:
+            with transaction.atomic():
+                MessageAttempt.objects.create(
+                    message=message,
+                    gateway=gateway,
+                    outcome=MessageAttempt.Outcome.SENT,
+                    provider_message_id=provider_id,
+                    duration_ms=duration_ms,
+                )
+                return _sent(message, gateway, provider_id)
+        except (OperationalError, InterfaceError) as exc:
+            tries += 1
+            delay = min(0.05 * 2**tries, 2.0)
+            if timezone.now() + timedelta(seconds=delay) >= give_up_at:
+                log.error(
+                    "message %s sent but not recorded (%s): left to the re-queue", message.id, exc
+                )
+                raise
+            log.warning("message %s sent; recording it failed (%s), retrying", message.id, exc)
+            _reconnect()
+            time.sleep(delay)
+
+
+def claim_expiry(message: OutboundMessage):
+    """When the re-queue will consider the worker of this claim dead."""
+    claimed_at = message.claimed_at or timezone.now()
+    return claimed_at + timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)
+
+
+def _reconnect() -> None:
+    """Drop a broken database connection so the next query opens a new one (not inside
+    a transaction: there the caller's transaction is what failed)."""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def backoff(attempt: int) -> float:
@@ -313,18 +355,10 @@ def default_gateway() -> Gateway:
 
 def apply_receipt(gateway: Gateway, receipt: Receipt) -> OutboundMessage | None:
     """Move the message forward to the receipt's status. Idempotent and out-of-order
-    safe: a late "sent" never overwrites "delivered". ``None`` for an unknown message."""
-    messages = OutboundMessage.objects.filter(gateway=gateway)
-    message = messages.filter(provider_message_id=receipt.provider_message_id).first()
-    if message is None:
-        # Kannel and the webhook report with our own id, possibly before the worker
-        # recorded the send.
-        try:
-            own_id = uuid.UUID(receipt.provider_message_id)
-        except ValueError:
-            own_id = None
-        if own_id is not None:
-            message = OutboundMessage.objects.filter(id=own_id).first()
+    safe: a late "sent" never overwrites "delivered". ``None`` for a message unknown to
+    this gateway: a receipt only ever touches a message sent, or being sent, through the
+    gateway whose URL and secret it came with."""
+    message = message_of_receipt(gateway, receipt.provider_message_id)
     if message is None:
         log.warning(
             "delivery report for unknown message %r from %s",
@@ -350,6 +384,34 @@ def _tell_outcome(message: OutboundMessage) -> None:
         message_failed.send(sender=OutboundMessage, status=message.status, **facts)
 
 
+def message_of_receipt(gateway: Gateway, provider_message_id: str) -> OutboundMessage | None:
+    """The message a receipt of ``gateway`` names: by the provider's id, or by our own
+    id (Kannel and the webhook report with it, possibly before the worker recorded the
+    send) when the message went through this gateway or is being sent through it."""
+    messages = OutboundMessage.objects.filter(gateway=gateway)
+    message = messages.filter(provider_message_id=provider_message_id).first()
+    if message is not None:
+        return message
+    try:
+        own_id = uuid.UUID(provider_message_id)
+    except ValueError:
+        return None
+    message = OutboundMessage.objects.filter(id=own_id).first()
+    if message is None:
+        return None
+    if message.gateway_id is not None:
+        return message if message.gateway_id == gateway.pk else None
+    return message if sending_through(message) == gateway else None
+
+
+def sending_through(message: OutboundMessage) -> Gateway | None:
+    """The gateway a message in ``sending`` is being handed to: its route's current hop."""
+    if message.status != Status.SENDING:
+        return None
+    hops = route_for(message)
+    return hops[message.route_position] if message.route_position < len(hops) else None
+
+
 # --- Housekeeping (celery beat) ----------------------------------------------------------
 
 
@@ -361,7 +423,7 @@ def requeue_stale_messages() -> int:
     now = timezone.now()
     grace = timedelta(seconds=settings.GATEWAY_REQUEUE_AFTER_SECONDS)
     lease = timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)
-    dead = OutboundMessage.objects.release_dead_claims(claimed_before=now - lease)
+    dead = settle_dead_claims(claimed_before=now - lease)
     stale = OutboundMessage.objects.due_for_requeue(now=now, grace=grace)
     stale = dead + list(stale.values_list("id", "channel")[:5000])
     count = 0
@@ -370,6 +432,53 @@ def requeue_stale_messages() -> int:
     if count:
         log.info("re-queued %d message(s)", count)
     return count
+
+
+def settle_dead_claims(*, claimed_before) -> list[tuple]:
+    """Claims older than the lease: their worker died, perhaps during the provider
+    call. Each is settled by :func:`settle_dead_claim`; returns the ``(id, channel)`` of
+    those to send (again)."""
+    dead = OutboundMessage.objects.filter(status=Status.SENDING, claimed_at__lt=claimed_before)
+    return [
+        (message.id, message.channel)
+        for message in dead.defer("text", "masked_text")
+        if settle_dead_claim(message)
+    ]
+
+
+def settle_dead_claim(message: OutboundMessage) -> bool:
+    """Decide a dead claim without blindly sending twice: the provider is asked where
+    it can be (``lookup``); a provider that deduplicates (``idempotent``) gets it again
+    under the same key; otherwise the gateway's delivery guarantee decides: at least
+    once resends it marked ``possibly_duplicated``, at most once ends it failed with the
+    outcome unknown. True when it is to be sent (again)."""
+    gateway = sending_through(message)
+    adapter = adapter_for(gateway) if gateway is not None else None
+    try:
+        found = adapter.lookup(message) if adapter is not None else UNKNOWN
+    except Exception:  # a lookup that breaks is a lookup that could not tell
+        log.exception("lookup of message %s on %s failed", message.id, gateway)
+        found = UNKNOWN
+    # Only this claim, as read: a worker that recorded meanwhile wins.
+    this_claim = OutboundMessage.objects.filter(
+        id=message.id, status=Status.SENDING, claimed_at=message.claimed_at
+    )
+    if found.taken:
+        if this_claim.mark_sent(gateway=gateway, provider_message_id=found.provider_message_id):
+            log.warning("message %s: the provider took it before its worker died", message.id)
+        return False
+    if found.taken is False or adapter is None or adapter.idempotent:
+        return bool(this_claim.release(retry_at=None))
+    if gateway.delivery_guarantee == Gateway.DeliveryGuarantee.AT_MOST_ONCE:
+        this_claim.mark_failed(
+            error=f"{gateway.name}: outcome unknown (the worker was lost during the "
+            "provider call); not sent again: the gateway delivers at most once"
+        )
+        return False
+    if not this_claim.release(retry_at=None, possibly_duplicated=True):
+        return False  # settled meanwhile by another re-queue run
+    log.warning("message %s sent again: it may reach its recipient twice", message.id)
+    return True
 
 
 def forget_codes(verification_ids) -> int:

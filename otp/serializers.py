@@ -107,7 +107,8 @@ class VerifyRequestSerializer(StrictSerializer):
 class MessageSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.CharField(
-        help_text="queued, sending, sent, delivered, undelivered, failed"
+        help_text="queued, sending, sent, delivered, undelivered, failed, canceled (its code "
+        "stopped counting before it was sent)"
     )
     encoding = serializers.CharField(help_text="gsm7 or ucs2")
     segments = serializers.IntegerField()

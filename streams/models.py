@@ -508,3 +508,64 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} to {self.endpoint_id}: {self.status}"
+
+
+class ContactImport(models.Model):
+    """A CSV file too large to import within the request: kept here (not on a disk,
+    so a worker on another machine can read it) until a worker has imported it, with
+    the progress and the report the console shows."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="imports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    data = models.BinaryField(editable=False)
+    country = models.CharField(max_length=2, blank=True)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    # The first rejected rows as [row, value, why], and the columns that were ignored.
+    rejected = models.JSONField(default=list, blank=True)
+    ignored_columns = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} of {self.account} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
+
+    def finish(self, report) -> None:
+        """Record the report and drop the file: its job is done."""
+        self.status = self.Status.DONE
+        self.processed_rows = self.total_rows
+        self.created, self.updated = report.created, report.updated
+        self.rejected_count = report.rejected_count
+        self.rejected = [list(r) for r in report.rejected]
+        self.ignored_columns = report.ignored_columns
+        self.data = b""
+        self.finished_at = timezone.now()
+        self.save()
+
+    def finish_failed(self, error: str) -> None:
+        self.status, self.error, self.data = self.Status.FAILED, error, b""
+        self.finished_at = timezone.now()
+        self.save()

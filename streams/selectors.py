@@ -6,6 +6,7 @@ from django.db.models import Q, QuerySet
 from .models import (
     Account,
     Contact,
+    ContactImport,
     Membership,
     SenderID,
     Stream,
@@ -54,3 +55,7 @@ def stream_webhook_endpoints(stream: Stream) -> QuerySet[WebhookEndpoint]:
 def endpoint_deliveries(endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
     """An endpoint's delivery log, newest first, with each delivery's event."""
     return WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event").order_by("-id")
+
+
+def account_imports(account: Account) -> QuerySet[ContactImport]:
+    return ContactImport.objects.filter(account=account).defer("data")

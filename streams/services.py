@@ -1,7 +1,7 @@
 """Writes on streams and their accounts, named as the product names them."""
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from . import validators, webhooks
+from . import webhooks
 from .models import (
     Account,
     Contact,
@@ -281,54 +281,6 @@ def save_contact(
 
 def delete_contact(*, contact: Contact) -> None:
     contact.delete()
-
-
-@dataclass
-class ImportReport:
-    created: int = 0
-    updated: int = 0
-    rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (row, value, why)
-
-
-def import_contacts(
-    *, account: Account, rows: Iterable[dict[str, str]], country: str = ""
-) -> ImportReport:
-    """Create or update contacts from CSV rows (``phone``, ``first_name``, ``last_name``,
-    custom field keys). Each bad row is reported, the good ones are kept."""
-    report = ImportReport()
-    known = set(account.custom_field_keys())
-    for number, row in enumerate(rows, start=2):  # row 1 names the columns
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k}
-        raw = row.get("phone", "")
-        try:
-            phone = validators.normalize_phone(raw, country or None)
-        except ValidationError as exc:
-            report.rejected.append((number, raw, exc.messages[0]))
-            continue
-        unknown = {k for k in row if k not in ("phone", "first_name", "last_name")} - known
-        if unknown:
-            report.rejected.append(
-                (number, raw, f"Unknown column(s): {', '.join(sorted(unknown))}")
-            )
-            continue
-        custom = {k: v for k, v in row.items() if k in known and v}
-        contact = Contact.objects.filter(account=account, phone=phone).first()
-        is_new = contact is None
-        contact = contact or Contact(account=account, phone=phone)
-        contact.first_name = row.get("first_name", "")[:100]
-        contact.last_name = row.get("last_name", "")[:100]
-        contact.custom_fields = {**contact.custom_fields, **custom}
-        try:
-            contact.full_clean()
-        except ValidationError as exc:
-            report.rejected.append((number, raw, "; ".join(exc.messages)))
-            continue
-        contact.save()
-        if is_new:
-            report.created += 1
-        else:
-            report.updated += 1
-    return report
 
 
 @transaction.atomic

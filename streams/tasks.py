@@ -1,8 +1,13 @@
-"""Webhook delivery (celery): thin tasks over streams.webhooks."""
+"""Thin Celery tasks: ids in, services do the work; each may run twice without harm."""
 
 from celery import shared_task
 
-from . import webhooks
+from . import contact_import, webhooks
+
+
+@shared_task(name="streams.run_contact_import")
+def run_contact_import_task(job_id: int) -> None:
+    contact_import.run_contact_import(job_id)
 
 
 @shared_task(name="streams.deliver_webhooks")

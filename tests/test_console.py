@@ -377,3 +377,16 @@ def test_two_templates_can_swap_their_keys(signed_in, account):
         ("login", "Reset {{code}}"),
         ("reset", "Log-in {{code}}"),
     ]
+
+
+def test_pages_that_show_a_token_are_never_cached(signed_in, account):
+    stream, _ = factories.make_stream(account, default_sender=factories.make_sender(account))
+    shown = signed_in.post(f"/streams/{stream.public_id}/rotate-token/", follow=True)
+    assert 'id="api-token">ots_' in shown.content.decode()
+    assert "no-store" in shown["Cache-Control"] and "private" in shown["Cache-Control"]
+    draft, _ = factories.make_stream(account, active=False)
+    created = signed_in.post(
+        f"/streams/{draft.public_id}/step/4/", {"action": "create"}, follow=True
+    )
+    assert 'id="api-token">ots_' in created.content.decode()
+    assert "no-store" in created["Cache-Control"]

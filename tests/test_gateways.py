@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from gateways import services
@@ -14,7 +15,7 @@ from gateways.adapters import twilio, webhook
 from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
 from otp.models import Verification
 from tests.support import factories
-from tests.support.otp_client import OtpClient
+from tests.support.otp_client import OtpClient, code_from
 from tests.support.providers import FakeProvider
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
@@ -252,6 +253,210 @@ def test_a_duplicate_task_sends_once(setup, providers):
     api.send(recipient=PHONE)
     assert services.deliver_message(the_message().id) is None
     assert len(fake.calls) == 1
+
+
+def kannel_receipt(client, gateway: Gateway, message_id, dlr_type: str, answer: str = ""):
+    url = reverse(
+        "gateways:receipt", kwargs={"gateway_id": gateway.pk, "secret": gateway.receipt_secret}
+    )
+    return client.get(url, {"id": str(message_id), "type": dlr_type, "answer": answer})
+
+
+@pytest.mark.parametrize("state", ["sent", "sending"])
+def test_a_receipt_of_another_accounts_gateway_changes_nothing(db, client, state):
+    """Account B knows its own Kannel receipt URL and guesses (or learns) the id of
+    account A's message: its receipt is answered like one for an unknown message."""
+    accounts = {name: factories.make_account(name=name) for name in ("A", "B")}
+    gateways = {}
+    for name, account in accounts.items():
+        gateways[name] = Gateway.objects.create(
+            name=f"kannel-{name}",
+            kind="kannel",
+            settings={"url": "http://127.0.0.1:9/", "username": name},
+            credentials={"password": f"pw-{name}"},
+        )
+        Route.objects.create(account=account, gateway=gateways[name])
+    message = OutboundMessage.objects.create(
+        account=accounts["A"], channel="sms", recipient=PHONE, text="Code 1234", status=state
+    )
+    if state == "sent":
+        OutboundMessage.objects.filter(id=message.id).update(
+            gateway=gateways["A"], provider_message_id=str(message.id)
+        )
+
+    answer = kannel_receipt(client, gateways["B"], message.id, "16", "B's words")
+    assert answer.status_code == 200  # a provider must not retry it forever
+    assert (the_message().status, the_message().last_error) == (state, "")
+
+    assert kannel_receipt(client, gateways["A"], message.id, "1").status_code == 200
+    assert the_message().status == "delivered"
+
+
+# --- Codes that no longer count -----------------------------------------------------------
+
+
+@pytest.fixture
+def broker_backlog(monkeypatch):
+    """Deliveries published but not yet picked up by a worker: their message ids."""
+    backlog = []
+    monkeypatch.setattr(
+        services, "publish", lambda message_id, *_, **__: backlog.append(message_id) or True
+    )
+    return backlog
+
+
+def test_a_canceled_verifications_queued_message_is_never_sent(setup, providers, broker_backlog):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    sent = api.send(recipient=PHONE).json()
+    assert api.cancel(sent["id"]).status_code == 200
+    # Canceled with its verification, in the same transaction: the task finds nothing.
+    assert [services.deliver_message(message_id) for message_id in broker_backlog] == [None]
+    assert fake.calls == []
+    message = the_message()
+    assert message.status == "canceled" and MessageAttempt.objects.count() == 0
+    assert "*" * 6 in message.text  # the code is gone from the stored text
+
+
+def test_a_replaced_codes_queued_message_is_never_sent(setup, providers, broker_backlog):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    first = api.send(recipient=PHONE).json()
+    api.send(recipient=PHONE)
+    outcomes = [services.deliver_message(message_id) for message_id in broker_backlog]
+    assert outcomes == [None, "sent"]
+    assert len(fake.calls) == 1
+    assert OutboundMessage.objects.get(verification_id=first["id"]).status == "canceled"
+
+
+def test_a_message_claimed_after_its_code_expired_is_canceled(setup, providers, broker_backlog):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    api.send(recipient=PHONE)
+    past = timezone.now() - timedelta(seconds=1)  # the code's time to live went by
+    Verification.objects.update(expires_at=past)
+    OutboundMessage.objects.update(expires_at=past)
+    assert services.deliver_message(broker_backlog[0]) == "canceled"
+    assert fake.calls == []
+
+
+def test_a_code_decided_while_its_message_was_being_sent_is_masked_once_sent(
+    setup, providers, broker_backlog, monkeypatch
+):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    sent = api.send(recipient=PHONE).json()
+    code = code_from(the_message().text)
+    real_send = twilio.TwilioAdapter.send
+
+    def send_then_cancel(adapter, message):
+        provider_id = real_send(adapter, message)
+        assert api.cancel(sent["id"]).status_code == 200  # while the provider call ran
+        return provider_id
+
+    monkeypatch.setattr(twilio.TwilioAdapter, "send", send_then_cancel)
+    assert services.deliver_message(broker_backlog[0]) == "sent"
+    assert code not in the_message().text and "*" * 6 in the_message().text
+
+
+def test_the_expiry_sweep_masks_the_codes_of_sent_messages(setup, providers):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    api.send(recipient=PHONE)
+    code = code_from(the_message().text)
+    assert services.forget_expired_codes() == 0
+    OutboundMessage.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.forget_expired_codes() == 1
+    assert code not in the_message().text and the_message().status == "sent"
+
+
+# --- Exactly once, as far as each provider allows -------------------------------------------
+
+
+def test_a_send_is_recorded_even_when_the_database_drops_the_write(setup, providers, monkeypatch):
+    from django.db import OperationalError
+
+    from gateways.models import OutboundMessageQuerySet
+
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    real_mark_sent = OutboundMessageQuerySet.mark_sent
+    drops = []
+
+    def drop_twice(queryset, **kwargs):
+        if len(drops) < 2:
+            drops.append(1)
+            raise OperationalError("terminating connection due to administrator command")
+        return real_mark_sent(queryset, **kwargs)
+
+    monkeypatch.setattr(OutboundMessageQuerySet, "mark_sent", drop_twice)
+    api.send(recipient=PHONE)
+    assert the_message().status == "sent" and len(drops) == 2
+    assert len(fake.calls) == 1
+    assert MessageAttempt.objects.filter(outcome="sent").count() == 1
+    assert the_message().attempts == 1
+
+
+def lose_the_worker(message: OutboundMessage) -> None:
+    """What a worker killed during the provider call leaves: a claim past its lease."""
+    old = timezone.now() - timedelta(hours=1)
+    OutboundMessage.objects.filter(id=message.id).update(
+        status="sending", claimed_at=old, updated_at=old
+    )
+
+
+def test_a_lost_send_the_provider_took_is_recorded_not_sent_again(setup, providers):
+    fake = providers("webhook")
+    api = setup(make_gateway(fake, settings={"status_url": fake.url + "/status"}))
+    api.send(recipient=PHONE)
+    lose_the_worker(the_message())
+    services.requeue_stale_messages()
+    assert fake.lookups == [str(the_message().id)]
+    assert len(fake.calls) == 1
+    assert the_message().status == "sent" and not the_message().possibly_duplicated
+
+
+def test_a_lost_send_the_provider_never_got_is_sent(setup, providers, broker_backlog):
+    fake = providers("webhook")
+    api = setup(make_gateway(fake, settings={"status_url": fake.url + "/status"}))
+    api.send(recipient=PHONE)
+    lose_the_worker(the_message())  # before the provider call
+    services.requeue_stale_messages()
+    assert services.deliver_message(broker_backlog[-1]) == "sent"
+    assert len(fake.accepted) == 1 and not the_message().possibly_duplicated
+
+
+def test_a_lost_webhook_send_is_sent_again_under_the_same_idempotency_key(setup, providers):
+    fake = providers("webhook")
+    api = setup(make_gateway(fake))
+    api.send(recipient=PHONE)
+    lose_the_worker(the_message())
+    services.requeue_stale_messages()
+    assert [call.headers["Idempotency-Key"] for call in fake.calls] == [str(the_message().id)] * 2
+    assert len(fake.accepted) == 1  # the provider took it once
+    assert the_message().status == "sent" and not the_message().possibly_duplicated
+
+
+def test_at_least_once_resends_a_lost_send_and_marks_it_possibly_duplicated(setup, providers):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake))
+    api.send(recipient=PHONE)
+    lose_the_worker(the_message())
+    services.requeue_stale_messages()
+    assert len(fake.accepted) == 2
+    assert the_message().status == "sent" and the_message().possibly_duplicated
+
+
+def test_at_most_once_never_resends_a_lost_send(setup, providers):
+    fake = providers("twilio")
+    api = setup(make_gateway(fake, delivery_guarantee="at_most_once"))
+    sent = api.send(recipient=PHONE).json()
+    lose_the_worker(the_message())
+    assert services.requeue_stale_messages() == 0
+    assert len(fake.accepted) == 1
+    assert the_message().status == "failed" and "outcome unknown" in the_message().last_error
+    # It may well have arrived: the code still works.
+    assert Verification.objects.get(id=sent["id"]).status == "pending"
 
 
 # --- Housekeeping -----------------------------------------------------------------------------

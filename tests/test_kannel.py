@@ -7,12 +7,23 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 import pytest
+import requests
 
 from gateways.models import Gateway, OutboundMessage, Route
 from tests.support import factories
 from tests.support.kannel import PASSWORD, Kannel, require_kannel
-from tests.support.otp_client import OtpClient
-from tests.support.services import wait_for
+from tests.support.live import Server
+from tests.support.otp_client import OtpClient, code_from
+from tests.support.services import (
+    free_port,
+    require_postgres,
+    require_redis,
+    start_redis,
+    start_worker,
+    stop_worker,
+    wait_for,
+    worker_env,
+)
 
 pytestmark = pytest.mark.services
 
@@ -106,3 +117,48 @@ def test_api_send_through_a_real_worker_reaches_kannel(
     wait_for(lambda: OutboundMessage.objects.filter(status="delivered").exists(), timeout=30)
     status = OtpClient(token).status(sent.json()["id"]).json()
     assert status["message"]["status"] == "delivered"
+
+
+def test_debug_logs_of_the_kannel_path_hold_no_secret(transactional_db, kannel, tmp_path):
+    """API server and worker in their own processes at DEBUG (urllib3 logs every
+    provider URL), a send through Kannel and its delivery report: the logs hold neither
+    the Kannel password, nor the code, nor the receipt secret."""
+    require_postgres()
+    require_redis()
+    broker_port = free_port()
+    broker = start_redis(broker_port)
+    broker_url = f"redis://127.0.0.1:{broker_port}/0"
+    env = {"CELERY_BROKER_URL": broker_url, "LOG_LEVEL": "DEBUG"}
+    server = Server(worker_env(OTP_API_RATE_PER_TOKEN="", OTP_API_RATE_PER_IP="", **env))
+    server.start()
+    worker_log = tmp_path / "worker.log"
+    worker = None
+    try:
+        account = factories.make_account()
+        gateway = kannel_route(account, kannel, public_base_url=server.url)
+        _, token = factories.make_stream(
+            account, default_sender=factories.make_sender(account), code_generator="client"
+        )
+        with worker_log.open("w") as output:
+            worker = start_worker(purge=False, loglevel="debug", output=output, **env)
+        code = "Zq7xK2pW9m"
+        sent = requests.post(
+            f"{server.url}/api/v1/otp/send",
+            json={"recipient": PHONE, "event": "login", "code": code},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert sent.status_code == 201, sent.text
+        assert code_from(OutboundMessage.objects.get().text) == code
+        wait_for(lambda: OutboundMessage.objects.filter(status="delivered").exists(), timeout=30)
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+        server.stop()
+        server_log = server.log()
+        server.close()
+        broker.terminate()
+    logs = worker_log.read_text() + server_log
+    assert "/cgi-bin/sendsms?" in logs  # urllib3's debug line of the provider call
+    leaked = [s for s in (PASSWORD, code, gateway.receipt_secret) if s in logs]
+    assert leaked == [], [line for line in logs.splitlines() if any(s in line for s in leaked)]

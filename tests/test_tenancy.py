@@ -11,7 +11,7 @@ from django.test import Client
 from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
 from otp.models import Verification
 from streams import services as stream_services
-from streams.models import Contact, ContactField, Membership, Tag, WebhookDelivery
+from streams.models import Contact, ContactField, ContactImport, Membership, Tag, WebhookDelivery
 from tests.support import factories
 from tests.support.otp_client import OtpClient
 from tests.support.urlwalk import ADMIN, API, AUTH, CALLBACK, CannotFill, all_routes, fill, snapshot
@@ -30,6 +30,7 @@ def account_with_data(name: str, stream_name: str, sender: str, first_name: str,
     factories.make_user(account=account, role="member")
     field = ContactField.objects.create(account=account, key="plan", name="Plan")
     contact = Contact.objects.create(account=account, phone=phone, first_name=first_name)
+    contact_import = ContactImport.objects.create(account=account, total_rows=1)
     tag = Tag.objects.create(account=account, name=f"{name} tag")
     stream, token = factories.make_stream(
         account, name=stream_name, default_sender=factories.make_sender(account, sender)
@@ -54,6 +55,7 @@ def account_with_data(name: str, stream_name: str, sender: str, first_name: str,
         "contactfield": field,
         "field": field,
         "contact": contact,
+        "contactimport": contact_import,
         "tag": tag,
         "stream": stream,
         "draft": draft,

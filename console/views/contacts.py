@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from streams import contact_import as imports
 from streams import selectors, services
 
 from ..context import account_view
@@ -60,15 +65,58 @@ def contact_delete(request, pk: int):
 
 @account_view
 def contact_import(request):
+    """Small files are imported at once and reported on this page; a large one is kept
+    and imported by a worker, and the browser goes to its progress page."""
     report = None
     form = ContactImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        report = services.import_contacts(
-            account=request.account,
-            rows=form.cleaned_data["file"],
-            country=form.cleaned_data["country"],
-        )
+        data, parsed = form.cleaned_data["file"]
+        country = form.cleaned_data["country"]
+        if parsed.row_count > settings.CONTACT_IMPORT_INLINE_ROWS:
+            job = imports.start_contact_import(
+                account=request.account, user=request.user, data=data, country=country,
+                parsed=parsed,
+            )  # fmt: skip
+            return redirect("console:contact_import_job", pk=job.pk)
+        report = imports.import_contacts(account=request.account, parsed=parsed, country=country)
     status = 400 if form.errors else 200
+    limits = {
+        "max_mb": settings.CONTACT_IMPORT_MAX_BYTES // (1024 * 1024),
+        "inline_rows": settings.CONTACT_IMPORT_INLINE_ROWS,
+    }
     return render(
-        request, "console/contact_import.html", {"form": form, "report": report}, status=status
+        request,
+        "console/contact_import.html",
+        {"form": form, "report": report, **limits},
+        status=status,
     )
+
+
+@account_view
+def contact_import_job(request, pk: int):
+    job = get_object_or_404(selectors.account_imports(request.account), pk=pk)
+    return render(request, "console/contact_import_job.html", {"job": job})
+
+
+@account_view
+def contact_export(request):
+    """The account's contacts as CSV. A cell a spreadsheet would run as a formula
+    (=, +, -, @, tab, CR first) is prefixed with ' so it opens as text; the phone column
+    is E.164, checked on the way in, and stays as it is."""
+    fields = request.account.custom_field_keys()
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="contacts.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["phone", "first_name", "last_name", *fields])
+    for contact in selectors.account_contacts(request.account).iterator(chunk_size=2000):
+        cells = [contact.first_name, contact.last_name]
+        cells += [str(contact.custom_fields.get(key, "")) for key in fields]
+        writer.writerow([contact.phone, *map(spreadsheet_safe, cells)])
+    return response
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_STARTS) else value

@@ -1,7 +1,9 @@
 """Gateway adapters: one module per provider, one line per adapter in ``REGISTRY``."""
 
 from .base import (
+    UNKNOWN,
     Adapter,
+    Lookup,
     PermanentError,
     Receipt,
     ReceiptRefused,
@@ -34,7 +36,9 @@ def adapter_for(gateway) -> Adapter:
 
 __all__ = [
     "REGISTRY",
+    "UNKNOWN",
     "Adapter",
+    "Lookup",
     "PermanentError",
     "Receipt",
     "ReceiptRefused",

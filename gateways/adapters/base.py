@@ -4,7 +4,9 @@
 raises :class:`RetryableError` (timeouts, 5xx, throttling: try again later) or
 :class:`PermanentError` (invalid number, rejected sender, bad credentials: trying again
 will not help). ``parse_receipt`` turns a provider's delivery-report request into
-:class:`Receipt` objects. Adapters do no database work: the dispatcher does.
+:class:`Receipt` objects. ``lookup`` asks the provider whether it took a message whose
+worker was lost during ``send``; ``idempotent`` says a second ``send`` of one message
+reaches the recipient once. Adapters do no database work: the dispatcher does.
 """
 
 from __future__ import annotations
@@ -48,6 +50,18 @@ class Receipt:
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """What a provider says about one of our messages: ``taken`` True (with its id),
+    False (never received it), or None (it cannot be asked)."""
+
+    taken: bool | None
+    provider_message_id: str = ""
+
+
+UNKNOWN = Lookup(None)
+
+
+@dataclass(frozen=True)
 class SettingSpec:
     """One key of a gateway's ``settings`` (or, when ``secret``, its ``credentials``)."""
 
@@ -82,6 +96,9 @@ class Adapter:
     # What the adapter can carry: a gateway may not claim more.
     sms = True
     voice = False
+    # A second send of one message reaches the recipient once (the provider
+    # deduplicates by our idempotency key, or sending is only recording).
+    idempotent = False
     # The keys of the gateway's ``settings`` and ``credentials`` (``secret=True``), beside
     # ``COMMON_SETTINGS``. The admin and ``Gateway.clean`` refuse anything else.
     specs: ClassVar[tuple[SettingSpec, ...]] = ()
@@ -116,6 +133,11 @@ class Adapter:
 
     def send(self, message: OutboundMessage) -> str:
         raise NotImplementedError
+
+    def lookup(self, message: OutboundMessage) -> Lookup:
+        """Whether the provider took ``message`` (by our reference); ``UNKNOWN`` where
+        the provider cannot be asked."""
+        return UNKNOWN
 
     def parse_receipt(self, request: HttpRequest) -> list[Receipt]:
         raise ReceiptRefused("this gateway does not take delivery reports")

@@ -7,6 +7,7 @@ from .base import Adapter
 class ConsoleAdapter(Adapter):
     kind = "console"
     voice = True
+    idempotent = True  # the row is the outbox entry: sending twice shows it once
 
     def send(self, message) -> str:
         return f"console-{message.id.hex[:12]}"

@@ -6,6 +6,7 @@ from .base import Adapter
 class NoopAdapter(Adapter):
     kind = "noop"
     voice = True
+    idempotent = True  # sends nothing
 
     def send(self, message) -> str:
         return f"noop-{message.id.hex}"

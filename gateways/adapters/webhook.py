@@ -1,8 +1,12 @@
 """A generic HTTP webhook for in-house gateways: a JSON POST signed with HMAC-SHA256.
 
-Settings: ``url``; credentials: ``signing_secret``. The request carries
-``X-OTP-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">``; the gateway
-answers 2xx with ``{"id": "<its message id>"}``. It may report delivery by POSTing
+Settings: ``url``, optional ``status_url``; credentials: ``signing_secret``. The
+request carries ``X-OTP-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">``
+and ``Idempotency-Key: <our message id>`` (the same on every send of one message: the
+gateway must accept a repeated key once); the gateway answers 2xx with
+``{"id": "<its message id>"}``. With ``status_url``, we may ask
+``GET <status_url>?id=<our message id>`` (signed over ``id=<our message id>``) whether
+it took a message: 200 ``{"id": ...}`` yes, 404 no. It may report delivery by POSTing
 ``{"id", "status": "delivered"|"undelivered"|"failed"|"sent", "error"}``, signed the
 same way, to the receipt URL sent in the request.
 """
@@ -14,7 +18,16 @@ import time
 
 from django.http import HttpRequest
 
-from .base import Adapter, PermanentError, Receipt, ReceiptRefused, SettingSpec
+from .base import (
+    UNKNOWN,
+    Adapter,
+    GatewayError,
+    Lookup,
+    PermanentError,
+    Receipt,
+    ReceiptRefused,
+    SettingSpec,
+)
 
 MAX_CLOCK_SKEW = 300
 STATUSES = {"sent", "delivered", "undelivered", "failed"}
@@ -40,8 +53,10 @@ def verify(secret: str, body: bytes, header: str) -> bool:
 class WebhookAdapter(Adapter):
     kind = "webhook"
     voice = True
+    idempotent = True  # Idempotency-Key: <our message id>
     specs = (
         SettingSpec("url", required=True, help="where the signed JSON is POSTed"),
+        SettingSpec("status_url", help="where to ask whether a message was taken"),
         SettingSpec("signing_secret", required=True, secret=True),
     )
 
@@ -63,6 +78,7 @@ class WebhookAdapter(Adapter):
         headers = {
             "Content-Type": "application/json",
             "X-OTP-Signature": sign(self.credentials.get("signing_secret", ""), body),
+            "Idempotency-Key": str(message.id),
         }
         response = self.http("POST", self.settings["url"], data=body, headers=headers)
         if not 200 <= response.status_code < 300:
@@ -71,6 +87,26 @@ class WebhookAdapter(Adapter):
             return str(response.json().get("id") or message.id)
         except (ValueError, AttributeError):
             return str(message.id)
+
+    def lookup(self, message) -> Lookup:
+        if not self.settings.get("status_url"):
+            return UNKNOWN
+        query = f"id={message.id}"
+        headers = {
+            "X-OTP-Signature": sign(self.credentials.get("signing_secret", ""), query.encode())
+        }
+        try:
+            response = self.http("GET", f"{self.settings['status_url']}?{query}", headers=headers)
+        except GatewayError:
+            return UNKNOWN
+        if response.status_code == 404:
+            return Lookup(False)
+        if response.status_code != 200:
+            return UNKNOWN
+        try:
+            return Lookup(True, str(response.json()["id"]))
+        except (ValueError, KeyError, TypeError):
+            return UNKNOWN
 
     def parse_receipt(self, request: HttpRequest) -> list[Receipt]:
         secret = self.credentials.get("signing_secret", "")

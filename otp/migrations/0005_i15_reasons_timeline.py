@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('otp', '0004_compat_models_leave_otp'),
-        ('streams', '0002_i15_resend_fallback'),
+        ('streams', '0003_i15_resend_fallback'),
     ]
 
     operations = [

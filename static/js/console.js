@@ -147,3 +147,10 @@ document.addEventListener("DOMContentLoaded", () => {
   const dialog = document.querySelector("dialog[data-modal][open]");
   if (dialog && dialog.showModal) { dialog.close(); dialog.showModal(); }
 });
+
+// A page showing work in progress (a background import) reloads itself until it ends:
+// <section data-refresh-seconds="2">.
+const refreshing = document.querySelector("[data-refresh-seconds]");
+if (refreshing) {
+  setTimeout(() => window.location.reload(), 1000 * Number(refreshing.dataset.refreshSeconds));
+}

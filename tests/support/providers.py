@@ -40,6 +40,7 @@ class Call:
     form: dict
     headers: dict
     body: bytes
+    repeated: bool = False  # a send the provider deduplicated (webhook Idempotency-Key)
 
 
 @dataclass
@@ -55,6 +56,9 @@ class FakeProvider:
     hang_seconds: float = 0.0
     hang_first: int = 0  # with hang_seconds: only the first N calls hang, then fail 503
     _seq: int = 0
+    # The webhook's idempotency: our message id (Idempotency-Key) -> its id, taken once.
+    taken: dict[str, str] = field(default_factory=dict)
+    lookups: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         provider = self
@@ -76,6 +80,15 @@ class FakeProvider:
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
+
+            def do_GET(self):
+                status, answer = provider.status(self.path, dict(self.headers))
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -107,7 +120,7 @@ class FakeProvider:
             status = self.fail_next.pop(0)
             return status, self.error_body(status)
         status, answer = getattr(self, f"_{self.kind}")(call)
-        if status < 300:
+        if status < 300 and not call.repeated:
             self.accepted.append(call)
         return status, answer
 
@@ -201,5 +214,26 @@ class FakeProvider:
         signature = call.headers.get("X-OTP-Signature", "")
         if not webhook_adapter.verify(self.secret, call.body, signature):
             return 401, {"error": "bad signature"}
+        key = call.headers.get("Idempotency-Key", "")
+        if key in self.taken:  # a repeated send of one message: taken once
+            call.repeated = True
+            return 200, {"id": self.taken[key]}
         self._seq += 1
+        if key:
+            self.taken[key] = f"wh-{self._seq}"
         return 200, {"id": f"wh-{self._seq}"}
+
+    def status(self, path: str, headers: dict) -> tuple[int, dict]:
+        """The webhook's ``status_url``: did it take our message?"""
+        url = urlparse(path)
+        if self.kind != "webhook" or url.path != "/status":
+            return 404, {}
+        if not webhook_adapter.verify(
+            self.secret, url.query.encode(), headers.get("X-OTP-Signature", "")
+        ):
+            return 401, {"error": "bad signature"}
+        message_id = parse_qs(url.query).get("id", [""])[0]
+        self.lookups.append(message_id)
+        if message_id in self.taken:
+            return 200, {"id": self.taken[message_id]}
+        return 404, {"error": "unknown"}

@@ -48,9 +48,12 @@ def start_worker(
     concurrency: int = 2,
     purge: bool = True,
     beat: bool = False,
+    loglevel: str = "warning",
+    output=None,
     **env: str,
 ) -> subprocess.Popen:
-    """Start ``celery worker`` and wait until it answers a ping."""
+    """Start ``celery worker`` and wait until it answers a ping; its log goes to
+    ``output`` (a file) when given."""
     from config.celery import app
 
     if "CELERY_BROKER_URL" in env:  # a private broker: ping it with its own app
@@ -79,12 +82,14 @@ def start_worker(
             "--without-gossip",
             "--without-mingle",
             "-l",
-            "warning",
+            loglevel,
             *(["-B", "-s", f"/tmp/celerybeat-{os.getpid()}-{time.monotonic_ns()}"] if beat else []),
         ],
         cwd=ROOT,
         env=worker_env(**env),
         start_new_session=True,
+        stdout=output,
+        stderr=subprocess.STDOUT if output else None,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

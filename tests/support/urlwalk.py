@@ -100,13 +100,19 @@ def _value(obj: models.Model, converter) -> object:
     raise CannotFill(obj)
 
 
-# Function views name their model by the first segment of their URL.
-MODEL_BY_SEGMENT = {"streams": "stream", "senders": "senderid", "contacts": "contact"}
+# Function views name their model by the start of their URL (the longest that matches).
+MODEL_BY_PREFIX = {
+    "streams/": "stream",
+    "senders/": "senderid",
+    "contacts/import/": "contactimport",
+    "contacts/": "contact",
+}
 
 
 def _model_of(route: Route) -> type[models.Model] | None:
     view = route.view_class
-    segment = MODEL_BY_SEGMENT.get(route.route.split("/", 1)[0])
+    prefixes = sorted((p for p in MODEL_BY_PREFIX if route.route.startswith(p)), key=len)
+    segment = MODEL_BY_PREFIX[prefixes[-1]] if prefixes else None
     if segment is not None:
         return next(m for m in apps.get_models() if m._meta.model_name == segment)
     model = getattr(view, "model", None)

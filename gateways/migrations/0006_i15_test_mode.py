@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateways', '0004_i14_encryption_at_rest'),
+        ('gateways', '0005_i14_delivery_guarantee'),
     ]
 
     operations = [
