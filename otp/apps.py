@@ -12,8 +12,9 @@ class OtpConfig(AppConfig):
 
         message_failed.connect(fallbacks.message_not_delivered, dispatch_uid="otp-fail")
         message_delivered.connect(webhooks.message_delivered_received, dispatch_uid="otp-dlr")
-        # Budget alerts (issue 13's ``budget_alert`` signal) reach the webhooks through
-        # ``webhooks.budget_alert_received``: connect it here when the signal lands.
+        # Budget alerts (issue 13's ``otp.budgets.budget_alert``) reach the webhooks
+        # through ``webhooks.budget_alert_received``: when that branch is merged, add
+        # ``budget_alert.connect(webhooks.budget_alert_received, dispatch_uid="otp-budget")``.
         from . import stream_cache
 
         stream_cache.connect()

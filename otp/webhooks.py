@@ -97,10 +97,23 @@ def message_delivered_received(*, verification_id, message_id, **_) -> None:
         )
 
 
-def budget_alert_received(sender=None, *, account_id: int, **data) -> None:
-    """The hook for budget alerts (issue 13's ``budget_alert`` signal): a
-    ``budget.alert`` event to every webhook endpoint of the account's streams. Connect
-    it in ``OtpConfig.ready`` once the signal exists."""
+def budget_alert_received(sender=None, *, budget, percent: int, spent, period_start, **_) -> None:
+    """Receiver of issue 13's ``budget_alert`` signal (``otp.budgets``, sent with the
+    budget, the percent reached, the amount spent and the period's start): a
+    ``budget.alert`` event to the webhook endpoints of the budget's stream, or of every
+    stream of the account for an account-wide budget. Connected in ``OtpConfig.ready``
+    once that signal is merged."""
+    streams = Stream.objects.filter(account_id=budget.account_id, webhooks_enabled=True)
+    if getattr(budget, "stream_id", None):
+        streams = streams.filter(pk=budget.stream_id)
+    data = {
+        "budget": budget.pk,
+        "stream": str(budget.stream.public_id) if getattr(budget, "stream_id", None) else None,
+        "percent": percent,
+        "spent": str(spent),
+        "period_start": period_start,
+        "limit": budget.describe_limit() if hasattr(budget, "describe_limit") else None,
+    }
     with transaction.atomic():
-        for stream in Stream.objects.filter(account_id=account_id, webhooks_enabled=True):
+        for stream in streams:
             record(stream=stream, type=Type.BUDGET_ALERT, data=data)

@@ -111,6 +111,23 @@ class TestEvents:
             assert webhooks.sweep() == 1
         wait_for(lambda: receiver.events())
 
+    def test_a_budget_alert_reaches_the_streams_endpoints(self, account, receiver):
+        from datetime import date
+        from types import SimpleNamespace
+
+        from otp import webhooks as otp_webhooks
+
+        api = make_api(account, receiver)
+        budget = SimpleNamespace(  # what issue 13's budget_alert carries
+            pk=7, account_id=account.pk, stream_id=api.stream.pk, stream=api.stream
+        )
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            otp_webhooks.budget_alert_received(
+                budget=budget, percent=80, spent=12, period_start=date(2026, 11, 1)
+            )
+        (event,) = wait_for(lambda: receiver.events())
+        assert event["type"] == "budget.alert" and event["signature_ok"]
+
     def test_no_endpoint_no_event(self, account):
         _, token = factories.make_stream(account, default_sender=factories.make_sender(account))
         OtpClient(token).send(recipient=PHONE)
