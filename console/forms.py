@@ -5,16 +5,18 @@ the views what the services take (they save nothing themselves)."""
 from __future__ import annotations
 
 import math
+import re
 
 import phonenumbers
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms import BaseInlineFormSet, inlineformset_factory
 
-from streams import contact_import, placeholders, policy, validators
+from streams import contact_import, locales, placeholders, policy, validators
 from streams.contact_import import ParsedFile
+from streams.messages import MessageFormat
 from streams.models import Account, Contact, EventTemplate, SenderID, Stream, Tag
-from streams.services import TemplateChange
+from streams.services import MESSAGE_SETTINGS_FIELDS, TemplateChange
 
 CUSTOMIZED = ""
 NEW_SENDER = "new"
@@ -227,15 +229,128 @@ class CodeForm(forms.ModelForm):
         return changes
 
 
+class MessageSettingsForm(forms.ModelForm):
+    """Step 3, for the whole stream: brand, default locale, smart encoding, the
+    do-not-share line, the autofill formats, the voice call."""
+
+    class Meta:
+        model = Stream
+        fields = list(MESSAGE_SETTINGS_FIELDS)
+        labels = {
+            "brand": "Brand ({{brand}})",
+            "default_locale": "Language of the default texts",
+            "smart_encoding": "Smart encoding",
+            "do_not_share": "Add “Do not share this code”",
+            "webotp_domain": "WebOTP domain",
+            "retriever_enabled": "Android SMS Retriever",
+            "retriever_prefix": "Start with <#>",
+            "retriever_app_hash": "App hash",
+            "voice_repeat": "Voice: times the code is read",
+            "voice_rate": "Voice: speech rate",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["brand"].widget.attrs["placeholder"] = self.instance.account.name
+
+    def clean_default_locale(self) -> str:
+        value = self.cleaned_data.get("default_locale", "")
+        return locales.normalize_locale_or_none(value) or value
+
+    def message_format(self) -> MessageFormat:
+        """The autofill and do-not-share settings as entered, for the templates' checks."""
+        data = self.cleaned_data
+        return MessageFormat(
+            do_not_share=bool(data.get("do_not_share")),
+            webotp_domain=data.get("webotp_domain") or "",
+            retriever_app_hash=(data.get("retriever_app_hash") or "")
+            if data.get("retriever_enabled")
+            else "",
+            retriever_prefix=bool(data.get("retriever_enabled") and data.get("retriever_prefix")),
+        )
+
+
 class TemplateForm(forms.ModelForm):
+    """One event template: its default text and its variants, one per locale (the
+    ``variant_locale_<n>`` and ``variant_text_<n>`` inputs, as many as sent)."""
+
     class Meta:
         model = EventTemplate
-        fields = ["name", "key", "text", "enabled"]
+        fields = ["name", "key", "text", "webotp_domain", "enabled"]
         widgets = {"text": forms.Textarea(attrs={"rows": 3, "class": "template-text"})}
         help_texts = {"key": "Used in API calls. " + validators.EVENT_KEY_HELP}
+        labels = {"text": "Default text", "webotp_domain": "WebOTP domain for this event"}
+
+    VARIANT_RE = re.compile(r"^variant_locale_(\d{1,2})$")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            start = f"{self.prefix}-"
+            found = (
+                self.VARIANT_RE.match(k[len(start) :]) for k in self.data if k.startswith(start)
+            )
+            indexes = sorted({int(m.group(1)) for m in found if m})
+            initial: list[tuple[str, str]] = [("", "")] * len(indexes)
+        else:
+            variants = self.initial.get("variants") or self.instance.variants or {}
+            initial = sorted(variants.items())
+            indexes = list(range(len(initial)))
+        self.variant_indexes = indexes
+        for i, (tag, text) in zip(indexes, initial, strict=True):
+            self.fields[f"variant_locale_{i}"] = forms.CharField(
+                required=False, max_length=35, initial=tag, label="Language"
+            )
+            self.fields[f"variant_text_{i}"] = forms.CharField(
+                required=False,
+                max_length=1600,
+                initial=text,
+                label="Text",
+                widget=forms.Textarea(attrs={"rows": 3, "class": "template-text"}),
+            )
+
+    def variant_rows(self) -> list[tuple[forms.BoundField, forms.BoundField]]:
+        return [
+            (self[f"variant_locale_{i}"], self[f"variant_text_{i}"]) for i in self.variant_indexes
+        ]
+
+    def clean(self):
+        data = super().clean()
+        variants: dict[str, str] = {}
+        for i in self.variant_indexes:
+            tag = (data.get(f"variant_locale_{i}") or "").strip()
+            text = data.get(f"variant_text_{i}") or ""
+            if not tag and not text.strip():
+                continue  # an empty row: left out
+            canonical = locales.normalize_locale_or_none(tag)
+            if canonical is None:
+                self.add_error(f"variant_locale_{i}", locales.LOCALE_HELP)
+            elif canonical in variants:
+                self.add_error(f"variant_locale_{i}", f"Another variant is in {canonical}.")
+            elif not text.strip():
+                self.add_error(f"variant_text_{i}", "Write the text, or clear the language.")
+            else:
+                variants[canonical] = text
+        data["variants"] = variants
+        return data
+
+    def texts(self) -> list[tuple[str, str | None]]:
+        """The field of each text (the default's, then the variants') with its locale
+        (``None``: the stream's default)."""
+        rows = [("text", None)]
+        for i in self.variant_indexes:
+            tag = self.cleaned_data.get(f"variant_locale_{i}", "")
+            tag = locales.normalize_locale_or_none(tag.strip()) if tag else None
+            if tag:
+                rows.append((f"variant_text_{i}", tag))
+        return rows
 
 
 class BaseTemplateFormSet(BaseInlineFormSet):
+    # Set by the view before validation: the stream's settings as entered on the page
+    # and a check of one text (a list of problems), for the autofill limits.
+    check_text = None
+
     def __init__(self, *args, account: Account, **kwargs):
         self.account = account
         super().__init__(*args, **kwargs)
@@ -256,9 +371,14 @@ class BaseTemplateFormSet(BaseInlineFormSet):
                 if key in keys:
                     form.add_error("key", "Another template of this stream has this key.")
                 keys[key] = form
-            text = form.cleaned_data.get("text") or ""
-            for error in placeholders.template_text_errors(text, known):
-                form.add_error("text", error)
+            for name, tag in form.texts():
+                text = form.cleaned_data.get(name) or ""
+                for error in placeholders.template_text_errors(text, known):
+                    form.add_error(name, error)
+                if self.check_text is not None and text:
+                    domain = form.cleaned_data.get("webotp_domain") or ""
+                    for problem in self.check_text(text, tag, domain):
+                        form.add_error(name, problem)
         if alive == 0:
             raise ValidationError("Add at least one event template.")
 
@@ -283,6 +403,8 @@ class BaseTemplateFormSet(BaseInlineFormSet):
                     key=data["key"],
                     text=data["text"],
                     enabled=data["enabled"],
+                    variants=data["variants"],
+                    webotp_domain=data.get("webotp_domain") or "",
                 )
             )
         return changes
@@ -324,7 +446,7 @@ class ContactForm(forms.ModelForm):
 
     class Meta:
         model = Contact
-        fields = ["phone", "first_name", "last_name"]
+        fields = ["phone", "first_name", "last_name", "locale"]
 
     def __init__(self, *args, account: Account, **kwargs):
         super().__init__(*args, **kwargs)
@@ -337,6 +459,12 @@ class ContactForm(forms.ModelForm):
                 label=name,
                 initial=(self.instance.custom_fields or {}).get(key, ""),
             )
+
+    def clean_locale(self) -> str:
+        value = (self.cleaned_data.get("locale") or "").strip()
+        if value and locales.normalize_locale_or_none(value) is None:
+            raise ValidationError(locales.LOCALE_HELP)
+        return locales.normalize_locale_or_none(value) or ""
 
     def clean_phone(self):
         value = self.cleaned_data["phone"]
@@ -363,7 +491,8 @@ class ContactForm(forms.ModelForm):
 class ContactImportForm(forms.Form):
     file = forms.FileField(
         label="CSV file",
-        help_text="Columns: phone, first_name, last_name, then any custom field keys. "
+        help_text="Columns: phone, first_name, last_name, locale (a language tag such as "
+        "fr-CA), then any custom field keys. "
         "The first row names the columns.",
     )
     country = forms.ChoiceField(

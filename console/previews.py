@@ -1,14 +1,17 @@
-"""The API previews of the wizard's summary: endpoint, headers, body and a curl line
-for each request an integrator makes to this stream."""
+"""Previews: the API requests an integrator makes to a stream (endpoint, headers, body,
+a curl line), and each event template's variants as the recipient sees them."""
 
 from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import dataclass
 
 from django.http import HttpRequest
 
-from streams import placeholders
+from gateways import selectors as gateway_selectors
+from streams import placeholders, wording
+from streams.messages import MessageFormat, compose_sms
 from streams.models import Stream
 
 TOKEN_HINT = "YOUR_API_TOKEN"  # noqa: S105 - a placeholder shown in the previews
@@ -56,3 +59,113 @@ def _request(url: str, body: dict) -> dict:
         + [f"-d {shlex.quote(json.dumps(body, ensure_ascii=False))}"]
     )
     return {"method": "POST", "url": url, "headers": headers, "body": payload, "curl": curl}
+
+
+# --- Message previews: each variant as the recipient sees it ------------------------
+
+SAMPLE_CONTACT = {"first_name": "Alex", "last_name": "Martin"}
+RETRIEVER_MAX_BYTES = 140
+
+
+def sample_code(stream: Stream) -> str:
+    """A code of the stream's length and alphabet, for previews and counters."""
+    alphabet = "4829130576" if stream.code_digits else "KXPQRTMWBZ"
+    return (alphabet * 4)[: stream.code_length]
+
+
+def sample_values(stream: Stream) -> dict[str, str]:
+    """Contact values for previews: a sample name, and each custom field's name."""
+    values = dict(SAMPLE_CONTACT)
+    for key, name in stream.account.contact_fields.values_list("key", "name"):
+        values[key] = name
+    return values
+
+
+@dataclass(frozen=True)
+class MessagePreview:
+    locale: str
+    label: str
+    text: str  # what the recipient gets, autofill lines and smart encoding included
+    parts: gateway_selectors.SmsParts
+    original_parts: gateway_selectors.SmsParts  # the same without smart encoding
+    replaced: int  # characters smart encoding replaced
+    problems: list[str]
+
+    @property
+    def counter_label(self) -> str:
+        """The counter's sentence; static/js/console.js (describeCounter) says the same."""
+        p = self.parts
+        label = (
+            f"{p.characters} characters · {p.segments} SMS segment{'' if p.segments == 1 else 's'}"
+            f" · {'Unicode' if p.is_unicode else 'GSM-7'}"
+        )
+        if not p.characters:
+            label += " · an empty text cannot be sent"
+        if self.replaced:
+            label += (
+                f" · smart encoding replaced {self.replaced} "
+                f"character{'' if self.replaced == 1 else 's'}"
+            )
+            saving = []
+            fewer = self.original_parts.segments - p.segments
+            if fewer > 0:
+                saving.append(f"{fewer} segment{'' if fewer == 1 else 's'} saved")
+            if self.original_parts.is_unicode and not p.is_unicode:
+                saving.append("GSM-7 instead of Unicode")
+            if saving:
+                label += f" ({', '.join(saving)})"
+        return label
+
+
+def preview_message(
+    stream: Stream,
+    *,
+    text: str,
+    locale: str,
+    fmt: MessageFormat,
+    values: dict[str, str] | None = None,
+) -> MessagePreview:
+    """``text`` rendered with a sample code and sample contact values, composed and
+    encoded as the send path does (otp.services.send_otp)."""
+    code = sample_code(stream)
+    filled = {
+        **(values if values is not None else sample_values(stream)),
+        placeholders.CODE: code,
+        placeholders.BRAND: stream.brand_name,
+        placeholders.EXPIRES_IN: wording.expires_in(stream.code_ttl_seconds, locale),
+    }
+    body = placeholders.PLACEHOLDER_RE.sub(lambda m: filled.get(m.group(1), m.group(0)), text)
+    composed = compose_sms(body, code=code, locale=locale, fmt=fmt)
+    measure = gateway_selectors.measure_sms(composed, smart_encoding=stream.smart_encoding)
+    parts = measure.parts
+    problems = []
+    if fmt.retriever_app_hash and parts.payload_bytes > RETRIEVER_MAX_BYTES:
+        problems.append(
+            f"With the SMS Retriever hash this message is {parts.payload_bytes} bytes; "
+            f"Android reads it only up to {RETRIEVER_MAX_BYTES} (one segment). Shorten the text."
+        )
+    return MessagePreview(
+        locale=locale,
+        label="",
+        text=measure.text,
+        parts=parts,
+        original_parts=measure.original_parts,
+        replaced=measure.replaced,
+        problems=problems,
+    )
+
+
+def message_previews(stream: Stream) -> list[dict]:
+    """Every event template of ``stream``, each variant as its recipients see it."""
+    values = sample_values(stream)
+    result = []
+    for template in stream.templates.all():
+        fmt = MessageFormat.of(stream, template)
+        variants = [(stream.default_locale, template.text, "Default")]
+        variants += [(tag, text, tag) for tag, text in sorted(template.variants.items())]
+        rows = []
+        for tag, text, label in variants:
+            preview = preview_message(stream, text=text, locale=tag, fmt=fmt, values=values)
+            rows.append({"label": label, "locale": tag, "preview": preview})
+        result.append({"template": template, "variants": rows})
+    return result

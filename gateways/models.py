@@ -255,8 +255,10 @@ class OutboundMessage(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     encoding = models.CharField(max_length=4, choices=Encoding.choices, default=Encoding.GSM7)
     segments = models.PositiveSmallIntegerField(default=1)
-    voice_language = models.CharField(max_length=10, blank=True)
+    voice_language = models.CharField(max_length=35, blank=True)
     voice_gender = models.CharField(max_length=6, blank=True)
+    # A call's script (gateways.voice.VoiceScript), read by the voice adapters.
+    voice = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     gateway = models.ForeignKey(
         Gateway, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"

@@ -2,13 +2,16 @@
 console's outbox."""
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from uuid import UUID
 
 from django.db.models import QuerySet
 
 from streams.models import Account
 
-from .models import Gateway, OutboundMessage
+from .adapters import REGISTRY
+from .models import Gateway, OutboundMessage, Route
+from .sms import SMART_REPLACEMENTS, SmsParts, smart_encode, sms_parts
 
 
 def messages_for_verification(verification_id: UUID) -> QuerySet[OutboundMessage]:
@@ -50,3 +53,48 @@ def outbox_messages(account: Account) -> QuerySet[OutboundMessage]:
     return OutboundMessage.objects.filter(
         account=account, gateway__kind=Gateway.Kind.CONSOLE
     ).order_by("-created_at")
+
+
+def voice_language_refusal(account_id: int, language: str) -> str | None:
+    """Why no voice gateway of the account's route can call in ``language``, or
+    ``None`` when one can. An account without a voice route uses the default gateway,
+    which takes any language (the console outbox)."""
+    kinds = {
+        route.gateway.kind
+        for route in Route.objects.filter(
+            account_id=account_id, gateway__enabled=True
+        ).select_related("gateway")
+        if route.gateway.carries(OutboundMessage.Channel.VOICE)
+    }
+    if not kinds:
+        return None
+    if any(REGISTRY[kind].speaks(language) is not None for kind in kinds):
+        return None
+    return (
+        f"No voice gateway of the account speaks {language!r}: "
+        + "; ".join(
+            f"{kind} speaks {', '.join(sorted(REGISTRY[kind].voice_languages or ()))}"
+            for kind in sorted(kinds)
+        )
+        + "."
+    )
+
+
+@dataclass(frozen=True)
+class SmsMeasure:
+    text: str  # as sent: smart-encoded when asked
+    parts: SmsParts
+    original_parts: SmsParts  # the text as written
+    replaced: int  # characters smart encoding replaced
+
+
+def measure_sms(text: str, *, smart_encoding: bool) -> SmsMeasure:
+    """How ``text`` would travel, for the console's counters and previews: the send
+    path's smart encoding and segment counting (gateways.sms)."""
+    sent = smart_encode(text) if smart_encoding else text
+    return SmsMeasure(
+        text=sent,
+        parts=sms_parts(sent),
+        original_parts=sms_parts(text),
+        replaced=sum(1 for ch in text if ch in SMART_REPLACEMENTS) if smart_encoding else 0,
+    )

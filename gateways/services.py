@@ -61,6 +61,7 @@ def queue_message(
     verification_id=None,
     voice_language: str = "",
     voice_gender: str = "",
+    voice: dict | None = None,
     test_outcome: str = "",
 ) -> OutboundMessage:
     """Write the message and enqueue its delivery after commit. ``masked_text`` is
@@ -82,6 +83,7 @@ def queue_message(
         segments=parts.segments if channel == OutboundMessage.Channel.SMS else 0,
         voice_language=voice_language,
         voice_gender=voice_gender,
+        voice=voice or {},
         test_outcome=test_outcome,
     )
     enqueue_delivery(message)
@@ -405,9 +407,9 @@ def message_of_receipt(gateway: Gateway, provider_message_id: str) -> OutboundMe
 
 
 def sending_through(message: OutboundMessage) -> Gateway | None:
-    """The gateway a message in ``sending`` is being handed to: its route's current hop."""
-    if message.status != Status.SENDING:
-        return None
+    """The gateway a message not yet recorded as sent is being handed to: its route's
+    current hop. (A receipt may move it to ``sent`` before its worker records the
+    gateway: a second receipt must still find it.)"""
     hops = route_for(message)
     return hops[message.route_position] if message.route_position < len(hops) else None
 

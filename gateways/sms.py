@@ -1,11 +1,24 @@
+# ruff: noqa: RUF003 - the comments show the look-alike characters smart encoding replaces
 """SMS encoding and segmentation (3GPP TS 23.038 / 23.040).
 
 One function, :func:`sms_parts`, decides how a text travels: GSM-7 when every
 character is in the GSM 03.38 default alphabet or its extension table (extension
 characters take two septets), UCS-2 otherwise. The wizard's counter, the API and
 the dispatcher all use it, so what the console shows is what the gateway bills.
+
+:func:`smart_encode` is the stream option "smart encoding": it replaces look-alike
+characters that would force UCS-2 (curly quotes, long dashes, non-breaking spaces, the
+ellipsis, ...) with their GSM-7 equivalents, so a text typed in a word processor still
+travels as GSM-7. It only ever touches the characters of :data:`SMART_REPLACEMENTS`
+(documented in docs/api.md); a character with no GSM-7 equivalent stays as it is.
+The console's counter (static/js/console.js) follows both functions exactly; a test
+runs it in node against this module over generated Unicode.
+
+The empty text is 0 characters in GSM-7 and 0 segments: nothing can be sent, so the
+API refuses an empty message and the counter says so.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +30,53 @@ GSM7_BASIC = frozenset(
 GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
 
 Encoding = Literal["gsm7", "ucs2"]
+
+# Look-alikes of GSM-7 characters (mostly what word processors and phones' keyboards
+# put in), and what smart encoding writes instead. Every value is GSM-7.
+SMART_REPLACEMENTS: dict[str, str] = {
+    "\u2018": "'",  # ‘ left single quotation mark
+    "\u2019": "'",  # ’ right single quotation mark, the curly apostrophe
+    "\u201a": "'",  # ‚ single low-9 quotation mark
+    "\u201b": "'",  # ‛ single high-reversed-9 quotation mark
+    "\u2032": "'",  # ′ prime
+    "\u02bc": "'",  # ʼ modifier letter apostrophe
+    "\u00b4": "'",  # ´ acute accent
+    "`": "'",  # grave accent (not in GSM-7)
+    "\u201c": '"',  # “ left double quotation mark
+    "\u201d": '"',  # ” right double quotation mark
+    "\u201e": '"',  # „ double low-9 quotation mark
+    "\u201f": '"',  # ‟ double high-reversed-9 quotation mark
+    "\u2033": '"',  # ″ double prime
+    "\u00ab": '"',  # « left-pointing double angle quotation mark
+    "\u00bb": '"',  # » right-pointing double angle quotation mark
+    "\u2039": "<",  # ‹ single left-pointing angle quotation mark
+    "\u203a": ">",  # › single right-pointing angle quotation mark
+    "\u2010": "-",  # ‐ hyphen
+    "\u2011": "-",  # ‑ non-breaking hyphen
+    "\u2012": "-",  # ‒ figure dash
+    "\u2013": "-",  # – en dash
+    "\u2014": "-",  # — em dash
+    "\u2015": "-",  # ― horizontal bar
+    "\u2212": "-",  # − minus sign
+    "\u2026": "...",  # … horizontal ellipsis
+    "\u2024": ".",  # ․ one dot leader
+    "\u02c6": "^",  # ˆ modifier letter circumflex
+    "\u02dc": "~",  # ˜ small tilde
+    "\u00a0": " ",  # no-break space
+    "\u2002": " ",  # en space
+    "\u2003": " ",  # em space
+    "\u2004": " ",  # three-per-em space
+    "\u2005": " ",  # four-per-em space
+    "\u2006": " ",  # six-per-em space
+    "\u2007": " ",  # figure space
+    "\u2008": " ",  # punctuation space
+    "\u2009": " ",  # thin space
+    "\u200a": " ",  # hair space
+    "\u202f": " ",  # narrow no-break space
+    "\u205f": " ",  # medium mathematical space
+    "\u3000": " ",  # ideographic space
+}
+_SMART_TABLE = str.maketrans(SMART_REPLACEMENTS)
 
 # Units per message: septets for GSM-7, UTF-16 code units for UCS-2. A concatenated
 # message loses room to its user data header (6 octets).
@@ -37,9 +97,21 @@ class SmsParts:
     def is_unicode(self) -> bool:
         return self.encoding == "ucs2"
 
+    @property
+    def payload_bytes(self) -> int:
+        """Octets of user data on the air: 7 bits a septet, 2 octets a UTF-16 unit. One
+        segment carries at most 140 (the SMS Retriever limit)."""
+        return math.ceil(self.units * 7 / 8) if self.encoding == "gsm7" else self.units * 2
+
 
 def is_gsm7(text: str) -> bool:
     return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+
+
+def smart_encode(text: str) -> str:
+    """``text`` with every look-alike of :data:`SMART_REPLACEMENTS` replaced; any other
+    character is kept as it is."""
+    return text.translate(_SMART_TABLE)
 
 
 def sms_parts(text: str) -> SmsParts:

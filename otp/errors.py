@@ -149,6 +149,16 @@ class ErrorCode(StrEnum):
         400,
         "A template placeholder has no value.",
     )
+    VOICE_LANGUAGE_UNSUPPORTED = (
+        "voice_language_unsupported",
+        422,
+        "No voice gateway of the account speaks the call's language.",
+    )
+    EMPTY_MESSAGE = (
+        "empty_message",
+        400,
+        "The message would be empty (0 characters): nothing to send.",
+    )
     SEND_LIMIT_REACHED = (
         "send_limit_reached",
         429,

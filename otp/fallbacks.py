@@ -79,7 +79,6 @@ def fire(verification: Verification, *, trigger: str, now: datetime, step: int =
         message = services.send_code_again(
             verification,
             channel=stream.fallback_channel,
-            text=services.template_text(stream, verification.event_key),
             variables=sealed.variables,
         )
     except OtpError as exc:  # the event template is gone: nothing to say on the call

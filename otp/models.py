@@ -171,6 +171,8 @@ class Verification(models.Model):
     caller_ip = models.GenericIPAddressField(null=True, blank=True)
     end_user_ip = models.GenericIPAddressField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=128, blank=True, default="")
+    # The locale of the message's text (the variant used, or the stream's default).
+    locale = models.CharField(max_length=35, blank=True, default="", db_default="")
 
     objects = VerificationQuerySet.as_manager()
 

@@ -47,12 +47,21 @@ class SendRequestSerializer(StrictSerializer):
         required=False,
         help_text="Values for the template's placeholders; override the contact's fields.",
     )
-    voice_language = serializers.RegexField(
-        VOICE_LANGUAGE_RE,
-        max_length=10,
+    locale = serializers.CharField(
+        max_length=35,
         required=False,
         allow_blank=True,
-        help_text="Voice channel only: BCP 47 language of the call, e.g. en-US.",
+        help_text="BCP 47 language of the message (fr-CA); the template's variant is chosen "
+        "through fr-CA → fr → default. Default: the contact's locale, else the recipient's "
+        "country's, else the stream's.",
+    )
+    voice_language = serializers.RegexField(
+        VOICE_LANGUAGE_RE,
+        max_length=35,
+        required=False,
+        allow_blank=True,
+        help_text="Voice channel only: BCP 47 language of the call, e.g. en-US. "
+        "Default: the message's locale.",
     )
     voice_gender = serializers.ChoiceField(
         choices=["female", "male"], required=False, help_text="Voice channel only."
@@ -171,6 +180,9 @@ class VerificationSerializer(serializers.Serializer):
     channel = serializers.CharField()
     recipient = serializers.CharField()
     event = serializers.CharField(source="event_key")
+    locale_used = serializers.CharField(
+        source="locale", help_text="The language of the message: the variant used."
+    )
     attempts_left = serializers.IntegerField()
     expires_at = serializers.DateTimeField()
     created_at = serializers.DateTimeField()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import uuid
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -22,9 +22,12 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from gateways.models import OutboundMessage
-from gateways.selectors import messages_for_verification
+from gateways.selectors import messages_for_verification, voice_language_refusal
 from gateways.services import forget_codes, queue_message
-from streams import phones, placeholders, policy
+from gateways.sms import smart_encode
+from gateways.voice import VoiceScript
+from streams import locales, phones, placeholders, policy, wording
+from streams.messages import MessageFormat, compose_sms
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
 from . import codes, limits, webhooks
@@ -87,6 +90,7 @@ def send_otp(
     sender: str = "",
     code: str = "",
     variables: dict[str, str] | None = None,
+    locale: str = "",
     voice_language: str = "",
     voice_gender: str = "",
     end_user_ip: str | None = None,
@@ -107,6 +111,8 @@ def send_otp(
 
     test_number = _test_number(stream, recipient)
     template, text = _template_text(stream, event_key, o)
+    contact = _ContactLookup(stream.account_id, recipient)
+    text, locale_used = _localized_text(stream, template, text, _locale(locale), contact, o)
     sender_value = _sender(stream, sender, o)
     code = _code(stream, code, o)
     length = o.length or stream.code_length
@@ -140,7 +146,28 @@ def send_otp(
                 if value
             },
         )
-    rendered, masked = _render(stream, text, recipient, code, channel, variables or {})
+    ttl = o.ttl_seconds or stream.code_ttl_seconds
+    values = _values(stream, text, contact, variables or {}, ttl, locale_used)
+    if channel == Channel.VOICE:
+        voice_language = voice_language or locale_used
+        refusal = voice_language_refusal(stream.account_id, voice_language)
+        if refusal:
+            raise OtpError(
+                ErrorCode.VOICE_LANGUAGE_UNSUPPORTED,
+                refusal,
+                fields={"voice_language": "Not spoken by the account's voice gateways."},
+            )
+    rendered, masked, voice = _compose(
+        stream,
+        template if o.text is None else None,
+        text,
+        values,
+        code=code,
+        channel=channel,
+        locale_used=locale_used,
+    )
+    if not rendered:
+        raise OtpError(ErrorCode.EMPTY_MESSAGE, "The message would be empty: nothing to send.")
 
     now = timezone.now()
     verification = Verification(
@@ -151,7 +178,8 @@ def send_otp(
         recipient=recipient,
         channel=channel,
         max_attempts=o.max_attempts or stream.max_attempts,
-        expires_at=now + timedelta(seconds=o.ttl_seconds or stream.code_ttl_seconds),
+        expires_at=now + timedelta(seconds=ttl),
+        locale=locale_used,
         caller_ip=caller_ip or None,
         end_user_ip=end_user_ip or None,
         idempotency_key=idempotency_key,
@@ -174,7 +202,6 @@ def send_otp(
                     message = send_code_again(
                         current,
                         channel=channel,
-                        text=text,
                         variables=variables or {},
                         voice_language=voice_language,
                         voice_gender=voice_gender,
@@ -208,6 +235,7 @@ def send_otp(
                 verification_id=verification.id,
                 voice_language=voice_language,
                 voice_gender=voice_gender,
+                voice=voice,
                 test_outcome=test_number["outcome"] if test_number else "",
             )
     except IntegrityError:
@@ -218,6 +246,48 @@ def send_otp(
                 return earlier
         raise
     return SendResult(verification=verification, message=message)
+
+
+@sensitive_variables()
+def _compose(
+    stream: Stream,
+    template: EventTemplate | None,
+    text: str,
+    values: dict[str, str],
+    *,
+    code: str,
+    channel: str,
+    locale_used: str,
+) -> tuple[str, str, dict | None]:
+    """The message of ``code``: its text, the same text with the code masked, and for
+    a voice call its script (without the code; see gateways.voice)."""
+    if channel == Channel.VOICE:
+        # The text around each occurrence of the code, for the call's script (split on
+        # a marker no variable can hold).
+        marker = f"\x00{uuid.uuid4().hex}\x00"
+        pieces = _render(text, {**values, placeholders.CODE: marker}).split(marker)
+        script = VoiceScript(
+            intro=wording.voice_intro(locale_used),
+            pieces=tuple(pieces),
+            code=code,
+            repeat=stream.voice_repeat,
+            rate=stream.voice_rate,
+        )
+        masked = replace(script, code=MASK * len(code)).plain_text()
+        return script.plain_text(), masked, script.as_dict()
+    fmt = MessageFormat.of(stream, template)
+    rendered, masked = (
+        compose_sms(
+            _render(text, {**values, placeholders.CODE: shown}),
+            code=shown,
+            locale=locale_used,
+            fmt=fmt,
+        )
+        for shown in (code, MASK * len(code))
+    )
+    if stream.smart_encoding:
+        rendered, masked = smart_encode(rendered), smart_encode(masked)
+    return rendered, masked, None
 
 
 def _pending_to_resend(stream: Stream, recipient: str, event_key: str, now) -> Verification | None:
@@ -239,18 +309,23 @@ def send_code_again(
     verification: Verification,
     *,
     channel: str,
-    text: str,
     variables: dict[str, str],
     voice_language: str = "",
     voice_gender: str = "",
 ) -> OutboundMessage:
-    """Queue the verification's own code once more (on ``channel``): its lifetime and
-    attempts stay as they are. Runs in the caller's transaction, the row locked (a
-    resend of the same code, a fallback)."""
+    """Queue the verification's own code once more (on ``channel``), in the language it
+    was first sent in: its lifetime and attempts stay as they are. Runs in the caller's
+    transaction, the row locked (a resend of the same code, a fallback)."""
     sealed = codes.unseal(verification.sealed)
     stream = verification.stream
-    rendered, masked = _render(
-        stream, text, verification.recipient, sealed.code, channel, variables
+    template = _enabled_template(stream, verification.event_key)
+    locale_used = verification.locale or stream.default_locale
+    text = template.text_for(locale_used)[0] if template.variants else template.text
+    contact = _ContactLookup(stream.account_id, verification.recipient)
+    ttl = max(int((verification.expires_at - timezone.now()).total_seconds()), 1)
+    values = _values(stream, text, contact, variables, ttl, locale_used)
+    rendered, masked, voice = _compose(
+        stream, template, text, values, code=sealed.code, channel=channel, locale_used=locale_used
     )
     return queue_message(
         account_id=stream.account_id,
@@ -261,12 +336,18 @@ def send_code_again(
         masked_text=masked,
         expires_at=verification.expires_at,
         verification_id=verification.id,
-        voice_language=voice_language,
+        voice_language=(voice_language or locale_used) if channel == Channel.VOICE else "",
         voice_gender=voice_gender,
+        voice=voice,
         # Test mode scripts the first message; what follows it (a resend, a fallback)
         # is delivered, so a fallback can be tried end to end.
         test_outcome="delivered" if verification.is_test else "",
     )
+
+
+def _enabled_template(stream: Stream, event_key: str) -> EventTemplate:
+    """The stream's enabled event template ``event_key`` (refused if there is none)."""
+    return _template_text(stream, event_key, CodeOverrides())[0]
 
 
 def _test_number(stream: Stream, recipient: str) -> dict | None:
@@ -305,7 +386,7 @@ def resend_verification(
         raise refusal
     channel = channel or verification.channel
     normalize_recipient(verification.recipient, channel=channel, stream=stream)
-    _, text = _template_text(stream, verification.event_key, CodeOverrides())
+    _enabled_template(stream, verification.event_key)  # refused if it is gone
     sealed = codes.unseal(verification.sealed)
     if stream.resend_policy == Stream.ResendPolicy.SAME_CODE and sealed is not None:
         with transaction.atomic():
@@ -321,9 +402,7 @@ def resend_verification(
                     "This verification was replaced by a newer code.",
                     details={"status": "canceled", "reason": "replaced"},
                 )
-            message = send_code_again(
-                locked, channel=channel, text=text, variables=sealed.variables
-            )
+            message = send_code_again(locked, channel=channel, variables=sealed.variables)
         return SendResult(verification=locked, message=message, resent=True)
     return send_otp(
         stream=stream,
@@ -416,11 +495,6 @@ def _idempotent_replay(
     )
 
 
-def template_text(stream: Stream, event_key: str) -> str:
-    """The text of the stream's enabled event template ``event_key`` (refused if none)."""
-    return _template_text(stream, event_key, CodeOverrides())[1]
-
-
 def _template_text(
     stream: Stream, event_key: str, o: CodeOverrides
 ) -> tuple[EventTemplate | None, str]:
@@ -493,37 +567,96 @@ def _code(stream: Stream, code: str, o: CodeOverrides) -> str:
     return code
 
 
-def _render(
+def _locale(value: str) -> str:
+    if not value:
+        return ""
+    try:
+        return locales.normalize_locale(value)
+    except locales.InvalidLocale:
+        raise OtpError(
+            ErrorCode.INVALID_REQUEST,
+            f"locale must be a BCP 47 language tag (fr, fr-CA), not {value!r}.",
+            fields={"locale": locales.LOCALE_HELP},
+        ) from None
+
+
+class _ContactLookup:
+    """The recipient's contact, read at most once and only when something needs it."""
+
+    def __init__(self, account_id: int, phone: str):
+        self.account_id, self.phone = account_id, phone
+        self._contact: Contact | bool | None = False
+
+    def get(self) -> Contact | None:
+        if self._contact is False:
+            self._contact = Contact.objects.filter(
+                account_id=self.account_id, phone=self.phone
+            ).first()
+        return self._contact  # type: ignore[return-value]
+
+
+def _localized_text(
+    stream: Stream,
+    template: EventTemplate | None,
+    text: str,
+    requested: str,
+    contact: _ContactLookup,
+    o: CodeOverrides,
+) -> tuple[str, str]:
+    """The text in the send's locale, and the locale it is in (``locale_used``).
+
+    A template without variants is its default text, in the stream's default locale:
+    nothing to look up. Otherwise the locale is the request's, else the contact's, else
+    the recipient's country's, resolved through ``fr-CA → fr → default``."""
+    if o.text is not None:  # a text given with the request (the compatibility APIs)
+        return text, requested or stream.default_locale
+    if template is None or not template.variants:
+        return text, stream.default_locale
+    wanted = requested
+    if not wanted:
+        found = contact.get()
+        wanted = found.locale if found is not None else ""
+    if not wanted:
+        wanted = locales.locale_for_country(phones.parse_phone(contact.phone).region)
+    variant, tag = template.text_for(wanted or stream.default_locale)
+    return variant, tag or stream.default_locale
+
+
+def _values(
     stream: Stream,
     text: str,
-    recipient: str,
-    code: str,
-    channel: str,
+    contact: _ContactLookup,
     variables: dict[str, str],
-) -> tuple[str, str]:
-    """The text to send, and the same text with the code masked (what is kept once the
-    code no longer counts)."""
+    ttl_seconds: int,
+    locale_used: str,
+) -> dict[str, str]:
+    """The placeholders' values but the code: the platform's, the contact's, the
+    request's variables (which win over the contact's)."""
     names = placeholders.placeholders_in(text)
-    unknown = sorted(set(variables) - set(names) | ({placeholders.CODE} & set(variables)))
+    unknown = sorted(set(variables) - set(names) | (set(placeholders.PLATFORM) & set(variables)))
     if unknown:
         raise OtpError(
             ErrorCode.INVALID_REQUEST,
-            "Variables must be placeholders of the event template (other than the code).",
+            "Variables must be placeholders of the event template (other than the code, "
+            "brand and expires_in).",
             fields={f"variables.{n}": "Not a placeholder of this template." for n in unknown},
         )
     values: dict[str, str] = {}
-    if any(n != placeholders.CODE and n not in variables for n in names):
-        contact = Contact.objects.filter(account_id=stream.account_id, phone=recipient).first()
-        if contact is not None:
-            values.update(contact.placeholder_values())
+    if any(n not in placeholders.PLATFORM and n not in variables for n in names):
+        found = contact.get()
+        if found is not None:
+            values.update(found.placeholder_values())
     values.update(variables)
-    # A voice call reads the code digit by digit ("1, 2, 3, ...").
-    spoken = channel == Channel.VOICE
-    masked_values = dict(values)
-    masked_values[placeholders.CODE] = ", ".join(MASK * len(code)) if spoken else MASK * len(code)
-    values[placeholders.CODE] = ", ".join(code) if spoken else code
+    if placeholders.BRAND in names:
+        values[placeholders.BRAND] = stream.brand_name
+    if placeholders.EXPIRES_IN in names:
+        values[placeholders.EXPIRES_IN] = wording.expires_in(ttl_seconds, locale_used)
+    return values
+
+
+def _render(text: str, values: dict[str, str]) -> str:
     try:
-        return placeholders.render(text, values), placeholders.render(text, masked_values)
+        return placeholders.render(text, values)
     except placeholders.MissingVariable as exc:
         raise OtpError(
             ErrorCode.MISSING_VARIABLE,

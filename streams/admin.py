@@ -63,7 +63,7 @@ class TagAdmin(admin.ModelAdmin):
 class EventTemplateInline(admin.StackedInline):
     model = EventTemplate
     extra = 0
-    fields = ["name", "key", "text", "enabled"]
+    fields = ["name", "key", "text", "variants", "webotp_domain", "enabled"]
 
 
 @admin.register(Stream)
@@ -99,6 +99,18 @@ class StreamAdmin(admin.ModelAdmin):
                     "max_attempts",
                     ("send_limit_enabled", "send_limit_count", "send_limit_cooldown_minutes"),
                     "allowed_countries",
+                ]
+            },
+        ),
+        (
+            "Messages",
+            {
+                "fields": [
+                    ("brand", "default_locale"),
+                    ("smart_encoding", "do_not_share"),
+                    "webotp_domain",
+                    ("retriever_enabled", "retriever_prefix", "retriever_app_hash"),
+                    ("voice_repeat", "voice_rate"),
                 ]
             },
         ),

@@ -22,10 +22,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from . import validators
+from . import locales, validators
 from .models import Account, Contact, ContactImport
 
-STANDARD_COLUMNS = ("phone", "first_name", "last_name")
+STANDARD_COLUMNS = ("phone", "first_name", "last_name", "locale")
 FIELD_MAX_CHARS = 1000  # a name or a custom field value, not a document
 REJECTED_KEPT = 1000  # rows listed in a report; the count covers them all
 CHUNK = 1000
@@ -126,6 +126,10 @@ def import_contacts(
             valid[phone] = {
                 "first_name": values.get("first_name", ""),
                 "last_name": values.get("last_name", ""),
+                # Without a locale column, contacts keep theirs.
+                "locale": (locales.normalize_locale_or_none(values["locale"]) or "")
+                if "locale" in values
+                else None,
                 "custom": {k: v for k, v in values.items() if k in known and v},
             }
         if progress and done % CHUNK == 0:
@@ -155,6 +159,9 @@ def _row_problem(values: dict[str, str]) -> str | None:
     for name in ("first_name", "last_name"):
         if len(values.get(name, "")) > 100:
             return f"The {name} column has more than 100 characters."
+    tag = values.get("locale", "")
+    if tag and locales.normalize_locale_or_none(tag) is None:
+        return f"The locale {tag[:20]!r} is not a language tag: {locales.LOCALE_HELP}"
     return None
 
 
@@ -177,17 +184,22 @@ def _write(account: Account, rows: dict[str, dict]) -> tuple[int, int]:
                     phone=phone,
                     first_name=row["first_name"],
                     last_name=row["last_name"],
+                    locale=row["locale"] or "",
                     custom_fields=row["custom"],
                 )
             )
             continue
         contact.first_name, contact.last_name = row["first_name"], row["last_name"]
+        if row["locale"] is not None:
+            contact.locale = row["locale"]
         contact.custom_fields = {**contact.custom_fields, **row["custom"]}
         contact.updated_at = now
         changed.append(contact)
     Contact.objects.bulk_create(new, batch_size=CHUNK)
     Contact.objects.bulk_update(
-        changed, ["first_name", "last_name", "custom_fields", "updated_at"], batch_size=CHUNK
+        changed,
+        ["first_name", "last_name", "locale", "custom_fields", "updated_at"],
+        batch_size=CHUNK,
     )
     return len(new), len(changed)
 

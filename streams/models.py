@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from . import channels, placeholders, policy, validators
+from . import channels, locales, placeholders, policy, validators
 from .crypto import EncryptedTextField
 from .tokens import IssuedToken
 
@@ -132,7 +132,7 @@ class ContactField(models.Model):
         return self.key
 
     def clean(self) -> None:
-        if self.key in (placeholders.CODE, *placeholders.CONTACT_FIELDS):
+        if self.key in placeholders.BUILT_IN or self.key == "locale":
             raise ValidationError({"key": f"{self.key!r} is a built-in placeholder."})
 
 
@@ -141,6 +141,13 @@ class Contact(models.Model):
     phone = models.CharField(max_length=16, validators=[validators.validate_e164])
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
+    locale = models.CharField(
+        max_length=35,
+        blank=True,
+        db_default="",
+        validators=[validators.validate_locale],
+        help_text="The language of this contact's messages (BCP 47, e.g. fr-CA).",
+    )
     custom_fields = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -307,6 +314,69 @@ class Stream(models.Model):
     # only then, without a query to find out (kept by streams.services).
     webhooks_enabled = models.BooleanField(default=False, db_default=False, editable=False)
 
+    # --- Message content (wizard step 3)
+    brand = models.CharField(
+        max_length=40,
+        blank=True,
+        db_default="",
+        help_text="The name {{brand}} stands for. Empty: the account's name.",
+    )
+    default_locale = models.CharField(
+        max_length=35,
+        default="en",
+        db_default="en",
+        validators=[validators.validate_locale],
+        help_text="The language of the templates' default texts. " + locales.LOCALE_HELP,
+    )
+    smart_encoding = models.BooleanField(
+        default=True,
+        db_default=True,
+        help_text="Replace look-alike characters (curly quotes, long dashes, ...) with their "
+        "GSM-7 equivalents so that a message is not sent as Unicode for them.",
+    )
+    do_not_share = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Add a line saying not to share the code, in the message's language.",
+    )
+    webotp_domain = models.CharField(
+        max_length=253,
+        blank=True,
+        db_default="",
+        validators=[validators.validate_webotp_domain],
+        help_text="WebOTP: end each SMS with '@domain #code' so browsers can autofill it.",
+    )
+    retriever_enabled = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Android SMS Retriever: add the app hash to each SMS.",
+    )
+    retriever_prefix = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Start the SMS with '<#> ' (older Android versions).",
+    )
+    retriever_app_hash = models.CharField(
+        max_length=11,
+        blank=True,
+        db_default="",
+        validators=[validators.validate_app_hash],
+        help_text="The 11-character hash of your Android app.",
+    )
+    voice_repeat = models.PositiveSmallIntegerField(
+        default=2,
+        db_default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(5)],
+        help_text="How many times a call reads the code.",
+    )
+    voice_rate = models.CharField(
+        max_length=8,
+        choices=[("x-slow", "Very slow"), ("slow", "Slow"), ("medium", "Normal"), ("fast", "Fast")],
+        default="slow",
+        db_default="slow",
+        help_text="How fast a call reads the code.",
+    )
+
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     token_prefix = models.CharField(max_length=16, blank=True, editable=False)
     token_issued_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -366,6 +436,16 @@ class Stream(models.Model):
         ):
             raise ValidationError({"default_sender": "Unknown sender ID."})
 
+        if self.retriever_enabled and not self.retriever_app_hash:
+            raise ValidationError(
+                {"retriever_app_hash": "SMS Retriever needs your app's 11-character hash."}
+            )
+
+    @property
+    def brand_name(self) -> str:
+        """What ``{{brand}}`` stands for: the stream's display name, else the account's."""
+        return self.brand or self.account.name
+
     @property
     def is_customized_sender(self) -> bool:
         return self.default_sender_id is None
@@ -400,7 +480,16 @@ class EventTemplate(models.Model):
         validators=[validators.validate_event_key],
         help_text=validators.EVENT_KEY_HELP,
     )
-    text = models.TextField(max_length=1600)
+    text = models.TextField(max_length=1600, help_text="The default text.")
+    # Texts in other languages, by BCP 47 tag: {"fr": "...", "fr-CA": "..."}.
+    variants = models.JSONField(default=dict, blank=True)
+    webotp_domain = models.CharField(
+        max_length=253,
+        blank=True,
+        db_default="",
+        validators=[validators.validate_webotp_domain],
+        help_text="WebOTP domain for this event; empty: the stream's.",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -416,9 +505,29 @@ class EventTemplate(models.Model):
 
     def clean(self) -> None:
         known = self.stream.account.custom_field_keys() if self.stream_id else []
-        errors = placeholders.template_text_errors(self.text or "", known)
+        errors: dict[str, list[str]] = {}
+        text_errors = placeholders.template_text_errors(self.text or "", known)
+        if text_errors:
+            errors["text"] = text_errors
+        if not isinstance(self.variants, dict):
+            errors["variants"] = ["Variants map language tags to texts."]
+        else:
+            for tag, text in self.variants.items():
+                if not isinstance(tag, str) or locales.normalize_locale_or_none(tag) != tag:
+                    errors.setdefault("variants", []).append(f"{tag!r}: {locales.LOCALE_HELP}")
+                elif not isinstance(text, str) or len(text) > 1600:
+                    errors.setdefault("variants", []).append(f"{tag}: a text of 1600 characters.")
+                else:
+                    for problem in placeholders.template_text_errors(text, known):
+                        errors.setdefault("variants", []).append(f"{tag}: {problem}")
         if errors:
-            raise ValidationError({"text": errors})
+            raise ValidationError(errors)
+
+    def text_for(self, locale: str) -> tuple[str, str | None]:
+        """The text for ``locale`` through the fallback chain, and the variant's tag
+        (``None``: the default text)."""
+        tag = locales.resolve_variant(self.variants or {}, locale) if locale else None
+        return (self.variants[tag], tag) if tag else (self.text, None)
 
 
 def new_webhook_secret() -> str:

@@ -10,7 +10,12 @@ from collections.abc import Iterable, Mapping
 
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 CODE = "code"
+BRAND = "brand"
+EXPIRES_IN = "expires_in"
 CONTACT_FIELDS = ("first_name", "last_name")
+# Filled by the platform, never by a contact or a request's variables.
+PLATFORM = (CODE, BRAND, EXPIRES_IN)
+BUILT_IN = (*PLATFORM, *CONTACT_FIELDS)
 # A name for a custom contact field, also usable as a placeholder.
 FIELD_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -38,14 +43,14 @@ def template_text_errors(text: str, known: Iterable[str]) -> list[str]:
     errors = []
     if CODE not in names:
         errors.append(f"The text must contain the OTP code placeholder {placeholder(CODE)}.")
-    allowed = {CODE, *CONTACT_FIELDS, *known}
+    allowed = {*BUILT_IN, *known}
     unknown = [n for n in names if n not in allowed]
     if unknown:
         errors.append(
             "Unknown placeholder"
             + ("s " if len(unknown) > 1 else " ")
             + ", ".join(placeholder(n) for n in unknown)
-            + ". Use the OTP code or one of the contact fields."
+            + ". Use the OTP code, {{brand}}, {{expires_in}} or one of the contact fields."
         )
     return errors
 

@@ -1,7 +1,7 @@
 """Writes on streams and their accounts, named as the product names them."""
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -192,17 +192,51 @@ class TemplateChange:
     text: str = ""
     enabled: bool = True
     delete: bool = False
+    variants: dict[str, str] = field(default_factory=dict)
+    webotp_domain: str = ""
+
+
+# Wizard step 3's stream-wide settings: the brand, the default locale, smart encoding,
+# the do-not-share line, the autofill formats and the voice call.
+MESSAGE_SETTINGS_FIELDS = (
+    "brand",
+    "default_locale",
+    "smart_encoding",
+    "do_not_share",
+    "webotp_domain",
+    "retriever_enabled",
+    "retriever_prefix",
+    "retriever_app_hash",
+    "voice_repeat",
+    "voice_rate",
+)
 
 
 @transaction.atomic
-def save_templates(*, stream: Stream, changes: Sequence[TemplateChange]) -> Stream:
-    """Wizard step 3: add, edit and delete the stream's event templates together.
+def save_templates(
+    *,
+    stream: Stream,
+    changes: Sequence[TemplateChange],
+    settings: Mapping[str, object] | None = None,
+) -> Stream:
+    """Wizard step 3: the message settings (``settings``, see
+    :data:`MESSAGE_SETTINGS_FIELDS`) and the event templates, added, edited and
+    deleted together.
     Keys may move between rows (two templates swap keys, a new one takes a deleted
     one's): deletions go first, and the templates whose key changes are moved out of
     the way before any takes its new key."""
     for change in changes:
         if change.template is not None and change.template.stream_id != stream.pk:
             raise ValueError("an event template of another stream")
+    if settings:
+        unknown = set(settings) - set(MESSAGE_SETTINGS_FIELDS)
+        if unknown:
+            raise ValueError(f"not message settings: {', '.join(sorted(unknown))}")
+        for name, value in settings.items():
+            setattr(stream, name, value)
+        untouched = [f.name for f in Stream._meta.concrete_fields if f.name not in settings]
+        stream.full_clean(exclude=untouched)
+        stream.save(update_fields=[*settings, "updated_at"])
     for change in changes:
         if change.delete and change.template is not None:
             change.template.delete()
@@ -219,6 +253,8 @@ def save_templates(*, stream: Stream, changes: Sequence[TemplateChange]) -> Stre
         template.name = change.name
         template.key = change.key
         template.text = change.text
+        template.variants = dict(change.variants)
+        template.webotp_domain = change.webotp_domain
         template.enabled = change.enabled
         template.full_clean()
         template.save()
@@ -267,10 +303,14 @@ def save_contact(
     last_name: str,
     custom_fields: dict[str, str],
     contact: Contact | None = None,
+    locale: str | None = None,
 ) -> Contact:
-    """Add a contact to the account, or change ``contact``. ``phone`` is E.164."""
+    """Add a contact to the account, or change ``contact``. ``phone`` is E.164;
+    ``locale`` (a BCP 47 tag, "" for none) is kept when ``None``."""
     contact = contact or Contact(account=account)
     contact.phone = phone
+    if locale is not None:
+        contact.locale = locale
     contact.first_name = first_name
     contact.last_name = last_name
     contact.custom_fields = custom_fields

@@ -5,7 +5,7 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from . import phones
+from . import locales, phones
 
 EVENT_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 EVENT_KEY_HELP = "1 to 64 characters: letters, digits, underscore (_), hyphen (-) and dot (.)."
@@ -74,6 +74,39 @@ def validate_e164(value: str) -> None:
         raise ValidationError(
             f"{value!r} is not a phone number in E.164 form (+14155552671).",
             code="invalid_phone",
+        )
+
+
+def validate_locale(value: str) -> None:
+    if locales.normalize_locale_or_none(value) != value:
+        raise ValidationError(locales.LOCALE_HELP, code="invalid_locale")
+
+
+# A host name as WebOTP's last line names it: lower-case ASCII labels (IDNs in their
+# xn-- form), at least two, no scheme, port, path or address.
+WEBOTP_DOMAIN_RE = re.compile(
+    r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+)
+
+
+def validate_webotp_domain(value: str) -> None:
+    if value and not WEBOTP_DOMAIN_RE.match(value):
+        raise ValidationError(
+            "Enter the site's host name only, in lower case (login.example.com): "
+            "no https://, port or path.",
+            code="invalid_domain",
+        )
+
+
+# Google's app hash: the first 11 characters of a base64 SHA-256.
+APP_HASH_RE = re.compile(r"^[A-Za-z0-9+/]{11}$")
+
+
+def validate_app_hash(value: str) -> None:
+    if value and not APP_HASH_RE.match(value):
+        raise ValidationError(
+            "The app hash has exactly 11 characters: letters, digits, + and /.",
+            code="invalid_app_hash",
         )
 
 

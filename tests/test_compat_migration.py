@@ -68,7 +68,7 @@ def test_a_database_migrated_with_the_old_layout_keeps_its_compat_rows():
         stream_id=stream.pk,
         event_key="login",
     )
-    # Only the id: the old layout has none of the later columns.
+    # Only the id: the current model has columns (otp 0005) the old layout lacks.
     verification_id = Verification.objects.values_list("pk", flat=True).get()
     reference = OldReference.objects.create(verification_id=verification_id)
     operator = factories.make_user()

@@ -176,3 +176,52 @@ def test_build_a_stream_in_the_browser_and_use_its_token(page, live_server, eage
     )
     assert verified.status_code == 200 and verified.json()["status"] == "approved"
     assert page.errors == []
+
+
+def test_variants_side_by_side_with_live_counters_and_previews(page, live_server):
+    from playwright.sync_api import expect
+
+    account = factories.make_account(name="Browser Co")
+    owner = factories.make_user(account=account, role="owner")
+    stream, _ = factories.make_stream(
+        account, default_sender=factories.make_sender(account, "Acme"), active=False
+    )
+    page.goto(live_server.url + "/")
+    page.fill("#id_username", owner.username)
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/streams/{stream.public_id}/step/3/")
+    card = page.locator("[data-template-form]").first
+    default = card.locator("[data-default-variant]")
+    # Smart encoding: a curly apostrophe stays GSM-7, and the counter says what it saved.
+    card.locator("textarea.template-text").first.fill("It\u2019s {{code}}")
+    expect(default.locator("[data-counter]")).to_have_text(
+        "11 characters · 1 SMS segment · GSM-7 · smart encoding replaced 1 character "
+        "(GSM-7 instead of Unicode)"
+    )
+    # A language of its own, with its counter and preview; WebOTP joins the preview live.
+    card.locator("[data-add-variant]").click()
+    variant = card.locator("[data-variant]").nth(1)
+    variant.locator("input[type=text]").fill("fr")
+    variant.locator("textarea").fill("{{brand}} : code {{code}}, valable {{expires_in}}")
+    page.fill("#id_message-webotp_domain", "login.example.com")
+    expect(variant.locator("[data-preview]")).to_have_text(
+        "Browser Co : code 482913, valable 5 minutes\n\n@login.example.com #482913"
+    )
+    # The SMS Retriever limit is shown before saving, and refused when saving.
+    page.check("#id_message-retriever_enabled")
+    page.fill("#id_message-retriever_app_hash", "FA+9qCX9VSu")
+    variant.locator("textarea").fill("{{code}} " + "x" * 150)
+    expect(variant.locator("[data-autofill-warning]")).to_be_visible()
+    shot(page, "3-variants")
+    page.click("#save-next")
+    expect(page.locator(".errorlist").first).to_contain_text("140")
+    variant = page.locator("[data-variant]").nth(1)
+    variant.locator("textarea").fill("Code {{code}}")
+    page.click("#save-next")
+    expect(page.locator("[aria-current=step]")).to_contain_text("Summary")
+    expect(page.locator("#message-previews")).to_contain_text("@login.example.com #482913")
+    # No script error (the refused save's 400 is the only message the console logs).
+    assert [e for e in page.errors if "status of 400" not in e] == []
+    stream.refresh_from_db()
+    assert stream.templates.get().variants == {"fr": "Code {{code}}"}

@@ -39,7 +39,9 @@ from tests.support.services import (
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-RECIPIENTS = [f"+1415555{n:04d}" for n in range(2600, 2700)]
+# Enough that none repeats during a run: a repeated recipient would cancel its earlier
+# code, and a canceled code's queued message is never sent.
+RECIPIENTS = [f"+1415555{n:04d}" for n in range(10000)]
 
 
 # --- A private PostgreSQL -------------------------------------------------------------
@@ -172,7 +174,7 @@ def test_postgres_down_answers_503_then_recovers_and_loses_nothing(private_postg
         "VAR_DIR": str(tmp_path),
         "OTP_HASH_KEY": "private-postgres-test-hash-key",
         "SECRET_KEY": "private-postgres-test-secret-key",
-        "OTP_ENCRYPTION_KEY": "private-postgres-test-encryption-key",
+        "OTP_ENCRYPTION_KEYS": "private-postgres-test-encryption-key",
         "OTP_API_RATE_PER_TOKEN": "",
         "OTP_API_RATE_PER_IP": "",
         "LOG_LEVEL": "CRITICAL",

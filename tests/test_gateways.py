@@ -524,3 +524,28 @@ def test_a_gateway_at_its_rate_gives_the_next_message_back_until_the_next_second
     assert services.deliver_message(second.id) == "queued"
     assert len(fake.accepted) == 1
     assert 0 < requeued[0] <= 1.2  # the rest of this second, plus a little jitter
+
+
+def test_webhook_voice_call_carries_the_script_and_its_ssml(account, providers):
+    fake = providers("webhook")
+    gateway = make_gateway(fake)
+    Gateway.objects.filter(pk=gateway.pk).update(supports_voice=True)
+    Route.objects.create(account=account, gateway=gateway)
+    _, token = factories.make_stream(
+        account, default_sender=factories.make_sender(account, "Acme"), voice_repeat=3
+    )
+    sent = OtpClient(token).send(recipient=PHONE, channel="voice")
+    assert sent.status_code == 201, sent.content
+    [call] = fake.accepted
+    body = json.loads(call.body)
+    assert body["voice_language"] == "en"
+    voice = body["voice"]
+    assert (voice["repeat"], voice["rate"], voice["intro"]) == (
+        3,
+        "slow",
+        "Hello. Here is your verification code.",
+    )
+    assert voice["pieces"] == ["Your code is ", ""]
+    assert len(voice["code"]) == 6
+    assert body["ssml"].startswith('<prosody rate="slow">Hello.')
+    assert body["ssml"].count('<break time="400ms"/>') == 6 * 3

@@ -44,6 +44,7 @@ def contact_edit(request, pk: int | None = None):
             phone=data["phone"],
             first_name=data["first_name"],
             last_name=data["last_name"],
+            locale=data["locale"],
             custom_fields=data["custom_fields"],
         )
         messages.success(request, "Contact saved.")

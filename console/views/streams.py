@@ -55,6 +55,7 @@ def _detail_context(
         "test_numbers_form": test_form or TestNumbersForm.for_stream(stream),
         "token_title": token_title or "New API token",
         "templates": stream.templates.all(),
+        "message_previews": previews.message_previews(stream),
         "verifications": otp_selectors.recent_verifications(stream),
         "new_token": token,
         "previews": previews.api_previews(request, stream),

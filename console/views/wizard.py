@@ -3,17 +3,19 @@ is created as a draft when step 1 is saved; a draft reopens at the step it reach
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
-from gateways.sms import sms_parts
-from streams import placeholders, selectors, services
+from streams import locales, placeholders, selectors, services, wording
+from streams.messages import MessageFormat
 from streams.models import Stream
 
 from .. import previews
 from ..context import account_view
-from ..forms import CodeForm, DetailsForm, TemplateFormSet
+from ..forms import CodeForm, DetailsForm, MessageSettingsForm, TemplateFormSet
 
 STEPS = [(1, "Details"), (2, "Code handling"), (3, "Message content"), (4, "Summary")]
 
@@ -92,54 +94,161 @@ def _code_step(request, stream: Stream):
 def _content_step(request, stream: Stream):
     account = request.account
     if request.method == "POST":
+        # The settings travel with a marker: a client posting only the templates (an
+        # older page, a script) leaves them as they are.
+        given = "message-present" in request.POST
+        settings_form = MessageSettingsForm(
+            request.POST if given else None, instance=stream, prefix="message"
+        )
         formset = TemplateFormSet(
             request.POST, instance=stream, account=account, prefix="templates"
         )
-        if formset.is_valid():
-            services.save_templates(stream=stream, changes=formset.changes())
+        settings_ok = not given or settings_form.is_valid()
+        if settings_ok:
+            formset.check_text = _text_checker(stream, settings_form if given else None)
+        if settings_ok and formset.is_valid():
+            settings = (
+                {
+                    name: settings_form.cleaned_data[name]
+                    for name in services.MESSAGE_SETTINGS_FIELDS
+                }
+                if given
+                else {}
+            )
+            services.save_templates(stream=stream, changes=formset.changes(), settings=settings)
             return _after_save(request, stream, 3)
         status = 400
     else:
-        formset = TemplateFormSet(instance=stream, account=account, prefix="templates")
-        if not stream.templates.exists():  # start with a log-in template to edit
-            formset = TemplateFormSet(
-                instance=stream,
-                account=account,
-                prefix="templates",
-                initial=[
-                    {
-                        "name": "Log-in",
-                        "key": "login",
-                        "text": "Your code is {{code}}",
-                        "enabled": True,
-                    }
-                ],
-            )
-            formset.extra = 1
+        settings_form = MessageSettingsForm(instance=stream, prefix="message")
+        start = request.GET.get("start", "")
+        initial = []
+        if start in wording.EVENTS:  # a new template from the built-in texts
+            initial = [_builtin_template(stream, start)]
+        elif not stream.templates.exists():  # start with a log-in template to edit
+            initial = [
+                {"name": "Log-in", "key": "login", "text": "Your code is {{code}}", "enabled": True}
+            ]
+        formset = TemplateFormSet(
+            instance=stream, account=account, prefix="templates", initial=initial
+        )
+        formset.extra = len(initial)
         status = 200
     custom = list(account.contact_fields.values_list("key", "name"))
     names = [
         (placeholders.CODE, "OTP code"),
+        (placeholders.BRAND, "Brand"),
+        (placeholders.EXPIRES_IN, "Expires in"),
         ("first_name", "First name"),
         ("last_name", "Last name"),
         *custom,
     ]
-    counters = {}
-    for form in formset.forms:
-        text = form["text"].value() or ""
-        counters[form.prefix] = sms_parts(_sample(text, stream))
     return _render_step(
         request,
         stream,
         3,
-        {"formset": formset, "placeholder_names": names, "counters": counters},
+        {
+            "settings_form": settings_form,
+            "formset": formset,
+            "placeholder_names": names,
+            "previews": _form_previews(stream, formset),
+            "builtin_events": wording.EVENTS,
+            "counter_data": _counter_data(stream),
+        },
         status=status,
     )
 
 
-def _sample(text: str, stream: Stream) -> str:
-    """The text as the counter measures it: the code at the stream's length."""
-    return text.replace("{{code}}", "0" * stream.code_length)
+def _builtin_template(stream: Stream, event: str) -> dict:
+    """A template of the built-in texts: the default in the stream's language (English
+    when there is none), a variant for each other language."""
+    default_language = locales.language_of(stream.default_locale)
+    default = wording.builtin_text(event, default_language) or wording.builtin_text(event, "en")
+    variants = {
+        code: language.texts[event]
+        for code, language in wording.LANGUAGES.items()
+        if code != default_language
+    }
+    key = event if not stream.templates.filter(key=event).exists() else f"{event}_2"
+    return {
+        "name": wording.EVENTS[event],
+        "key": key,
+        "text": default,
+        "variants": variants,
+        "enabled": True,
+    }
+
+
+def _text_checker(stream: Stream, settings_form):
+    """A check of one template text against the settings as entered: the SMS Retriever
+    message must fit in 140 bytes."""
+    if settings_form is None:
+        fmt, default_locale = MessageFormat.of(stream), stream.default_locale
+    else:
+        fmt = settings_form.message_format()
+        default_locale = settings_form.cleaned_data["default_locale"]
+    values = previews.sample_values(stream)
+
+    def check(text: str, locale: str | None, domain: str) -> list[str]:
+        form_fmt = replace(fmt, webotp_domain=domain or fmt.webotp_domain)
+        return previews.preview_message(
+            stream,
+            text=text,
+            locale=locale or default_locale,
+            fmt=form_fmt,
+            values=values,
+        ).problems
+
+    return check
+
+
+def _form_previews(stream: Stream, formset) -> dict[str, dict]:
+    """For each form, its texts (the default, then each variant with its fields)
+    previewed as entered, as the recipient would see them."""
+    fmt_stream = MessageFormat.of(stream)
+    values = previews.sample_values(stream)
+    result = {}
+    for form in formset.forms:
+        domain = form["webotp_domain"].value() or ""
+        fmt = replace(fmt_stream, webotp_domain=domain or fmt_stream.webotp_domain)
+
+        def preview(text, tag, fmt=fmt):
+            return previews.preview_message(
+                stream, text=text or "", locale=tag or stream.default_locale, fmt=fmt, values=values
+            )
+
+        result[form.prefix] = {
+            "default": preview(form["text"].value(), stream.default_locale),
+            "variants": [
+                {
+                    "locale": tag_field,
+                    "text": text_field,
+                    "preview": preview(
+                        text_field.value(),
+                        locales.normalize_locale_or_none(str(tag_field.value() or "")),
+                    ),
+                }
+                for tag_field, text_field in form.variant_rows()
+            ],
+        }
+    return result
+
+
+def _counter_data(stream: Stream) -> dict:
+    """What the browser's counter needs to measure a text as the server does."""
+    return {
+        "code": previews.sample_code(stream),
+        "brand": stream.brand_name,
+        "values": previews.sample_values(stream),
+        "words": {
+            code: {
+                "do_not_share": language.do_not_share,
+                "expires_in": wording.expires_in(stream.code_ttl_seconds, code),
+            }
+            for code, language in wording.LANGUAGES.items()
+        },
+        "default_locale": stream.default_locale,
+        "retriever_max_bytes": previews.RETRIEVER_MAX_BYTES,
+    }
 
 
 def _summary_step(request, stream: Stream):
@@ -168,6 +277,7 @@ def _summary_step(request, stream: Stream):
 def _summary_context(request, stream: Stream, token: str | None = None) -> dict:
     return {
         "templates": stream.templates.all(),
+        "message_previews": previews.message_previews(stream),
         "previews": previews.api_previews(request, stream),
         "new_token": token,
     }

@@ -102,6 +102,21 @@ class Adapter:
     # The keys of the gateway's ``settings`` and ``credentials`` (``secret=True``), beside
     # ``COMMON_SETTINGS``. The admin and ``Gateway.clean`` refuse anything else.
     specs: ClassVar[tuple[SettingSpec, ...]] = ()
+    # The languages a voice call can be in (BCP 47 tags), ``None`` when the provider
+    # takes any (it is told the language and decides).
+    voice_languages: ClassVar[frozenset[str] | None] = None
+
+    @classmethod
+    def speaks(cls, language: str) -> str | None:
+        """The tag this adapter uses for a call in ``language`` (``fr-CA`` may be read
+        by its ``fr-CA`` voice, else its first ``fr`` one); ``None`` when it has none."""
+        if cls.voice_languages is None or not language:
+            return language
+        if language in cls.voice_languages:
+            return language
+        base = language.split("-", 1)[0]
+        matches = sorted(t for t in cls.voice_languages if t.split("-", 1)[0] == base)
+        return matches[0] if matches else None
 
     @classmethod
     def setting_specs(cls) -> tuple[SettingSpec, ...]:

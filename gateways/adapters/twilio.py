@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from django.http import HttpRequest
 
+from ..voice import VoiceScript
 from .base import (
     Adapter,
     PermanentError,
@@ -48,6 +49,45 @@ CALL_STATUS = {
     "failed": "failed",
 }
 VOICES = {"female": "woman", "male": "man"}
+# The languages of the basic voices (no SSML).
+BASIC_LANGUAGES = frozenset({"en-US", "en-GB", "es-ES", "fr-FR", "de-DE"})
+# Twilio's Amazon Polly voices (female, male) by language: SSML <prosody> and <break>
+# work with them (https://www.twilio.com/docs/voice/twiml/say/text-speech).
+POLLY_VOICES = {
+    "arb": ("Polly.Zeina", "Polly.Zeina"),
+    "cmn-CN": ("Polly.Zhiyu", "Polly.Zhiyu"),
+    "da-DK": ("Polly.Naja", "Polly.Mads"),
+    "de-DE": ("Polly.Marlene", "Polly.Hans"),
+    "en-AU": ("Polly.Nicole", "Polly.Russell"),
+    "en-GB": ("Polly.Amy", "Polly.Brian"),
+    "en-IN": ("Polly.Aditi", "Polly.Aditi"),
+    "en-US": ("Polly.Joanna", "Polly.Matthew"),
+    "es-ES": ("Polly.Conchita", "Polly.Enrique"),
+    "es-MX": ("Polly.Mia", "Polly.Mia"),
+    "es-US": ("Polly.Penelope", "Polly.Miguel"),
+    "fr-CA": ("Polly.Chantal", "Polly.Chantal"),
+    "fr-FR": ("Polly.Celine", "Polly.Mathieu"),
+    "it-IT": ("Polly.Carla", "Polly.Giorgio"),
+    "ja-JP": ("Polly.Mizuki", "Polly.Takumi"),
+    "ko-KR": ("Polly.Seoyeon", "Polly.Seoyeon"),
+    "nb-NO": ("Polly.Liv", "Polly.Liv"),
+    "nl-NL": ("Polly.Lotte", "Polly.Ruben"),
+    "pl-PL": ("Polly.Ewa", "Polly.Jacek"),
+    "pt-BR": ("Polly.Vitoria", "Polly.Ricardo"),
+    "pt-PT": ("Polly.Ines", "Polly.Cristiano"),
+    "ro-RO": ("Polly.Carmen", "Polly.Carmen"),
+    "ru-RU": ("Polly.Tatyana", "Polly.Maxim"),
+    "sv-SE": ("Polly.Astrid", "Polly.Astrid"),
+    "tr-TR": ("Polly.Filiz", "Polly.Filiz"),
+}
+# Languages whose Twilio tag is not the BCP 47 one a request names.
+# A bare language picks its most common voice.
+ALIASES = {
+    "ar": "arb", "zh": "cmn-CN", "zh-CN": "cmn-CN", "zh-Hans": "cmn-CN", "nb": "nb-NO",
+    "no": "nb-NO", "en": "en-US", "es": "es-ES", "fr": "fr-FR", "pt": "pt-BR", "de": "de-DE",
+    "it": "it-IT", "ja": "ja-JP", "nl": "nl-NL", "pl": "pl-PL", "ru": "ru-RU", "sv": "sv-SE",
+    "tr": "tr-TR", "da": "da-DK", "ko": "ko-KR", "ro": "ro-RO",
+}  # fmt: skip
 
 
 def signature(auth_token: str, url: str, params: dict[str, str]) -> str:
@@ -57,15 +97,53 @@ def signature(auth_token: str, url: str, params: dict[str, str]) -> str:
     return base64.b64encode(digest).decode()
 
 
+def twiml(message, engine: str = "basic") -> str:
+    """The call's TwiML. With Amazon Polly voices (``engine`` "polly", or a language the
+    basic voices lack) one ``<Say>`` reads the voice script as SSML: ``<prosody>`` for
+    the rate, ``<break>`` after each character of the code and between readings. The
+    basic voices (man, woman) take no SSML: each reading is its own ``<Say>`` with the
+    code spelled with commas, and ``<Pause>`` verbs between readings."""
+    language = TwilioAdapter.speaks(message.voice_language)
+    if language is None:
+        raise PermanentError(f"Twilio has no voice for the language {message.voice_language!r}")
+    script = VoiceScript.from_message(message.voice, message.text) if message.voice else None
+    if engine != "polly" and language in BASIC_LANGUAGES:
+        say = "<Say voice={} language={}>{{}}</Say>".format(
+            quoteattr(VOICES.get(message.voice_gender, "woman")), quoteattr(language)
+        )
+        if script is None:
+            return f"<Response>{say.format(escape(message.text))}</Response>"
+        readings = [say.format(escape(script.intro))] if script.intro else []
+        readings += [say.format(escape(script.reading_text()))] * script.repeat
+        return "<Response>" + '<Pause length="1"/>'.join(readings) + "</Response>"
+    female, male = POLLY_VOICES[language]
+    voice = male if message.voice_gender == "male" else female
+    speech = script.ssml() if script else escape(message.text)
+    return (
+        f"<Response><Say voice={quoteattr(voice)} language={quoteattr(language)}>"
+        f"{speech}</Say></Response>"
+    )
+
+
 class TwilioAdapter(Adapter):
     kind = "twilio"
     voice = True
+    voice_languages = frozenset(POLLY_VOICES) | BASIC_LANGUAGES
     specs = (
         SettingSpec("account_sid", required=True),
         SettingSpec("from", help="sender when the stream has none"),
         SettingSpec("api_base", help="default `https://api.twilio.com`"),
+        SettingSpec(
+            "voice_engine",
+            help="`basic` (man/woman voices, the default) or `polly` (Amazon Polly voices, "
+            "which read SSML: speech rate and pauses)",
+        ),
         SettingSpec("auth_token", required=True, secret=True),
     )
+
+    @classmethod
+    def speaks(cls, language: str) -> str | None:
+        return super().speaks(ALIASES.get(language, language) or "en-US")
 
     @property
     def _base(self) -> str:
@@ -78,12 +156,7 @@ class TwilioAdapter(Adapter):
         form = {"To": message.recipient, "From": message.sender or self.settings.get("from", "")}
         form["StatusCallback"] = self.receipt_url()
         if message.channel == "voice":
-            say = "<Say{}{}>{}</Say>".format(
-                f" voice={quoteattr(VOICES.get(message.voice_gender, 'woman'))}",
-                f" language={quoteattr(message.voice_language)}" if message.voice_language else "",
-                escape(message.text),
-            )
-            form["Twiml"] = f"<Response>{say}</Response>"
+            form["Twiml"] = twiml(message, self.settings.get("voice_engine", "basic"))
             url = f"{self._base}/Calls.json"
         else:
             form["Body"] = message.text

@@ -18,6 +18,7 @@ import time
 
 from django.http import HttpRequest
 
+from ..voice import VoiceScript
 from .base import (
     UNKNOWN,
     Adapter,
@@ -61,6 +62,7 @@ class WebhookAdapter(Adapter):
     )
 
     def send(self, message) -> str:
+        script = VoiceScript.from_message(message.voice, message.text) if message.voice else None
         body = json.dumps(
             {
                 "id": str(message.id),
@@ -72,6 +74,10 @@ class WebhookAdapter(Adapter):
                 "segments": message.segments,
                 "voice_language": message.voice_language,
                 "voice_gender": message.voice_gender,
+                # A call's script (intro, text around the code, code, repeat, rate) and
+                # the same as SSML, for in-house voice gateways.
+                "voice": {**script.as_dict(), "code": script.code} if script else None,
+                "ssml": script.ssml() if script else None,
                 "receipt_url": self.receipt_url(),
             }
         ).encode()

@@ -36,11 +36,31 @@ document.addEventListener("change", (event) => {
 });
 
 // --- SMS segments: the same rules as gateways/sms.py (3GPP TS 23.038 / 23.040) ---------
+// tests/test_counter_agreement.py runs these functions in node against the server's.
 const GSM7_BASIC = new Set(
   "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
   "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà");
 const GSM7_EXTENSION = new Set("^{}\\[~]|€\f");
 
+// Smart encoding: look-alikes that would force UCS-2, and their GSM-7 equivalents
+// (gateways/sms.py SMART_REPLACEMENTS, listed in docs/api.md).
+const SMART_REPLACEMENTS = {
+  "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u02bc": "'",
+  "\u00b4": "'", "`": "'",
+  "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"',
+  "\u00bb": '"', "\u2039": "<", "\u203a": ">",
+  "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
+  "\u2212": "-", "\u2026": "...", "\u2024": ".", "\u02c6": "^", "\u02dc": "~",
+  "\u00a0": " ", "\u2002": " ", "\u2003": " ", "\u2004": " ", "\u2005": " ", "\u2006": " ",
+  "\u2007": " ", "\u2008": " ", "\u2009": " ", "\u200a": " ", "\u202f": " ", "\u205f": " ",
+  "\u3000": " ",
+};
+
+function smartEncode(text) {
+  return Array.from(text, (c) => SMART_REPLACEMENTS[c] ?? c).join("");
+}
+
+// The empty text is 0 characters of GSM-7 in 0 segments: it cannot be sent.
 function smsParts(text) {
   const chars = Array.from(text);
   const gsm = chars.every((c) => GSM7_BASIC.has(c) || GSM7_EXTENSION.has(c));
@@ -49,44 +69,168 @@ function smsParts(text) {
   const single = gsm ? 160 : 70;
   const multi = gsm ? 153 : 67;
   let segments = units ? 1 : 0;
+  let perSegment = single;
+  let used = units;
   if (units > single) {
-    let used = 0;
+    perSegment = multi;
+    used = 0;
     segments = 1;
     for (const c of chars) {
       if (used + size(c) > multi) { segments += 1; used = 0; }
       used += size(c);
     }
   }
-  return { unicode: !gsm, characters: chars.length, segments };
+  return {
+    encoding: gsm ? "gsm7" : "ucs2",
+    unicode: !gsm,
+    characters: chars.length,
+    units,
+    segments,
+    per_segment: perSegment,
+    remaining: perSegment - used,
+    payload_bytes: gsm ? Math.ceil((units * 7) / 8) : units * 2,
+  };
 }
 
+// What the counter shows for a text: with smart encoding on, the replaced text is what
+// is sent, and the saving is shown when there is one.
+function describeCounter(text, smart) {
+  const sent = smart ? smartEncode(text) : text;
+  const parts = smsParts(sent);
+  const plural = parts.segments === 1 ? "" : "s";
+  let label = `${parts.characters} characters · ${parts.segments} SMS segment${plural} · ` +
+    (parts.unicode ? "Unicode" : "GSM-7");
+  if (!parts.characters) label += " · an empty text cannot be sent";
+  if (smart && sent !== text) {
+    const before = smsParts(text);
+    const replaced = Array.from(text).filter((c) => c in SMART_REPLACEMENTS).length;
+    label += ` · smart encoding replaced ${replaced} character${replaced === 1 ? "" : "s"}`;
+    const saving = [];
+    const fewer = before.segments - parts.segments;
+    if (fewer > 0) saving.push(`${fewer} segment${fewer === 1 ? "" : "s"} saved`);
+    if (before.unicode && !parts.unicode) saving.push("GSM-7 instead of Unicode");
+    if (saving.length) label += ` (${saving.join(", ")})`;
+  }
+  return { parts, label };
+}
+
+// The message as the recipient gets it: streams/messages.py compose_sms, line for line.
+function composeMessage(body, code, fmt, doNotShare) {
+  let text = body;
+  if (fmt.doNotShare) text += "\n" + doNotShare;
+  if (fmt.appHash) {
+    if (fmt.prefix) text = "<#> " + text;
+    text += "\n\n" + fmt.appHash;
+  }
+  if (fmt.domain) text += `\n\n@${fmt.domain} #${code}`;
+  return text;
+}
+
+const PLACEHOLDER_RE = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+
+function counterData() {
+  const element = document.getElementById("counter-data");
+  return element ? JSON.parse(element.textContent) : null;
+}
+
+function settingValue(name) {
+  const element = document.getElementById(`id_message-${name}`);
+  if (!element) return null;
+  return element.type === "checkbox" ? element.checked : element.value.trim();
+}
+
+// One text of the wizard's step 3: measured, previewed and checked as the server does
+// (console/previews.py preview_message), with the settings as they are on the page.
 function updateCounter(textarea) {
   const card = textarea.closest("[data-template-form]");
-  if (!card) return;
-  const holder = document.getElementById("template-forms");
-  const length = Number(holder ? holder.dataset.codeLength : 6) || 6;
-  const parts = smsParts(textarea.value.replaceAll("{{code}}", "0".repeat(length)));
-  const counter = card.querySelector("[data-counter]");
-  const plural = parts.segments === 1 ? "" : "s";
-  counter.textContent = `${parts.characters} characters · ${parts.segments} SMS segment${plural} · ` +
-    (parts.unicode ? "Unicode" : "GSM-7");
-  card.querySelector("[data-unicode-warning]").hidden = !parts.unicode;
+  const variant = textarea.closest("[data-variant]");
+  const data = counterData();
+  if (!card || !variant || !data) return;
+  let locale = settingValue("default_locale") || data.default_locale;
+  if (!variant.matches("[data-default-variant]")) {
+    const input = variant.querySelector("input[type=text]");
+    if (input && input.value.trim()) locale = input.value.trim();
+  }
+  const words = data.words[locale.split(/[-_]/)[0].toLowerCase()] || data.words.en;
+  const brandInput = document.getElementById("id_message-brand");
+  const brand = brandInput ? (brandInput.value.trim() || brandInput.placeholder) : data.brand;
+  const values = { ...data.values, code: data.code, brand, expires_in: words.expires_in };
+  const body = textarea.value.replace(PLACEHOLDER_RE, (match, name) =>
+    (Object.hasOwn(values, name) ? values[name] : match));
+  const domainInput = card.querySelector("input[name$='-webotp_domain']");
+  const retriever = settingValue("retriever_enabled");
+  const fmt = {
+    doNotShare: settingValue("do_not_share"),
+    domain: (domainInput && domainInput.value.trim()) || settingValue("webotp_domain") || "",
+    appHash: retriever ? settingValue("retriever_app_hash") || "" : "",
+    prefix: retriever && settingValue("retriever_prefix"),
+  };
+  const composed = composeMessage(body, data.code, fmt, words.do_not_share);
+  const smart = settingValue("smart_encoding") ?? true;
+  const { parts, label } = describeCounter(composed, smart);
+  variant.querySelector("[data-counter]").textContent = label;
+  variant.querySelector("[data-unicode-warning]").hidden = !parts.unicode;
+  variant.querySelector("[data-preview]").textContent = smart ? smartEncode(composed) : composed;
+  const warning = variant.querySelector("[data-autofill-warning]");
+  const max = data.retriever_max_bytes;
+  warning.hidden = !(fmt.appHash && parts.payload_bytes > max);
+  if (!warning.hidden) {
+    warning.textContent = `With the SMS Retriever hash this message is ${parts.payload_bytes} ` +
+      `bytes; Android reads it only up to ${max} (one segment). Shorten the text.`;
+  }
 }
+
+function updateAllCounters() {
+  document.querySelectorAll("textarea.template-text").forEach(updateCounter);
+}
+
+let lastTextarea = null;
+document.addEventListener("focusin", (event) => {
+  if (event.target.matches("textarea.template-text")) lastTextarea = event.target;
+});
 
 document.addEventListener("input", (event) => {
   if (event.target.matches("textarea.template-text")) updateCounter(event.target);
+  else if (event.target.closest("[data-variant]")) {
+    const textarea = event.target.closest("[data-variant]").querySelector("textarea.template-text");
+    if (textarea) updateCounter(textarea);
+  } else if (event.target.closest("#message-settings, [data-template-form]")) updateAllCounters();
+});
+document.addEventListener("change", (event) => {
+  if (event.target.closest("#message-settings")) updateAllCounters();
 });
 
-// Placeholders insert at the cursor of their template's text.
+// Placeholders insert at the cursor of the card's text last edited (its default text
+// when none was).
 document.addEventListener("click", (event) => {
   const chip = event.target.closest("[data-insert]");
   if (!chip) return;
-  const textarea = chip.closest("[data-template-form]").querySelector("textarea.template-text");
+  const card = chip.closest("[data-template-form]");
+  const textarea = lastTextarea && card.contains(lastTextarea)
+    ? lastTextarea : card.querySelector("textarea.template-text");
   const start = textarea.selectionStart ?? textarea.value.length;
   const end = textarea.selectionEnd ?? start;
   textarea.setRangeText(chip.dataset.insert, start, end, "end");
   textarea.focus();
   updateCounter(textarea);
+});
+
+// "+ Add a language": a variant row named after the card's form prefix.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-add-variant]");
+  if (!button) return;
+  const card = button.closest("[data-template-form]");
+  const prefix = card.dataset.prefix;
+  const used = Array.from(card.querySelectorAll("input[name*='-variant_locale_']"))
+    .map((input) => Number(input.name.split("_").pop()));
+  const n = used.length ? Math.max(...used) + 1 : 0;
+  const html = document.getElementById("variant-template").innerHTML
+    .replaceAll("__locale__", `${prefix}-variant_locale_${n}`)
+    .replaceAll("__text__", `${prefix}-variant_text_${n}`);
+  card.querySelector("[data-variants]").insertAdjacentHTML("beforeend", html);
+  const row = card.querySelector("[data-variants]").lastElementChild;
+  updateCounter(row.querySelector("textarea"));
+  row.querySelector("input").focus();
 });
 
 // --- The wizard ----------------------------------------------------------------------------
@@ -143,7 +287,7 @@ function applyShowWhen() {
 document.addEventListener("change", applyShowWhen);
 document.addEventListener("DOMContentLoaded", () => {
   applyShowWhen();
-  document.querySelectorAll("textarea.template-text").forEach(updateCounter);
+  updateAllCounters();
   const dialog = document.querySelector("dialog[data-modal][open]");
   if (dialog && dialog.showModal) { dialog.close(); dialog.showModal(); }
 });
