@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install lint format worker beat bench
+.PHONY: run test install lint format worker beat bench bench-overview
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,11 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-## Run the product on the embedded default: migrate, demo data, serve console + API.
+## Run the product on the embedded default: migrate, demo data, serve console + API
+## on http://$(HOST):$(PORT) (e.g. `make run PORT=8801`); the demo prints that address.
 run: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py demo
+	$(BIN)/python manage.py demo --base-url http://$(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## Run the tests (on SQLite; with DATABASE_URL and REDIS_URL set, also the service tests).
@@ -42,3 +43,7 @@ beat: install
 ## Benchmarks (PostgreSQL, Redis and wrk on this machine): see docs/performance.md.
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## The overview at 1,000,000 verifications (PostgreSQL): see docs/performance.md.
+bench-overview: install
+	$(BIN)/python -m bench.overview $(BENCH_ARGS)

@@ -19,6 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from otp import guard
 from otp.api import (
     BoundedJSONParser,
     CallerIPThrottle,
@@ -155,6 +156,7 @@ class PeerAPIView(APIView):
         return self.handle_peer_exception
 
     def handle_peer_exception(self, exc: Exception, context: dict) -> Response:
+        guard.settle(exc)  # outside the view's transaction now: keep the guard's decision
         error = to_otp_error(exc)
         if error is None:
             log.exception("compat endpoint failed", exc_info=exc)

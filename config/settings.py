@@ -198,6 +198,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "prune-verifications": {"task": "otp.prune_verifications", "schedule": 3600.0},
     "prune-messages": {"task": "gateways.prune_messages", "schedule": 3600.0},
+    "refresh-rollups": {"task": "otp.refresh_rollups", "schedule": 60.0},
     "forget-expired-codes": {"task": "gateways.forget_expired_codes", "schedule": 60.0},
 }
 
@@ -348,6 +349,15 @@ WEBHOOK_SWEEP_GRACE_SECONDS = env.float("WEBHOOK_SWEEP_GRACE_SECONDS", default=1
 CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 CONTACT_IMPORT_INLINE_ROWS = env.int("CONTACT_IMPORT_INLINE_ROWS", default=20_000)
 OTP_RETENTION = timedelta(days=env.int("OTP_RETENTION_DAYS", default=90))
+# The overview and the analytics API bring the rollups up to date first when their last
+# refresh is older than this (the beat task refreshes them every minute; the embedded
+# default runs no beat).
+OTP_ANALYTICS_MAX_AGE_SECONDS = env.int("OTP_ANALYTICS_MAX_AGE_SECONDS", default=60)
+# The fraud and cost guard (docs/security.md). Prices and money budgets are in one
+# currency (ISO 4217); the wizard proposes these countries to a new stream (the admin
+# confirms or changes them: a stream never sends everywhere without being told so).
+OTP_CURRENCY = env.str("OTP_CURRENCY", default="EUR")
+OTP_DEFAULT_COUNTRIES = env.list("OTP_DEFAULT_COUNTRIES", default=[])
 
 # Every log record is scrubbed of passwords, tokens, codes and receipt secrets, whoever
 # logs it (urllib3's debug lines carry whole provider URLs): see streams/log_scrubbing.py.

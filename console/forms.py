@@ -4,18 +4,29 @@ the views what the services take (they save nothing themselves)."""
 
 from __future__ import annotations
 
+import copy
 import math
 import re
+from decimal import Decimal
 
-import phonenumbers
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.forms import BaseInlineFormSet, inlineformset_factory
 
-from streams import contact_import, locales, placeholders, policy, validators
+from streams import contact_import, locales, phones, placeholders, policy, validators
 from streams.contact_import import ParsedFile
 from streams.messages import MessageFormat
-from streams.models import Account, Contact, EventTemplate, SenderID, Stream, Tag
+from streams.models import (
+    Account,
+    Budget,
+    Contact,
+    ContactField,
+    EventTemplate,
+    SenderID,
+    Stream,
+    Tag,
+)
 from streams.services import MESSAGE_SETTINGS_FIELDS, TemplateChange
 
 CUSTOMIZED = ""
@@ -23,8 +34,8 @@ NEW_SENDER = "new"
 
 
 def country_choices() -> list[tuple[str, str]]:
-    regions = sorted(phonenumbers.SUPPORTED_REGIONS)
-    return [(r, f"{r} (+{phonenumbers.country_code_for_region(r)})") for r in regions]
+    """Every country by name, with its code and calling code: "France (FR, +33)"."""
+    return [(code, f"{name} ({code}, +{calling})") for code, name, calling in phones.countries()]
 
 
 class DetailsForm(forms.ModelForm):
@@ -44,7 +55,8 @@ class DetailsForm(forms.ModelForm):
         label="New tags",
         help_text="Separate several with commas.",
     )
-    sender_choice = forms.ChoiceField(label="Default sender")
+    # Not required: the empty choice is a real one, "Customized".
+    sender_choice = forms.ChoiceField(label="Default sender", required=False)
     new_sender_value = forms.CharField(required=False, max_length=16, label="New sender ID")
     new_sender_kind = forms.ChoiceField(choices=SenderID.Kind.choices, required=False, label="Kind")
 
@@ -115,14 +127,8 @@ class DetailsForm(forms.ModelForm):
 
 
 class CodeForm(forms.ModelForm):
-    """Step 2: who generates the code, its shape and life, the send limit, countries."""
+    """Step 2: who generates the code, its shape and life, the send limit."""
 
-    allowed_countries = forms.MultipleChoiceField(
-        choices=country_choices,
-        required=False,
-        widget=forms.SelectMultiple(attrs={"size": 8}),
-        help_text="Leave empty to allow every country. Protects against SMS pumping.",
-    )
     code_ttl_minutes = forms.IntegerField(
         min_value=math.ceil(policy.CODE_TTL_SECONDS.minimum / 60),
         max_value=policy.CODE_TTL_SECONDS.maximum // 60,
@@ -149,7 +155,11 @@ class CodeForm(forms.ModelForm):
             "fallback_trigger",
             "fallback_after_seconds",
         ]
-        widgets = {"code_generator": forms.RadioSelect, "resend_policy": forms.RadioSelect}
+        widgets = {
+            "code_generator": forms.RadioSelect,
+            "resend_policy": forms.RadioSelect,
+            "send_limit_enabled": forms.CheckboxInput(attrs={"role": "switch"}),
+        }
         labels = {
             "code_length": "Code length",
             "code_digits": "Digits (0-9)",
@@ -195,7 +205,6 @@ class CodeForm(forms.ModelForm):
         ]
         if not self.is_bound:
             self.initial["code_ttl_minutes"] = max(1, self.instance.code_ttl_seconds // 60)
-            self.initial["allowed_countries"] = self.instance.allowed_countries
             return
         # Fields that do not apply are not validated and not saved: the stream keeps
         # what it had, whatever the hidden inputs hold.
@@ -225,7 +234,6 @@ class CodeForm(forms.ModelForm):
         changes = {name: data[name] for name in self.Meta.fields if name in self.fields}
         if data.get("code_ttl_minutes"):
             changes["code_ttl_seconds"] = data["code_ttl_minutes"] * 60
-        changes["allowed_countries"] = data.get("allowed_countries") or []
         return changes
 
 
@@ -270,6 +278,162 @@ class MessageSettingsForm(forms.ModelForm):
         )
 
 
+class AdminOnlyForm(forms.Form):
+    """A form of settings only owners and admins change. For anyone else every field is
+    disabled (shown, never taken from the request); :meth:`attempted_change` says
+    whether the request tried to change one anyway (the view answers 403)."""
+
+    def __init__(self, *args, can_manage: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.can_manage = can_manage
+        if not can_manage:
+            for field in self.fields.values():
+                field.disabled = True
+
+    def attempted_change(self) -> bool:
+        if not self.is_bound or self.can_manage:
+            return False
+        for name, field in self.fields.items():
+            key = self.add_prefix(name)
+            if key not in self.data:  # a disabled input is not submitted: nothing asked
+                continue
+            posted = field.widget.value_from_datadict(self.data, self.files, key)
+            enabled = copy.copy(field)  # a disabled field never reports a change
+            enabled.disabled = False
+            try:
+                if enabled.has_changed(self[name].initial, posted):
+                    return True
+            except ValidationError:
+                return True
+        return False
+
+
+class DestinationsForm(AdminOnlyForm):
+    """Step 2 (owners and admins): where the stream's codes may go."""
+
+    allowed_countries = forms.MultipleChoiceField(
+        choices=country_choices,
+        required=False,
+        label="Countries this stream sends to",
+        widget=forms.SelectMultiple(attrs={"size": 8, "data-country-picker": ""}),
+        help_text="Only the countries your users are in: every other country is refused "
+        "(SMS pumping sends to countries you never serve).",
+    )
+    every_country = forms.BooleanField(
+        required=False,
+        label="Send to every country (not recommended)",
+    )
+    blocked_countries = forms.MultipleChoiceField(
+        choices=country_choices,
+        required=False,
+        label="Blocked countries",
+        widget=forms.SelectMultiple(attrs={"size": 5, "data-country-picker": ""}),
+        help_text="Never sent to, even with every country allowed.",
+    )
+    blocked_prefixes = forms.CharField(
+        required=False,
+        label="Blocked number prefixes",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="International form, one per line or comma-separated: +4490, +1900.",
+    )
+    allowed_number_types = forms.MultipleChoiceField(
+        choices=[(kind.value, kind.label) for kind in phones.NumberKind],
+        required=False,
+        label="Number types refused by default that this stream may reach",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Premium-rate, satellite and the like pay whoever owns them: allow one "
+        "only if your users really have such numbers.",
+    )
+
+    def __init__(self, *args, stream: Stream, proposed: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        # A new stream starts from a proposed list, never from "every country".
+        new = stream.status == Stream.Status.DRAFT and stream.wizard_step <= 2
+        allowed = stream.allowed_countries or (proposed if new else [])
+        self.initial.update(
+            allowed_countries=allowed,
+            every_country=not allowed,
+            blocked_countries=stream.blocked_countries,
+            blocked_prefixes="\n".join(stream.blocked_prefixes),
+            allowed_number_types=stream.allowed_number_types,
+        )
+
+    def clean_blocked_prefixes(self) -> list[str]:
+        raw = self.cleaned_data.get("blocked_prefixes") or ""
+        if isinstance(raw, list):  # disabled: the initial value, already a list
+            return raw
+        prefixes = [p.replace(" ", "") for p in raw.replace(",", "\n").splitlines()]
+        prefixes = [p for p in prefixes if p]
+        validators.validate_prefix_list(prefixes)
+        return prefixes
+
+    def clean(self):
+        data = super().clean()
+        if data.get("every_country"):
+            data["allowed_countries"] = []
+        elif not data.get("allowed_countries") and "allowed_countries" not in self.errors:
+            self.add_error(
+                "allowed_countries",
+                "Choose the countries this stream sends to, or tick “Send to every country”.",
+            )
+        return data
+
+    def changes(self) -> dict[str, list[str]]:
+        """The arguments of ``save_destinations``."""
+        data = self.cleaned_data
+        return {
+            "allowed_countries": list(data.get("allowed_countries") or []),
+            "blocked_countries": list(data.get("blocked_countries") or []),
+            "blocked_prefixes": list(data.get("blocked_prefixes") or []),
+            "allowed_number_types": list(data.get("allowed_number_types") or []),
+        }
+
+
+class BudgetForm(AdminOnlyForm):
+    """A stream's or an account's budgets (owners and admins): empty means none."""
+
+    KEYS = {
+        "daily_money": (Budget.Period.DAY, Budget.Unit.MONEY),
+        "monthly_money": (Budget.Period.MONTH, Budget.Unit.MONEY),
+        "daily_messages": (Budget.Period.DAY, Budget.Unit.MESSAGES),
+        "monthly_messages": (Budget.Period.MONTH, Budget.Unit.MESSAGES),
+    }
+
+    daily_money = forms.DecimalField(
+        required=False, min_value=0, max_digits=14, decimal_places=4, label="Per day (money)"
+    )
+    monthly_money = forms.DecimalField(
+        required=False, min_value=0, max_digits=14, decimal_places=4, label="Per month (money)"
+    )
+    daily_messages = forms.IntegerField(
+        required=False, min_value=0, max_value=10**9, label="Per day (messages)"
+    )
+    monthly_messages = forms.IntegerField(
+        required=False, min_value=0, max_value=10**9, label="Per month (messages)"
+    )
+
+    def __init__(self, *args, budgets: dict[tuple[str, str], Budget], **kwargs):
+        super().__init__(*args, **kwargs)
+        currency = settings.OTP_CURRENCY
+        for name in ("daily_money", "monthly_money"):
+            self.fields[name].label = self.fields[name].label.replace("money", currency)
+        for name, key in self.KEYS.items():
+            if key in budgets:
+                limit = budgets[key].limit
+                cents = limit.quantize(Decimal("0.01"))
+                if "money" not in name:
+                    self.initial[name] = int(limit)
+                else:  # 12.50, not 12.5000, unless the admin set finer amounts
+                    self.initial[name] = cents if cents == limit else limit
+
+    def limits(self) -> dict[tuple[str, str], Decimal | None]:
+        """The ``limits`` argument of ``save_budgets``."""
+        return {
+            key: None if self.cleaned_data.get(name) is None else Decimal(self.cleaned_data[name])
+            for name, key in self.KEYS.items()
+        }
+
+
 class TemplateForm(forms.ModelForm):
     """One event template: its default text and its variants, one per locale (the
     ``variant_locale_<n>`` and ``variant_text_<n>`` inputs, as many as sent)."""
@@ -277,7 +441,10 @@ class TemplateForm(forms.ModelForm):
     class Meta:
         model = EventTemplate
         fields = ["name", "key", "text", "webotp_domain", "enabled"]
-        widgets = {"text": forms.Textarea(attrs={"rows": 3, "class": "template-text"})}
+        widgets = {
+            "text": forms.Textarea(attrs={"rows": 3, "class": "template-text"}),
+            "enabled": forms.CheckboxInput(attrs={"role": "switch"}),
+        }
         help_texts = {"key": "Used in API calls. " + validators.EVENT_KEY_HELP}
         labels = {"text": "Default text", "webotp_domain": "WebOTP domain for this event"}
 
@@ -372,9 +539,14 @@ class BaseTemplateFormSet(BaseInlineFormSet):
                     form.add_error("key", "Another template of this stream has this key.")
                 keys[key] = form
             for name, tag in form.texts():
-                text = form.cleaned_data.get(name) or ""
-                for error in placeholders.template_text_errors(text, known):
-                    form.add_error(name, error)
+                if name not in form.cleaned_data:
+                    continue  # refused already: checking "" would add false errors
+                text = form.cleaned_data[name] or ""
+                # The default text's placeholder rules are the model's
+                # (``EventTemplate.clean``), checked once by the model form.
+                if name != "text":
+                    for error in placeholders.template_text_errors(text, known):
+                        form.add_error(name, error)
                 if self.check_text is not None and text:
                     domain = form.cleaned_data.get("webotp_domain") or ""
                     for problem in self.check_text(text, tag, domain):
@@ -435,6 +607,27 @@ class SenderForm(forms.ModelForm):
         clash = SenderID.objects.filter(account=self.instance.account, value=self.instance.value)
         if clash.exclude(pk=self.instance.pk).exists():
             self.add_error("value", "The account already has this sender ID.")
+
+
+class ContactFieldForm(forms.ModelForm):
+    class Meta:
+        model = ContactField
+        fields = ["name", "key"]
+        labels = {"name": "Field name", "key": "Placeholder key"}
+        help_texts = {
+            "key": "Lower-case letters, digits and underscores; templates use it as "
+            "{{key}} and CSV imports as a column name."
+        }
+
+    def __init__(self, *args, account: Account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.account = account
+
+    def validate_unique(self):
+        super().validate_unique()
+        clash = ContactField.objects.filter(account=self.instance.account, key=self.instance.key)
+        if clash.exists():
+            self.add_error("key", "The account already has a field with this key.")
 
 
 class ContactForm(forms.ModelForm):

@@ -1,10 +1,22 @@
 from django.urls import path
 
-from .views import account, contacts, outbox, senders, streams, webhooks, wizard
+from .views import (
+    account,
+    budgets,
+    contacts,
+    outbox,
+    overview,
+    senders,
+    streams,
+    webhooks,
+    wizard,
+)
 
 app_name = "console"
 urlpatterns = [
     path("", streams.stream_list, name="list"),
+    path("overview/", overview.overview, name="overview"),
+    path("overview.csv", overview.overview_csv, name="overview_csv"),
     path("streams/new/", streams.stream_new, name="new"),
     path("streams/new/otp/", wizard.wizard, name="wizard_new"),
     path("streams/<uuid:public_id>/", streams.stream_detail, name="detail"),
@@ -49,10 +61,17 @@ urlpatterns = [
     path("contacts/", contacts.contact_list, name="contacts"),
     path("contacts/new/", contacts.contact_edit, name="contact_new"),
     path("contacts/import/", contacts.contact_import, name="contact_import"),
+    path("contact-fields/", contacts.contact_fields, name="contact_fields"),
+    path(
+        "contact-fields/<int:pk>/delete/",
+        contacts.contact_field_delete,
+        name="contact_field_delete",
+    ),
     path("contacts/import/<int:pk>/", contacts.contact_import_job, name="contact_import_job"),
     path("contacts/export.csv", contacts.contact_export, name="contact_export"),
     path("contacts/<int:pk>/", contacts.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/delete/", contacts.contact_delete, name="contact_delete"),
     path("account/switch/", account.switch_account, name="switch_account"),
     path("outbox/", outbox.outbox, name="outbox"),
+    path("budgets/", budgets.account_budgets, name="budgets"),
 ]

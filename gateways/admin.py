@@ -1,11 +1,15 @@
 import json
 
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 
+from . import prices
 from .adapters import REGISTRY, Adapter
-from .models import Gateway, MessageAttempt, OutboundMessage, Route
+from .models import Gateway, MessageAttempt, OutboundMessage, Price, Route
 
 
 class GatewayForm(forms.ModelForm):
@@ -151,6 +155,7 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         "gateway",
         "attempts",
         "segments",
+        "estimated_cost",
         "encoding",
         "possibly_duplicated",
         "created_at",
@@ -171,6 +176,7 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         "sender",
         "encoding",
         "segments",
+        "estimated_cost",
         "voice_language",
         "voice_gender",
         "status",
@@ -189,3 +195,54 @@ class OutboundMessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+class PriceImportForm(forms.Form):
+    csv_file = forms.FileField(
+        label="CSV file",
+        help_text="Columns country,channel,gateway,amount[,currency]; gateway empty for any "
+        "gateway, else a gateway's name. All rows or none are imported.",
+    )
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    """The price table: per country, channel and gateway (empty: any), per SMS segment
+    or voice call. Imported as CSV from the "Import CSV" button."""
+
+    list_display = ["country", "channel", "gateway", "amount", "currency", "updated_at"]
+    list_filter = ["channel", "gateway", "currency"]
+    search_fields = ["country"]
+    change_list_template = "admin/gateways/price/change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.import_csv)
+        return [path("import/", view, name="gateways_price_import"), *super().get_urls()]
+
+    def import_csv(self, request):
+        if not self.has_add_permission(request) or not self.has_change_permission(request):
+            raise PermissionDenied
+        form = PriceImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["csv_file"]
+            try:
+                text = upload.read(2_000_000).decode("utf-8-sig")
+            except UnicodeDecodeError:
+                form.add_error("csv_file", "The file is not UTF-8 text.")
+            else:
+                report = prices.import_prices_text(text)
+                if report.ok:
+                    messages.success(
+                        request,
+                        f"Prices: {report.created} created, {report.updated} updated.",
+                    )
+                    return redirect("admin:gateways_price_changelist")
+                for error in report.errors:
+                    form.add_error("csv_file", error)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": "Import prices from CSV",
+        }
+        return TemplateResponse(request, "admin/gateways/price/import.html", context)

@@ -7,13 +7,14 @@ import secrets
 import uuid
 from datetime import datetime
 
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from streams import channels
+from streams import channels, phones
 from streams.crypto import EncryptedJSONField, EncryptedTextField
 
 from .adapters import REGISTRY
@@ -183,7 +184,10 @@ class OutboundMessageQuerySet(models.QuerySet):
         )
         if not moved:
             self.filter(provider_message_id="").update(
-                gateway=gateway, provider_message_id=provider_message_id, sent_at=now
+                gateway=gateway,
+                provider_message_id=provider_message_id,
+                sent_at=now,
+                updated_at=now,  # the gateway changed: the analytics recount this row
             )
         return moved
 
@@ -255,6 +259,9 @@ class OutboundMessage(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     encoding = models.CharField(max_length=4, choices=Encoding.choices, default=Encoding.GSM7)
     segments = models.PositiveSmallIntegerField(default=1)
+    # What the price table said it would cost when it was queued (gateways.prices);
+    # empty when no price was known.
+    estimated_cost = models.DecimalField(max_digits=12, decimal_places=5, null=True, blank=True)
     voice_language = models.CharField(max_length=35, blank=True)
     voice_gender = models.CharField(max_length=6, blank=True)
     # A call's script (gateways.voice.VoiceScript), read by the voice adapters.
@@ -295,6 +302,8 @@ class OutboundMessage(models.Model):
             models.Index(fields=["status", "updated_at"], name="message_status_updated"),
             models.Index(fields=["gateway", "provider_message_id"], name="message_provider_id"),
             models.Index(fields=["account", "-created_at"], name="message_account_recent"),
+            # The analytics' rollups look for the messages changed since their last run.
+            models.Index(fields=["updated_at"], name="message_updated"),
             # The messages whose code is still to be masked once it stops counting.
             models.Index(
                 fields=["expires_at"], condition=~Q(masked_text=""), name="message_code_unmasked"
@@ -359,3 +368,65 @@ class MessageAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} via {self.gateway}: {self.outcome}"
+
+
+def default_currency() -> str:
+    return django_settings.OTP_CURRENCY
+
+
+class Price(models.Model):
+    """What one SMS segment or one voice call to a country costs, through one gateway
+    or (gateway empty) through any. Edited in the admin, imported as CSV
+    (``manage.py import_prices``); read by ``gateways.prices.estimate``."""
+
+    Channel = channels.Channel
+
+    country = models.CharField(
+        max_length=3, help_text="ISO 3166 alpha-2 (GB), or 001 for non-geographic numbers."
+    )
+    channel = models.CharField(max_length=5, choices=Channel.choices)
+    gateway = models.ForeignKey(
+        Gateway,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="prices",
+        help_text="Empty: the price through any gateway that has none of its own.",
+    )
+    amount = models.DecimalField(
+        max_digits=10,
+        decimal_places=5,
+        validators=[MinValueValidator(0)],
+        help_text="Per SMS segment, or per voice call.",
+    )
+    currency = models.CharField(max_length=3, default=default_currency)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["country", "channel", "gateway"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["country", "channel", "gateway"],
+                condition=Q(gateway__isnull=False),
+                name="unique_gateway_price",
+            ),
+            models.UniqueConstraint(
+                fields=["country", "channel"],
+                condition=Q(gateway__isnull=True),
+                name="unique_default_price",
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="price_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        through = self.gateway.name if self.gateway_id else "any gateway"
+        return f"{self.country} {self.channel} via {through}: {self.amount} {self.currency}"
+
+    def clean(self) -> None:
+        self.country = (self.country or "").upper()
+        if self.country != phones.NON_GEOGRAPHIC and not phones.is_region(self.country):
+            raise ValidationError({"country": f"Unknown country code {self.country!r}."})
+        if self.currency != django_settings.OTP_CURRENCY:
+            raise ValidationError(
+                {"currency": f"Prices are kept in {django_settings.OTP_CURRENCY} (OTP_CURRENCY)."}
+            )

@@ -3,9 +3,10 @@ console's outbox."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from streams.models import Account
 
@@ -13,10 +14,15 @@ from .adapters import REGISTRY
 from .models import Gateway, OutboundMessage, Route
 from .sms import SMART_REPLACEMENTS, SmsParts, smart_encode, sms_parts
 
+# The encrypted fields, left unread where only a message's status is wanted.
+SEALED = ("text", "masked_text")
+
 
 def messages_for_verification(verification_id: UUID) -> QuerySet[OutboundMessage]:
-    """The messages that carried a verification's code, newest first."""
-    return OutboundMessage.objects.filter(verification_id=verification_id).order_by("-created_at")
+    """The messages that carried a verification's code, newest first; their texts are
+    not read (only the worker and the outbox decrypt them)."""
+    messages = OutboundMessage.objects.filter(verification_id=verification_id)
+    return messages.defer(*SEALED).order_by("-created_at")
 
 
 def messages_of_verifications(verification_ids: Iterable[UUID]) -> QuerySet[OutboundMessage]:
@@ -43,7 +49,7 @@ def latest_message_by_verification(
     verification without a message is left out."""
     latest: dict[UUID, OutboundMessage] = {}
     messages = OutboundMessage.objects.filter(verification_id__in=list(verification_ids))
-    for message in messages.order_by("created_at"):
+    for message in messages.defer(*SEALED).order_by("created_at"):
         latest[message.verification_id] = message
     return latest
 
@@ -53,6 +59,30 @@ def outbox_messages(account: Account) -> QuerySet[OutboundMessage]:
     return OutboundMessage.objects.filter(
         account=account, gateway__kind=Gateway.Kind.CONSOLE
     ).order_by("-created_at")
+
+
+def verifications_with_messages_changed_since(since: datetime) -> QuerySet:
+    """The ``verification_id`` of every message changed at or after ``since`` (status,
+    gateway, delivery report): a subquery for the analytics' rollups."""
+    return OutboundMessage.objects.filter(
+        updated_at__gte=since, verification_id__isnull=False
+    ).values("verification_id")
+
+
+def latest_message_value(field: str, verification_ref: str = "id") -> Subquery:
+    """``field`` of the newest message of the verification whose id is the outer
+    query's ``verification_ref``: one value per verification for an annotation."""
+    newest = OutboundMessage.objects.filter(verification_id=OuterRef(verification_ref))
+    return Subquery(newest.order_by("-created_at").values(field)[:1])
+
+
+def gateway_names(ids) -> dict[int, str]:
+    return dict(Gateway.objects.filter(id__in=list(ids)).values_list("id", "name"))
+
+
+def account_gateways(account: Account) -> QuerySet[Gateway]:
+    """The gateways of the account's route, in route order."""
+    return Gateway.objects.filter(routes__account=account).order_by("routes__position")
 
 
 def voice_language_refusal(account_id: int, language: str) -> str | None:

@@ -23,11 +23,12 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from streams import crypto, ratelimit
+from streams import crypto, phones, ratelimit
 
+from . import prices
 from .adapters import UNKNOWN, PermanentError, Receipt, RetryableError, adapter_for
 from .models import Gateway, MessageAttempt, OutboundMessage, Route
-from .sms import sms_parts
+from .prices import Estimate
 
 log = logging.getLogger(__name__)
 Status = OutboundMessage.Status
@@ -63,13 +64,22 @@ def queue_message(
     voice_gender: str = "",
     voice: dict | None = None,
     test_outcome: str = "",
+    estimate: Estimate | None = None,
 ) -> OutboundMessage:
-    """Write the message and enqueue its delivery after commit. ``masked_text`` is
-    ``text`` with its code masked (empty: there is no code), kept to replace ``text``
-    once ``expires_at`` passes or :func:`forget_codes` says the code no longer counts;
-    the segments are those of the real text. A ``test_outcome`` (test mode) is played
-    by the worker instead of handing the message to a gateway."""
-    parts = sms_parts(text)
+    """Write the message in the caller's transaction and enqueue its delivery after
+    commit. ``masked_text`` is ``text`` with its code masked (empty: there is no code),
+    kept to replace ``text`` once ``expires_at`` passes or :func:`forget_codes` says the
+    code no longer counts; the segments are those of the real text. A ``test_outcome``
+    (test mode) is played by the worker instead of handing the message to a gateway.
+    ``estimate`` is :func:`gateways.prices.estimate` of this text, when the caller made
+    one already (to check a budget); otherwise it is made here."""
+    if estimate is None:
+        estimate = prices.estimate(
+            account_id=account_id,
+            channel=channel,
+            country=phones.region_of(recipient),
+            text=text,
+        )
     message = OutboundMessage.objects.create(
         account_id=account_id,
         verification_id=verification_id,
@@ -79,13 +89,15 @@ def queue_message(
         text=text,
         masked_text=masked_text,
         expires_at=expires_at,
-        encoding=parts.encoding,
-        segments=parts.segments if channel == OutboundMessage.Channel.SMS else 0,
+        encoding=estimate.encoding,
+        segments=estimate.segments,
+        estimated_cost=estimate.cost_expression(),  # priced in the INSERT itself
         voice_language=voice_language,
         voice_gender=voice_gender,
         voice=voice or {},
         test_outcome=test_outcome,
     )
+    del message.estimated_cost  # the expression, not its value: read again when asked
     enqueue_delivery(message)
     return message
 
@@ -220,6 +232,8 @@ def record_sent(message: OutboundMessage, gateway: Gateway, provider_id: str, st
     tries = 0
     while True:
         try:
+            if tries and _recorded_sent(message, provider_id):
+                return Status.SENT  # the connection died after the commit landed
             with transaction.atomic():
                 MessageAttempt.objects.create(
                     message=message,
@@ -242,7 +256,15 @@ def record_sent(message: OutboundMessage, gateway: Gateway, provider_id: str, st
             time.sleep(delay)
 
 
-def claim_expiry(message: OutboundMessage):
+def _recorded_sent(message: OutboundMessage, provider_id: str) -> bool:
+    return MessageAttempt.objects.filter(
+        message_id=message.id,
+        outcome=MessageAttempt.Outcome.SENT,
+        provider_message_id=provider_id,
+    ).exists()
+
+
+def claim_expiry(message: OutboundMessage) -> datetime:
     """When the re-queue will consider the worker of this claim dead."""
     claimed_at = message.claimed_at or timezone.now()
     return claimed_at + timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Verification
+from .models import BudgetCounter, SendDecision, Verification
 
 
 @admin.register(Verification)
@@ -41,4 +41,46 @@ class VerificationAdmin(admin.ModelAdmin):
     ]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(SendDecision)
+class SendDecisionAdmin(admin.ModelAdmin):
+    """The guard's decisions: read-only, they are the record of what it did and why."""
+
+    list_display = [
+        "created_at",
+        "stream",
+        "recipient",
+        "country",
+        "rule",
+        "measured",
+        "threshold",
+        "mode",
+        "outcome",
+    ]
+    list_filter = ["rule", "mode", "outcome", "channel", "stream__account"]
+    search_fields = ["recipient", "prefix", "reason"]
+    date_hierarchy = "created_at"
+    list_select_related = ["stream"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(BudgetCounter)
+class BudgetCounterAdmin(admin.ModelAdmin):
+    """What each budget spent per period: counted by the send path only."""
+
+    list_display = ["budget", "period_start", "spent", "ceiling", "alerted_percent"]
+    list_filter = ["period_start"]
+    list_select_related = ["budget__account", "budget__stream"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -24,6 +24,7 @@ from streams.clients import client_address, ip_allowed
 from streams.models import Stream
 from streams.tokens import hash_token
 
+from . import guard
 from .errors import ErrorCode, OtpError
 from .stream_cache import stream_for_token_hash
 
@@ -265,6 +266,7 @@ def to_otp_error(exc: Exception) -> OtpError | None:
 
 
 def exception_handler(exc, context):
+    guard.settle(exc)  # outside every transaction now: keep the guard's decision
     error = to_otp_error(exc)
     if error is None:
         return None  # a bug: let Django report it

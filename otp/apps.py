@@ -8,13 +8,11 @@ class OtpConfig(AppConfig):
     def ready(self) -> None:
         from gateways.services import message_delivered, message_failed
 
-        from . import fallbacks, schema, webhooks  # noqa: F401 - schema registers the auth scheme
+        from . import budgets, fallbacks, schema, webhooks  # noqa: F401 - schema registers the auth scheme
 
         message_failed.connect(fallbacks.message_not_delivered, dispatch_uid="otp-fail")
         message_delivered.connect(webhooks.message_delivered_received, dispatch_uid="otp-dlr")
-        # Budget alerts (issue 13's ``otp.budgets.budget_alert``) reach the webhooks
-        # through ``webhooks.budget_alert_received``: when that branch is merged, add
-        # ``budget_alert.connect(webhooks.budget_alert_received, dispatch_uid="otp-budget")``.
+        budgets.budget_alert.connect(webhooks.budget_alert_received, dispatch_uid="otp-budget")
         from . import stream_cache
 
         stream_cache.connect()

@@ -164,6 +164,22 @@ class ErrorCode(StrEnum):
         429,
         "The recipient's send limit is reached; see Retry-After.",
     )
+    DESTINATION_NOT_ALLOWED = (
+        "destination_not_allowed",
+        403,
+        "The stream does not send to this number: `rule` says why (number type, country "
+        "or prefix).",
+    )
+    BUDGET_EXHAUSTED = (
+        "budget_exhausted",
+        429,
+        "The send would exceed a budget of the stream or account; see Retry-After.",
+    )
+    SEND_BLOCKED = (
+        "send_blocked",
+        403,
+        "The fraud guard blocked the send: `rule` and `reason` say why.",
+    )
     IDEMPOTENCY_KEY_REUSED = (
         "idempotency_key_reused",
         409,

@@ -10,7 +10,7 @@ from gateways.services import forget_messages_of
 from streams import webhooks as streams_webhooks
 
 from . import webhooks
-from .models import SendCounter, Verification
+from .models import BudgetCounter, SendCounter, SendDecision, Verification
 
 
 def expire_verifications() -> int:
@@ -31,8 +31,9 @@ def expire_verifications() -> int:
 
 
 def prune_verifications() -> int:
-    """Delete verifications older than the retention period, and send counters whose
-    window and block are long over."""
+    """Delete verifications and guard decisions older than the retention period, send
+    counters whose window and block are long over, and budget counters of periods
+    that ended more than a month before."""
     now = timezone.now()
     old_verifications = Verification.objects.filter(created_at__lt=now - settings.OTP_RETENTION)
     # Their messages go with them (no foreign key cascades across the layers).
@@ -41,4 +42,6 @@ def prune_verifications() -> int:
     streams_webhooks.prune_events(before=now - settings.OTP_RETENTION)
     old = now - timedelta(days=8)  # longer than the longest cooldown (7 days)
     SendCounter.objects.filter(window_started_at__lt=old).exclude(blocked_until__gt=now).delete()
+    SendDecision.objects.filter(created_at__lt=now - settings.OTP_RETENTION).delete()
+    BudgetCounter.objects.filter(period_start__lt=(now - timedelta(days=62)).date()).delete()
     return by_model.get(Verification._meta.label, 0)

@@ -47,6 +47,7 @@ class VerificationQuerySet(models.QuerySet):
                 sealed=Case(
                     When(last, then=Value("")), default=F("sealed"), output_field=models.TextField()
                 ),
+                changed_at=now,
             )
         )
 
@@ -72,6 +73,7 @@ class VerificationQuerySet(models.QuerySet):
             .update(
                 replaced_by_id=by,
                 sealed="",  # nothing resends a replaced code
+                changed_at=now,
                 expires_at=Case(
                     When(expires_at__gt=until, then=Value(until)), default=F("expires_at")
                 ),
@@ -96,6 +98,7 @@ class VerificationQuerySet(models.QuerySet):
                 ),
                 decided_at=F("expires_at"),
                 sealed="",
+                changed_at=now,
             )
         )
 
@@ -107,8 +110,15 @@ class VerificationQuerySet(models.QuerySet):
 
 def _decided(status: str, reason: str, now: datetime) -> dict:
     """The fields every final state change writes: the status, the reason, when; and the
-    recoverable code is dropped, since nothing may resend it any more."""
-    return {"status": status, "reason": reason, "decided_at": now, "sealed": ""}
+    recoverable code is dropped, since nothing may resend it any more; and ``changed_at``,
+    so the rollups recompute the row's hour."""
+    return {
+        "status": status,
+        "reason": reason,
+        "decided_at": now,
+        "sealed": "",
+        "changed_at": now,
+    }
 
 
 class Verification(models.Model):
@@ -148,6 +158,9 @@ class Verification(models.Model):
     )
     event_key = models.CharField(max_length=64)
     recipient = models.CharField(max_length=16)
+    # The recipient's region (ISO 3166 alpha-2, "001" non-geographic): the analytics'
+    # country, kept so that no report parses phone numbers.
+    country = models.CharField(max_length=3, blank=True, default="")
     channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.SMS)
     code_hash = models.CharField(max_length=64, editable=False)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
@@ -168,6 +181,9 @@ class Verification(models.Model):
     # Sent with the stream's test token to a test number: its messages reach no gateway,
     # and only the test token finds it.
     is_test = models.BooleanField(default=False, db_default=False)
+    # Stamped by every state change (the queryset methods above): the rollups
+    # (``otp/rollups.py``) recompute the hours whose rows changed since their last run.
+    changed_at = models.DateTimeField(default=timezone.now)
     caller_ip = models.GenericIPAddressField(null=True, blank=True)
     end_user_ip = models.GenericIPAddressField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=128, blank=True, default="")
@@ -187,6 +203,7 @@ class Verification(models.Model):
             ),
             models.Index(fields=["status", "expires_at"], name="verification_expiry"),
             models.Index(fields=["created_at"], name="verification_created"),
+            models.Index(fields=["changed_at"], name="verification_changed"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -360,3 +377,171 @@ class SendCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient}: {self.count} in {self.stream_id}"
+
+
+# --- Analytics rollups (written only by otp/rollups.py) ---------------------------------
+
+# Histogram bounds (seconds) of the latencies kept in the rollups: a column per bound
+# and kind counts the codes that took at most that long (and more than the previous
+# bound); the last column, OVERFLOW, the rest.
+LATENCY_BOUNDS = (2, 5, 10, 15, 20, 30, 45, 60, 120, 300, 600, 3600)
+OVERFLOW = 86_400
+LATENCY_KINDS = {"approval": "Send to approval", "delivery": "Send to delivery report"}
+COUNT_FIELDS = (
+    "requested",
+    "sent",  # handed to a gateway (sent or later)
+    "delivered",
+    "undelivered",
+    "message_failed",  # no gateway could send it
+    "approved",
+    "canceled",
+    "expired",
+    "max_attempts_reached",
+    "failed",
+)
+
+
+def latency_field(kind: str, bound: int) -> str:
+    return f"{kind}_le_{bound}"
+
+
+LATENCY_FIELDS = tuple(
+    latency_field(kind, bound) for kind in LATENCY_KINDS for bound in (*LATENCY_BOUNDS, OVERFLOW)
+)
+
+
+class Rollup(models.Model):
+    """Verifications counted by how far they got, per stream, event, channel, country
+    and the gateway of their latest message (0: none yet), with their latencies as
+    histograms. A cohort: a code sent at 10:59 and entered at 11:02 counts as approved
+    in the 10:00 row."""
+
+    account = models.ForeignKey("streams.Account", on_delete=models.CASCADE, related_name="+")
+    stream = models.ForeignKey("streams.Stream", on_delete=models.CASCADE, related_name="+")
+    event_key = models.CharField(max_length=64)
+    channel = models.CharField(max_length=5)
+    country = models.CharField(max_length=3, blank=True)
+    gateway_id = models.PositiveIntegerField(default=0)
+    # The estimated cost of the messages handed to a gateway (their price when sent),
+    # in OTP_CURRENCY.
+    spend = models.DecimalField(max_digits=16, decimal_places=5, default=0)
+
+    class Meta:
+        abstract = True
+
+
+for _name in (*COUNT_FIELDS, *LATENCY_FIELDS):
+    Rollup.add_to_class(_name, models.PositiveIntegerField(default=0))
+
+
+class VerificationRollup(Rollup):
+    """Per hour of creation (UTC): what the refresh recomputes."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "stream", "event_key", "channel", "country", "gateway_id"],
+                name="unique_verification_rollup",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "hour"], name="rollup_account_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.stream_id}/{self.event_key}: {self.requested}"
+
+
+class DailyRollup(Rollup):
+    """The hourly rows summed per day (UTC): what periods of whole days read, a
+    twenty-fourth of the rows."""
+
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "stream", "event_key", "channel", "country", "gateway_id"],
+                name="unique_daily_rollup",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "day"], name="daily_rollup_account_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.stream_id}/{self.event_key}: {self.requested}"
+
+
+class RollupState(models.Model):
+    """One row: when the rollups were last brought up to date (the rows changed since
+    then, less a margin for transactions still open, are recomputed next)."""
+
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"rollups refreshed at {self.refreshed_at}"
+
+
+class SendDecision(models.Model):
+    """Why the guard stopped (or, in shadow mode, would have stopped) one auth request:
+    the rule, what it measured against which threshold, and what happened. Written
+    outside the refused send's transaction, so it survives the refusal."""
+
+    class Mode(models.TextChoices):
+        ENFORCE = "enforce", "Enforce"
+        SHADOW = "shadow", "Shadow (record only)"
+
+    class Outcome(models.TextChoices):
+        BLOCKED = "blocked", "Blocked"
+        THROTTLED = "throttled", "Throttled"
+        ALLOWED_IN_SHADOW = "allowed_in_shadow", "Allowed (shadow mode)"
+
+    Channel = channels.Channel
+
+    stream = models.ForeignKey(
+        "streams.Stream", on_delete=models.CASCADE, related_name="send_decisions"
+    )
+    recipient = models.CharField(max_length=16)
+    channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.SMS)
+    country = models.CharField(max_length=3, blank=True)  # ISO alpha-2, "001": non-geographic
+    prefix = models.CharField(max_length=16, blank=True)
+    end_user_ip = models.GenericIPAddressField(null=True, blank=True)
+    # The rule's stable name (otp.guard.Rule), and the API error code the caller got.
+    rule = models.CharField(max_length=40)
+    code = models.CharField(max_length=40)
+    reason = models.CharField(max_length=300)
+    measured = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    mode = models.CharField(max_length=7, choices=Mode.choices, default=Mode.ENFORCE)
+    outcome = models.CharField(max_length=17, choices=Outcome.choices, default=Outcome.BLOCKED)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["stream", "-created_at"], name="decision_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.outcome}: {self.recipient}"
+
+
+class BudgetCounter(models.Model):
+    """What one budget (``streams.Budget``) has spent in one period (a day or a month,
+    UTC): money or messages. Counted in the send's transaction by one conditional
+    upsert, so concurrent sends never take it past the limit (``otp.budgets``)."""
+
+    budget = models.ForeignKey("streams.Budget", on_delete=models.CASCADE, related_name="counters")
+    period_start = models.DateField()
+    spent = models.DecimalField(max_digits=16, decimal_places=5, default=0)
+    # The budget's limit when last counted: the upsert compares against it.
+    ceiling = models.DecimalField(max_digits=14, decimal_places=4)
+    # The highest alert sent this period (0, 80 or 100 per cent): each is sent once.
+    alerted_percent = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["budget", "period_start"], name="unique_budget_counter_period"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.budget_id} from {self.period_start}: {self.spent}"

@@ -1,15 +1,22 @@
-"""Reads of verifications for the pages and answers that show them: the console's
-stream page and the API's verification resource."""
+"""Reads of verifications, guard decisions and budget usage for the pages that show
+them (the console's stream page and budgets page) and the API's verification
+resource."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from uuid import UUID
+
+from django.utils import timezone
 
 from gateways.models import OutboundMessage
 from gateways.selectors import latest_message_by_verification, messages_of_verifications
-from streams.models import Stream
+from streams.models import Account, Budget, Stream
 
-from .models import Check, Fallback, Verification
+from . import analytics, rollups
+from .budgets import period_starts
+from .models import BudgetCounter, Check, Fallback, SendDecision, Verification
 
 
 @dataclass
@@ -57,3 +64,65 @@ def recent_verifications(stream: Stream, limit: int = 20) -> list[Verification]:
         verification.latest_message = latest.get(verification.id)
         verification.timeline = found[verification.id]
     return verifications
+
+
+def analytics_overview(account, filters: analytics.Filters) -> dict:
+    """The overview's numbers for ``account`` (``otp.analytics.overview``), from rollups
+    brought up to date first when their last refresh is older than
+    ``OTP_ANALYTICS_MAX_AGE_SECONDS`` (the beat task keeps them fresher than that)."""
+    rollups.refresh_if_stale()
+    return analytics.overview(account, filters)
+
+
+def analytics_choices(account) -> dict[str, list]:
+    return analytics.filter_choices(account)
+
+
+AnalyticsFilters = analytics.Filters
+analytics_period_bounds = analytics.period_bounds
+ANALYTICS_PERIODS = analytics.PERIODS
+
+
+def recent_decisions(stream: Stream, limit: int = 20) -> list[SendDecision]:
+    """The guard's newest decisions on the stream (refusals, shadow-mode findings)."""
+    return list(SendDecision.objects.filter(stream=stream).order_by("-created_at", "-id")[:limit])
+
+
+@dataclass(frozen=True)
+class BudgetUsage:
+    budget: Budget
+    spent: Decimal
+    period_start: date
+
+    @property
+    def percent(self) -> int:
+        if not self.budget.limit:
+            return 100
+        return min(100, int(self.spent * 100 / self.budget.limit))
+
+    @property
+    def spent_label(self) -> str:
+        if self.budget.unit == Budget.Unit.MONEY:
+            return f"{self.spent:.2f}"
+        return f"{self.spent:.0f}"
+
+
+def budget_usage(account: Account, stream: Stream | None = None) -> list[BudgetUsage]:
+    """The budgets of ``stream`` (or of the whole account) with what each has spent in
+    its current period: two queries."""
+    starts = period_starts(timezone.now())
+    budgets = list(Budget.objects.filter(account=account, stream=stream).order_by("unit", "period"))
+    spent = {
+        (c.budget_id, c.period_start): c.spent
+        for c in BudgetCounter.objects.filter(
+            budget__in=budgets, period_start__in=set(starts.values())
+        )
+    }
+    return [
+        BudgetUsage(
+            budget=b,
+            spent=spent.get((b.pk, starts[b.period]), Decimal(0)),
+            period_start=starts[b.period],
+        )
+        for b in budgets
+    ]

@@ -220,7 +220,112 @@ class ErrorBodySerializer(serializers.Serializer):
     attempts_left = serializers.IntegerField(required=False)
     status = serializers.CharField(required=False)
     retry_after = serializers.IntegerField(required=False)
+    rule = serializers.CharField(
+        required=False, help_text="The guard's rule that refused the send (see the docs)."
+    )
+    reason = serializers.CharField(required=False, help_text="`send_blocked`: why, for humans.")
+    budget = serializers.DictField(
+        required=False, help_text="`budget_exhausted`: the budget's scope, period and unit."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorBodySerializer()
+
+
+class AnalyticsQuerySerializer(StrictSerializer):
+    """The analytics endpoint's query: a period and optional filters."""
+
+    period = serializers.ChoiceField(
+        choices=["today", "7d", "30d", "custom"],
+        default="7d",
+        help_text="today, 7d and 30d end with the current hour; custom needs `from` and `to`.",
+    )
+    event = serializers.RegexField(EVENT_KEY_RE.pattern, max_length=64, required=False)
+    channel = serializers.ChoiceField(choices=Verification.Channel.choices, required=False)
+    country = serializers.RegexField(r"^[A-Z]{2}$|^001$", required=False)
+    gateway = serializers.IntegerField(min_value=0, required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # "from" is a Python keyword: declared here under its query name.
+        fields["from"] = serializers.DateField(required=False, help_text="First day (UTC).")
+        fields["to"] = serializers.DateField(required=False, help_text="Last day (UTC).")
+        return fields
+
+    def validate(self, data):
+        if data["period"] == "custom":
+            first, last = data.get("from"), data.get("to")
+            if not first or not last:
+                raise serializers.ValidationError({"from": "A custom period needs from and to."})
+            if first > last:
+                raise serializers.ValidationError({"to": "Must not be before from."})
+            if (last - first).days > 366:
+                raise serializers.ValidationError({"to": "At most 366 days."})
+        return data
+
+
+class _Counts(serializers.Serializer):
+    requested = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    delivered = serializers.IntegerField()
+    approved = serializers.IntegerField()
+    undelivered = serializers.IntegerField()
+    message_failed = serializers.IntegerField()
+    canceled = serializers.IntegerField()
+    expired = serializers.IntegerField()
+    max_attempts_reached = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    sent_rate = serializers.FloatField(allow_null=True, help_text="% of requested")
+    delivered_rate = serializers.FloatField(allow_null=True, help_text="% of sent")
+    approved_rate = serializers.FloatField(allow_null=True, help_text="% of requested")
+    approved_of_delivered_rate = serializers.FloatField(allow_null=True)
+
+
+class _CountryCounts(_Counts):
+    country = serializers.CharField(help_text="ISO 3166 alpha-2, or `unknown`")
+
+
+class _GatewayCounts(_Counts):
+    gateway_id = serializers.IntegerField(allow_null=True)
+    gateway = serializers.CharField()
+
+
+class _Point(serializers.Serializer):
+    start = serializers.DateTimeField()
+    requested = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    delivered = serializers.IntegerField()
+    approved = serializers.IntegerField()
+
+
+class _Latency(serializers.Serializer):
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+    median_seconds = serializers.IntegerField(allow_null=True)
+    p90_seconds = serializers.IntegerField(allow_null=True)
+    beyond_last_bound = serializers.BooleanField()
+
+
+class _Reason(serializers.Serializer):
+    reason = serializers.CharField()
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class AnalyticsSerializer(serializers.Serializer):
+    """The stream's numbers for the period, from the hourly rollups. Latencies are
+    histogram bounds: the median is "at most this many seconds"."""
+
+    period = serializers.DictField()
+    granularity = serializers.ChoiceField(choices=["hour", "day"])
+    totals = _Counts()
+    series = _Point(many=True)
+    by_country = _CountryCounts(many=True)
+    by_gateway = _GatewayCounts(many=True)
+    latency = serializers.DictField(child=_Latency())
+    reasons = _Reason(many=True)
+    estimated_spend = serializers.FloatField(
+        allow_null=True, help_text="The messages' estimated cost; null when no price applied."
+    )
+    currency = serializers.CharField(help_text="ISO 4217, the OTP_CURRENCY setting")

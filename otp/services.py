@@ -16,11 +16,13 @@ import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from gateways import prices
 from gateways.models import OutboundMessage
 from gateways.selectors import messages_for_verification, voice_language_refusal
 from gateways.services import forget_codes, queue_message
@@ -30,7 +32,7 @@ from streams import locales, phones, placeholders, policy, wording
 from streams.messages import MessageFormat, compose_sms
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
-from . import codes, limits, webhooks
+from . import budgets, codes, destinations, guard, limits, webhooks
 from .errors import ErrorCode, OtpError
 from .models import Check, Verification
 from .selectors import timelines
@@ -99,7 +101,83 @@ def send_otp(
     overrides: CodeOverrides | None = None,
 ) -> SendResult:
     """Send a code for ``event_key`` to ``recipient``; raise :class:`OtpError` on any
-    refusal, having changed nothing."""
+    refusal, having changed nothing but, for the guard's refusals, its decision record."""
+    try:
+        return _send(
+            stream=stream,
+            recipient=recipient,
+            event_key=event_key,
+            channel=channel,
+            country=country,
+            sender=sender,
+            code=code,
+            variables=variables,
+            locale=locale,
+            voice_language=voice_language,
+            voice_gender=voice_gender,
+            end_user_ip=end_user_ip,
+            caller_ip=caller_ip,
+            idempotency_key=idempotency_key,
+            overrides=overrides,
+        )
+    except guard.GuardRefusal as refusal:
+        _settle_refusal(refusal, stream, recipient, channel, end_user_ip)
+        raise
+
+
+def _settle_refusal(
+    refusal: guard.GuardRefusal,
+    stream: Stream,
+    recipient: str,
+    channel: str,
+    end_user_ip: str | None,
+) -> None:
+    record = partial(_keep_decision, refusal, stream, recipient, channel, end_user_ip)
+    # The send's transaction is rolled back by now: the decision outlives it. A
+    # caller's transaction would roll it back too: then its handler settles it.
+    if transaction.get_connection().in_atomic_block:
+        refusal.unsettled = record
+    else:
+        record()
+
+
+def _keep_decision(
+    refusal: guard.GuardRefusal,
+    stream: Stream,
+    recipient: str,
+    channel: str,
+    end_user_ip: str | None,
+) -> None:
+    guard.record_refusal(
+        refusal,
+        stream=stream,
+        recipient=refusal.decision.pop("recipient", recipient),
+        channel=channel,
+        end_user_ip=end_user_ip,
+    )
+    if refusal.followup is not None:
+        refusal.followup()
+
+
+@sensitive_variables()
+def _send(
+    *,
+    stream: Stream,
+    recipient: str,
+    event_key: str,
+    channel: str,
+    country: str,
+    sender: str,
+    code: str,
+    variables: dict[str, str] | None,
+    locale: str,
+    voice_language: str,
+    voice_gender: str,
+    end_user_ip: str | None,
+    caller_ip: str | None,
+    idempotency_key: str,
+    overrides: CodeOverrides | None,
+) -> SendResult:
     o = overrides or CodeOverrides()
     _check_overrides(o)
     recipient = normalize_recipient(recipient, country=country, channel=channel, stream=stream)
@@ -168,6 +246,12 @@ def send_otp(
     )
     if not rendered:
         raise OtpError(ErrorCode.EMPTY_MESSAGE, "The message would be empty: nothing to send.")
+    estimate = prices.estimate(
+        account_id=stream.account_id,
+        channel=channel,
+        country=phones.region_of(recipient),
+        text=rendered,
+    )
 
     now = timezone.now()
     verification = Verification(
@@ -176,8 +260,10 @@ def send_otp(
         event_template=template,
         event_key=event_key,
         recipient=recipient,
+        country=phones.parse_phone(recipient).region,
         channel=channel,
         max_attempts=o.max_attempts or stream.max_attempts,
+        changed_at=now,
         expires_at=now + timedelta(seconds=ttl),
         locale=locale_used,
         caller_ip=caller_ip or None,
@@ -195,6 +281,8 @@ def send_otp(
     try:
         with transaction.atomic():
             limits.reserve_send(stream=stream, recipient=recipient, now=now)
+            if test_number is None:  # test mode spends nothing
+                budgets.reserve(stream=stream, estimate=estimate, now=now)
             if follows_policy and stream.resend_policy == Stream.ResendPolicy.SAME_CODE:
                 current = _pending_to_resend(stream, recipient, event_key, now)
                 if current is not None:
@@ -205,6 +293,7 @@ def send_otp(
                         variables=variables or {},
                         voice_language=voice_language,
                         voice_gender=voice_gender,
+                        estimate=estimate if channel == current.channel else None,
                     )
                     return SendResult(verification=current, message=message, resent=True)
             # Only the newest code of (stream, recipient, event) works — after the
@@ -237,6 +326,7 @@ def send_otp(
                 voice_gender=voice_gender,
                 voice=voice,
                 test_outcome=test_number["outcome"] if test_number else "",
+                estimate=estimate,
             )
     except IntegrityError:
         # Two requests raced with one idempotency key: the other one won; answer as it did.
@@ -312,10 +402,12 @@ def send_code_again(
     variables: dict[str, str],
     voice_language: str = "",
     voice_gender: str = "",
+    estimate: prices.Estimate | None = None,
 ) -> OutboundMessage:
     """Queue the verification's own code once more (on ``channel``), in the language it
     was first sent in: its lifetime and attempts stay as they are. Runs in the caller's
-    transaction, the row locked (a resend of the same code, a fallback)."""
+    transaction, the row locked (a resend of the same code, a fallback). ``estimate``:
+    the one a budget was checked with, if any (else the message is priced here)."""
     sealed = codes.unseal(verification.sealed)
     stream = verification.stream
     template = _enabled_template(stream, verification.event_key)
@@ -342,6 +434,7 @@ def send_code_again(
         # Test mode scripts the first message; what follows it (a resend, a fallback)
         # is delivered, so a fallback can be tried end to end.
         test_outcome="delivered" if verification.is_test else "",
+        estimate=estimate,
     )
 
 
@@ -385,25 +478,15 @@ def resend_verification(
     if refusal is not None:
         raise refusal
     channel = channel or verification.channel
-    normalize_recipient(verification.recipient, channel=channel, stream=stream)
-    _enabled_template(stream, verification.event_key)  # refused if it is gone
     sealed = codes.unseal(verification.sealed)
     if stream.resend_policy == Stream.ResendPolicy.SAME_CODE and sealed is not None:
-        with transaction.atomic():
-            limits.reserve_send(stream=stream, recipient=verification.recipient, now=now)
-            locked = _pending_to_resend(stream, verification.recipient, verification.event_key, now)
-            if locked is not None:
-                locked.stream = stream
-            if locked is None or locked.id != verification.id:
-                # Decided (or replaced) since it was read: say what it became.
-                verification.refresh_from_db()
-                raise _not_pending(verification, now) or OtpError(
-                    ErrorCode.VERIFICATION_CANCELED,
-                    "This verification was replaced by a newer code.",
-                    details={"status": "canceled", "reason": "replaced"},
-                )
-            message = send_code_again(locked, channel=channel, variables=sealed.variables)
-        return SendResult(verification=locked, message=message, resent=True)
+        try:
+            normalize_recipient(verification.recipient, channel=channel, stream=stream)
+            _enabled_template(stream, verification.event_key)  # refused if it is gone
+            return _resend_same_code(stream, verification, channel, sealed, now)
+        except guard.GuardRefusal as refusal:  # the destination policy, a budget
+            _settle_refusal(refusal, stream, verification.recipient, channel, None)
+            raise
     return send_otp(
         stream=stream,
         recipient=verification.recipient,
@@ -413,6 +496,40 @@ def resend_verification(
         code=sealed.code if sealed and not stream.platform_generates_code else "",
         variables=sealed.variables if sealed else None,
         caller_ip=caller_ip,
+    )
+
+
+@sensitive_variables()
+def _resend_same_code(
+    stream: Stream, verification: Verification, channel: str, sealed: codes.Sealed, now
+) -> SendResult:
+    """The same code once more on the same verification: counted against the send limit
+    and (but in test mode) the budgets, like any send."""
+    with transaction.atomic():
+        limits.reserve_send(stream=stream, recipient=verification.recipient, now=now)
+        locked = _pending_to_resend(stream, verification.recipient, verification.event_key, now)
+        if locked is not None:
+            locked.stream = stream
+        if locked is None or locked.id != verification.id:
+            # Decided (or replaced) since it was read: say what it became.
+            verification.refresh_from_db()
+            raise _not_pending(verification, now) or OtpError(
+                ErrorCode.VERIFICATION_CANCELED,
+                "This verification was replaced by a newer code.",
+                details={"status": "canceled", "reason": "replaced"},
+            )
+        message = send_code_again(locked, channel=channel, variables=sealed.variables)
+        if not locked.is_test:  # test mode spends nothing
+            budgets.reserve(stream=stream, estimate=_estimate_of(message), now=now)
+    return SendResult(verification=locked, message=message, resent=True)
+
+
+def _estimate_of(message: OutboundMessage) -> prices.Estimate:
+    return prices.estimate(
+        account_id=message.account_id,
+        channel=message.channel,
+        country=phones.region_of(message.recipient),
+        text=message.text,
     )
 
 
@@ -439,8 +556,8 @@ def _check_overrides(o: CodeOverrides) -> None:
 def normalize_recipient(
     value: str, *, country: str = "", channel: str = Channel.SMS, stream: Stream | None = None
 ) -> str:
-    """The recipient in E.164 form, refusing numbers that cannot receive the channel or
-    that lie outside the stream's allowed countries."""
+    """The recipient in E.164 form, refusing numbers that cannot receive the channel or,
+    given a stream, that its destination policy refuses (``otp.destinations``)."""
     try:
         phone = phones.parse_phone(value, country or None)
     except phones.NotAPhoneNumber:
@@ -456,18 +573,13 @@ def normalize_recipient(
             "The recipient is not a valid phone number.",
             fields={"recipient": "Not a valid (possible and assigned) phone number."},
         ) from None
-    if channel == Channel.SMS and not phone.can_receive_sms:
+    if stream is not None:
+        destinations.check_destination(stream=stream, phone=phone, channel=channel)
+    elif channel == Channel.SMS and not phone.can_receive_sms:
         raise OtpError(
             ErrorCode.NOT_MOBILE,
             "SMS can only be sent to mobile numbers; use the voice channel for this one.",
             fields={"recipient": "Not a mobile number."},
-        )
-    allowed = stream.allowed_countries if stream is not None else []
-    if allowed and phone.region not in allowed:
-        raise OtpError(
-            ErrorCode.COUNTRY_NOT_ALLOWED,
-            f"The stream does not send to {phone.region or 'this country'}.",
-            fields={"recipient": f"Country {phone.region} is not allowed."},
         )
     return phone.e164
 

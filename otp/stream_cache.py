@@ -3,10 +3,11 @@ by the token's hash: every API call needs it, and it changes rarely.
 
 Every write that could change what an API call sees deletes the entry at once — a
 stream saved (status, settings, a rotated token: the old hash too), deleted, one of its
-templates or its default sender saved or deleted — through model signals, in every
-process, because the cache is shared. Writes must go through ``save()``/``delete()``
-(all of the product's do); a bulk ``QuerySet.update()`` would leave an entry up to
-``OTP_STREAM_CACHE_SECONDS`` old. A cache that is down only costs the query.
+templates, its default sender or a budget of it or its account saved or deleted —
+through model signals, in every process, because the cache is shared. Writes must go
+through ``save()``/``delete()`` (all of the product's do); a bulk
+``QuerySet.update()`` would leave an entry up to ``OTP_STREAM_CACHE_SECONDS`` old. A
+cache that is down only costs the query.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.signals import post_delete, post_save, pre_save
 
-from streams.models import EventTemplate, SenderID, Stream
+from streams.models import Budget, EventTemplate, SenderID, Stream
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,13 @@ def stream_for_token_hash(token_hash: str) -> Stream | None:
             ttl, cached = 0, None
         if cached is not None:
             return cached
+    # Whether any budget applies to it: a send without one skips the budget statement.
+    budgets = Budget.objects.filter(
+        Q(stream=OuterRef("pk")) | Q(account=OuterRef("account_id"), stream__isnull=True)
+    )
     stream = (
         Stream.objects.select_related("account", "default_sender")
+        .annotate(has_budgets=Exists(budgets))
         .filter(Q(token_hash=token_hash) | Q(test_token_hash=token_hash))
         .first()
     )
@@ -90,6 +96,13 @@ def _forget_streams(streams) -> None:
     forget(h for pair in streams.values_list("token_hash", "test_token_hash") for h in pair)
 
 
+def _budget_changed(sender, instance: Budget, **kwargs) -> None:
+    streams = Stream.objects.filter(account_id=instance.account_id)
+    if instance.stream_id:
+        streams = streams.filter(pk=instance.stream_id)
+    _forget_streams(streams)
+
+
 def connect() -> None:
     pre_save.connect(_remember_old_hash, sender=Stream, dispatch_uid="stream-cache-pre")
     post_save.connect(_stream_changed, sender=Stream, dispatch_uid="stream-cache-save")
@@ -97,3 +110,4 @@ def connect() -> None:
     for signal in (post_save, post_delete):
         signal.connect(_template_changed, sender=EventTemplate, dispatch_uid=f"tpl-{signal}")
         signal.connect(_sender_changed, sender=SenderID, dispatch_uid=f"snd-{signal}")
+        signal.connect(_budget_changed, sender=Budget, dispatch_uid=f"budget-{signal}")

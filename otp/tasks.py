@@ -1,8 +1,8 @@
-"""Periodic clean-up of verifications (celery beat)."""
+"""Periodic work on verifications (celery beat): clean-up, and the analytics' rollups."""
 
 from celery import shared_task
 
-from . import fallbacks, housekeeping
+from . import fallbacks, housekeeping, rollups
 
 
 @shared_task(name="otp.expire_verifications")
@@ -18,3 +18,8 @@ def prune_verifications_task() -> int:
 @shared_task(name="otp.fire_due_fallbacks")
 def fire_due_fallbacks_task() -> int:
     return fallbacks.fire_due_fallbacks()
+
+
+@shared_task(name="otp.refresh_rollups")
+def refresh_rollups_task() -> int:
+    return rollups.refresh_rollups()

@@ -1,6 +1,7 @@
 """The OTP API's endpoints: parse, call one service, render."""
 
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views import defaults
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -9,7 +10,7 @@ from rest_framework.views import APIView
 
 from streams.clients import client_address
 
-from . import services
+from . import analytics, rollups, services
 from .api import (
     BoundedJSONParser,
     CallerIPThrottle,
@@ -19,6 +20,8 @@ from .api import (
 )
 from .errors import ERROR_CATALOGUE, ErrorCode, OtpError
 from .serializers import (
+    AnalyticsQuerySerializer,
+    AnalyticsSerializer,
     ErrorSerializer,
     ResendRequestSerializer,
     SendRequestSerializer,
@@ -120,6 +123,9 @@ class SendView(OtpAPIView):
                 ErrorCode.EMPTY_MESSAGE,
                 ErrorCode.VOICE_LANGUAGE_UNSUPPORTED,
                 ErrorCode.SEND_LIMIT_REACHED,
+                ErrorCode.DESTINATION_NOT_ALLOWED,
+                ErrorCode.BUDGET_EXHAUSTED,
+                ErrorCode.SEND_BLOCKED,
                 ErrorCode.IDEMPOTENCY_KEY_REUSED,
             ),
         },
@@ -260,7 +266,8 @@ class ResendView(OtpAPIView):
         description="Policy *same code*: the same code again on the same verification "
         "(its lifetime unchanged). Policy *new code*: a new verification for the same "
         "recipient and event (the previous code valid for the stream's grace period). "
-        "Either counts against the send limit. `channel` switches SMS and voice.",
+        "Either counts against the send limit and the budgets, and passes the destination "
+        "policy. `channel` switches SMS and voice.",
         request=ResendRequestSerializer,
         responses={
             201: VerificationSerializer,
@@ -275,6 +282,9 @@ class ResendView(OtpAPIView):
                 ErrorCode.NOT_MOBILE,
                 ErrorCode.UNKNOWN_EVENT,
                 ErrorCode.SEND_LIMIT_REACHED,
+                ErrorCode.DESTINATION_NOT_ALLOWED,
+                ErrorCode.BUDGET_EXHAUSTED,
+                ErrorCode.SEND_BLOCKED,
             ),
         },
     )
@@ -289,6 +299,35 @@ class ResendView(OtpAPIView):
         )
         body = VerificationSerializer(result.verification, context={"message": result.message}).data
         return Response(body, status=201)
+
+
+class AnalyticsView(OtpAPIView):
+    @extend_schema(
+        operation_id="stream_analytics",
+        summary="The stream's numbers: funnel, series, countries, gateways, latencies",
+        parameters=[AnalyticsQuerySerializer],
+        responses={200: AnalyticsSerializer, **_errors(*BODY_ERRORS)},
+    )
+    def get(self, request):
+        query = AnalyticsQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        stream = request.auth
+        start, end = analytics.period_bounds(
+            data["period"], now=timezone.now(), first=data.get("from"), last=data.get("to")
+        )
+        filters = analytics.Filters(
+            start=start,
+            end=end,
+            stream_ids=(stream.pk,),
+            event_key=data.get("event", ""),
+            channel=data.get("channel", ""),
+            country=data.get("country", ""),
+            gateway_id=data.get("gateway"),
+            period=data["period"],
+        )
+        rollups.refresh_if_stale()
+        return Response(analytics.overview(stream.account, filters))
 
 
 def not_found(request, exception=None):

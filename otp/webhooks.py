@@ -98,11 +98,10 @@ def message_delivered_received(*, verification_id, message_id, **_) -> None:
 
 
 def budget_alert_received(sender=None, *, budget, percent: int, spent, period_start, **_) -> None:
-    """Receiver of issue 13's ``budget_alert`` signal (``otp.budgets``, sent with the
-    budget, the percent reached, the amount spent and the period's start): a
-    ``budget.alert`` event to the webhook endpoints of the budget's stream, or of every
-    stream of the account for an account-wide budget. Connected in ``OtpConfig.ready``
-    once that signal is merged."""
+    """Receiver of ``otp.budgets.budget_alert`` (sent with the budget, the percent
+    reached, the amount spent and the period's start): a ``budget.alert`` event to the
+    webhook endpoints of the budget's stream, or of every stream of the account for an
+    account-wide budget. Connected in ``OtpConfig.ready``."""
     streams = Stream.objects.filter(account_id=budget.account_id, webhooks_enabled=True)
     if getattr(budget, "stream_id", None):
         streams = streams.filter(pk=budget.stream_id)

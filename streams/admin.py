@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from .models import (
     Account,
+    Budget,
     Contact,
     ContactField,
     EventTemplate,
@@ -98,7 +99,17 @@ class StreamAdmin(admin.ModelAdmin):
                     "code_ttl_seconds",
                     "max_attempts",
                     ("send_limit_enabled", "send_limit_count", "send_limit_cooldown_minutes"),
+                ]
+            },
+        ),
+        (
+            "Destinations",
+            {
+                "fields": [
                     "allowed_countries",
+                    "blocked_countries",
+                    "blocked_prefixes",
+                    "allowed_number_types",
                 ]
             },
         ),
@@ -117,3 +128,14 @@ class StreamAdmin(admin.ModelAdmin):
         ("API token", {"fields": ["public_id", "token_prefix", "token_issued_at"]}),
         ("Times", {"fields": ["created_at", "updated_at"]}),
     ]
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    """Budgets of accounts (no stream) and of streams; the console edits them too."""
+
+    list_display = ["account", "stream", "period", "unit", "limit", "updated_at"]
+    list_filter = ["period", "unit", "account"]
+    search_fields = ["account__name", "stream__name"]
+    autocomplete_fields = ["account"]
+    raw_id_fields = ["stream"]

@@ -280,6 +280,28 @@ class Stream(models.Model):
         validators=[validators.validate_country_list],
         help_text="ISO country codes messages may go to. Empty: every country.",
     )
+    blocked_countries = models.JSONField(
+        default=list,
+        db_default=[],  # rows written by code that predates the field (a rolling deploy)
+        blank=True,
+        validators=[validators.validate_country_list],
+        help_text="ISO country codes messages never go to, even when allowed above.",
+    )
+    blocked_prefixes = models.JSONField(
+        default=list,
+        db_default=[],  # rows written by code that predates the field (a rolling deploy)
+        blank=True,
+        validators=[validators.validate_prefix_list],
+        help_text="Number prefixes messages never go to, in international form (+4490).",
+    )
+    # Kinds of number refused by default (premium rate, satellite, ...) this stream takes.
+    allowed_number_types = models.JSONField(
+        default=list,
+        db_default=[],  # rows written by code that predates the field (a rolling deploy)
+        blank=True,
+        validators=[validators.validate_number_kind_list],
+        help_text="Number types refused by default that this stream may send to.",
+    )
     # What a new send for the same recipient and event does while a code is pending.
     resend_policy = models.CharField(
         max_length=10,
@@ -468,6 +490,73 @@ class Stream(models.Model):
         self.token_hash = token.hash
         self.token_prefix = token.prefix
         self.token_issued_at = timezone.now()
+
+
+class Budget(models.Model):
+    """A cap on what an account, or one of its streams, may spend per day or per month:
+    in money (the price table's estimate) or in messages (SMS segments and voice calls).
+    A send that would go beyond it is refused; see ``otp.budgets``."""
+
+    class Period(models.TextChoices):
+        DAY = "day", "Daily"
+        MONTH = "month", "Monthly"
+
+    class Unit(models.TextChoices):
+        MONEY = "money", "Money"
+        MESSAGES = "messages", "Messages"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="budgets")
+    # Empty: the whole account's budget.
+    stream = models.ForeignKey(
+        Stream, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
+    )
+    period = models.CharField(max_length=5, choices=Period.choices)
+    unit = models.CharField(max_length=8, choices=Unit.choices)
+    limit = models.DecimalField(
+        max_digits=14,
+        decimal_places=4,
+        validators=[MinValueValidator(0)],
+        help_text="In the platform's currency (OTP_CURRENCY), or a number of messages.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["account", "stream", "unit", "period"]
+        indexes = [models.Index(fields=["account", "stream"], name="budget_scope")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "period", "unit"],
+                condition=Q(stream__isnull=True),
+                name="unique_account_budget",
+            ),
+            models.UniqueConstraint(
+                fields=["stream", "period", "unit"],
+                condition=Q(stream__isnull=False),
+                name="unique_stream_budget",
+            ),
+            models.CheckConstraint(condition=Q(limit__gte=0), name="budget_limit_not_negative"),
+            models.CheckConstraint(condition=Q(period__in=["day", "month"]), name="budget_period"),
+            models.CheckConstraint(condition=Q(unit__in=["money", "messages"]), name="budget_unit"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope_label} {self.get_period_display().lower()} {self.describe_limit()}"
+
+    @property
+    def scope_label(self) -> str:
+        return f"stream {self.stream}" if self.stream_id else f"account {self.account}"
+
+    def describe_limit(self) -> str:
+        if self.unit == self.Unit.MONEY:
+            return f"{self.limit:.2f} {settings.OTP_CURRENCY}"
+        return f"{self.limit:.0f} messages"
+
+    def clean(self) -> None:
+        if self.stream_id and self.account_id and self.stream.account_id != self.account_id:
+            raise ValidationError({"stream": "A stream of another account."})
+        if self.unit == self.Unit.MESSAGES and self.limit is not None and self.limit % 1:
+            raise ValidationError({"limit": "A number of messages is a whole number."})
 
 
 class EventTemplate(models.Model):

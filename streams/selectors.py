@@ -1,11 +1,15 @@
 """Reads of tenancy and stream configuration that need care: always scoped to one
 account (the console looks objects up inside these, so another account's are a 404)."""
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
+from . import phones
 from .models import (
     Account,
+    Budget,
     Contact,
+    ContactField,
     ContactImport,
     Membership,
     SenderID,
@@ -55,6 +59,33 @@ def stream_webhook_endpoints(stream: Stream) -> QuerySet[WebhookEndpoint]:
 def endpoint_deliveries(endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
     """An endpoint's delivery log, newest first, with each delivery's event."""
     return WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event").order_by("-id")
+
+
+def account_contact_fields(account: Account) -> QuerySet[ContactField]:
+    return ContactField.objects.filter(account=account).order_by("key")
+
+
+def proposed_countries(account: Account) -> list[str]:
+    """The allowlist the wizard proposes to a new stream: the countries the account's
+    other streams send to, else ``OTP_DEFAULT_COUNTRIES``, else the country of the
+    platform's language (en-us: US). The admin confirms or changes it."""
+    countries: set[str] = set()
+    for allowed in Stream.objects.filter(account=account).values_list(
+        "allowed_countries", flat=True
+    ):
+        countries.update(allowed or [])
+    if not countries:
+        countries.update(settings.OTP_DEFAULT_COUNTRIES)
+    if not countries:
+        region = settings.LANGUAGE_CODE.partition("-")[2].upper()
+        countries.add(region if phones.is_region(region) else "US")
+    return sorted(countries)
+
+
+def budgets_of(account: Account, stream: Stream | None = None) -> dict[tuple[str, str], Budget]:
+    """The budgets of ``stream`` (or of the whole account), by (period, unit)."""
+    budgets = Budget.objects.filter(account=account, stream=stream)
+    return {(b.period, b.unit): b for b in budgets}
 
 
 def account_imports(account: Account) -> QuerySet[ContactImport]:

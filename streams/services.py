@@ -4,15 +4,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
+from django.utils.text import slugify
 
-from . import webhooks
+from . import placeholders, webhooks
 from .models import (
     Account,
+    Budget,
     Contact,
+    ContactField,
     EventTemplate,
     Membership,
     SenderID,
@@ -103,6 +107,37 @@ def ensure_demo() -> tuple[Stream, str]:
     return stream, token
 
 
+@transaction.atomic
+def create_account_with_owner(
+    *, name: str, slug: str, username: str, email: str, password: str
+) -> tuple[Account, object]:
+    """A real account and its first user, its owner (``manage.py createaccount``). An
+    existing user is made owner of the new account only if the password matches, so
+    the command cannot hand someone else's user an account."""
+    User = get_user_model()
+    account = Account(name=name.strip(), slug=slug or slugify(name)[:50])
+    try:
+        account.full_clean()
+    except ValidationError as exc:
+        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        raise Refused(errors) from None
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        user = User(username=username, email=email)
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise Refused(" ".join(exc.messages)) from None
+        user.set_password(password)
+        user.full_clean()
+        user.save()
+    elif not user.check_password(password):
+        raise Refused(f"The user {username} exists and the password does not match.")
+    account.save()
+    Membership.objects.create(user=user, account=account, role=Membership.Role.OWNER)
+    return account, user
+
+
 # --- The console ---------------------------------------------------------------------
 
 
@@ -157,7 +192,6 @@ CODE_HANDLING_FIELDS = (
     "send_limit_enabled",
     "send_limit_count",
     "send_limit_cooldown_minutes",
-    "allowed_countries",
     "resend_policy",
     "resend_grace_seconds",
     "fallback_channel",
@@ -169,8 +203,8 @@ CODE_HANDLING_FIELDS = (
 @transaction.atomic
 def save_code_handling(*, stream: Stream, changes: Mapping[str, object]) -> Stream:
     """Wizard step 2: who generates the code, its shape and life, the send limit,
-    the countries, the resend policy and the channel fallback. Settings not in
-    ``changes`` keep their value."""
+    the resend policy and the channel fallback. Settings not in ``changes`` keep their
+    value."""
     unknown = set(changes) - set(CODE_HANDLING_FIELDS)
     if unknown:
         raise ValueError(f"not code-handling settings: {', '.join(sorted(unknown))}")
@@ -180,6 +214,58 @@ def save_code_handling(*, stream: Stream, changes: Mapping[str, object]) -> Stre
     stream.full_clean(exclude=untouched)  # the rules of what changes, and the model's
     stream.save(update_fields=[*changes, "updated_at"])
     return stream
+
+
+@transaction.atomic
+def save_destinations(
+    *,
+    stream: Stream,
+    allowed_countries: Sequence[str],
+    blocked_countries: Sequence[str],
+    blocked_prefixes: Sequence[str],
+    allowed_number_types: Sequence[str],
+) -> Stream:
+    """Where the stream's messages may go (wizard step 2; owners and admins only, which
+    the caller checks): the country allowlist (empty: every country) and blocklist, the
+    blocked number prefixes, and the number types refused by default it may reach."""
+    stream.allowed_countries = list(dict.fromkeys(allowed_countries))
+    stream.blocked_countries = list(dict.fromkeys(blocked_countries))
+    stream.blocked_prefixes = list(dict.fromkeys(blocked_prefixes))
+    stream.allowed_number_types = list(dict.fromkeys(allowed_number_types))
+    fields = ["allowed_countries", "blocked_countries", "blocked_prefixes", "allowed_number_types"]
+    untouched = [f.name for f in Stream._meta.concrete_fields if f.name not in fields]
+    stream.full_clean(exclude=untouched)
+    stream.save(update_fields=[*fields, "updated_at"])
+    return stream
+
+
+BudgetKey = tuple[str, str]  # (Budget.Period, Budget.Unit)
+
+
+@transaction.atomic
+def save_budgets(
+    *, account: Account, stream: Stream | None = None, limits: Mapping[BudgetKey, object]
+) -> list[Budget]:
+    """Set the budgets of ``stream`` (or, without one, of the whole account): each
+    (period, unit) maps to its limit, or ``None`` for no budget. Counters already spent
+    in the current period stay: lowering a limit below them stops sends at once."""
+    if stream is not None and stream.account_id != account.pk:
+        raise ValueError("a stream of another account")
+    kept = []
+    for (period, unit), limit in limits.items():
+        existing = Budget.objects.filter(
+            account=account, stream=stream, period=period, unit=unit
+        ).first()
+        if limit is None:
+            if existing is not None:
+                existing.delete()
+            continue
+        budget = existing or Budget(account=account, stream=stream, period=period, unit=unit)
+        budget.limit = limit
+        budget.full_clean(validate_unique=False)
+        budget.save()
+        kept.append(budget)
+    return kept
 
 
 @dataclass
@@ -321,6 +407,32 @@ def save_contact(
 
 def delete_contact(*, contact: Contact) -> None:
     contact.delete()
+
+
+@transaction.atomic
+def add_contact_field(*, account: Account, key: str, name: str) -> ContactField:
+    """A custom contact field: a column of the contacts and a placeholder of templates."""
+    contact_field = ContactField(account=account, key=key, name=name)
+    contact_field.full_clean()
+    contact_field.save()
+    return contact_field
+
+
+@transaction.atomic
+def delete_contact_field(*, contact_field: ContactField) -> None:
+    """A field an event template still names stays: its messages could not be sent.
+    Otherwise the field goes, and its values with it from every contact."""
+    placeholder = placeholders.placeholder(contact_field.key)
+    used = EventTemplate.objects.filter(
+        stream__account=contact_field.account, text__contains=placeholder
+    ).values_list("stream__name", flat=True)
+    if used:
+        raise Refused(f"{placeholder} is used by the templates of: {', '.join(sorted(set(used)))}.")
+    account, key = contact_field.account, contact_field.key
+    contact_field.delete()
+    for contact in Contact.objects.filter(account=account, custom_fields__has_key=key):
+        contact.custom_fields.pop(key, None)
+        contact.save(update_fields=["custom_fields", "updated_at"])
 
 
 @transaction.atomic

@@ -52,6 +52,32 @@ def validate_country_list(values: list) -> None:
         )
 
 
+NUMBER_PREFIX_RE = re.compile(r"^\+[1-9][0-9]{0,14}$")
+
+
+def validate_prefix_list(values: list) -> None:
+    """Number prefixes in international form: ``+`` and 1 to 15 digits (+4490, +1900)."""
+    if not isinstance(values, list):
+        raise ValidationError("Expected a list of number prefixes.", code="invalid_prefix")
+    bad = [str(v) for v in values if not isinstance(v, str) or not NUMBER_PREFIX_RE.match(v)]
+    if bad:
+        raise ValidationError(
+            f"Not a number prefix: {', '.join(bad)}. Write + and the digits, e.g. +4490.",
+            code="invalid_prefix",
+        )
+
+
+def validate_number_kind_list(values: list) -> None:
+    if not isinstance(values, list):
+        raise ValidationError("Expected a list of number types.", code="invalid_number_type")
+    known = {k.value for k in phones.NumberKind}
+    unknown = [str(v) for v in values if v not in known]
+    if unknown:
+        raise ValidationError(
+            f"Unknown number type(s): {', '.join(unknown)}.", code="invalid_number_type"
+        )
+
+
 def validate_event_key(value: str) -> None:
     if not EVENT_KEY_RE.match(value or ""):
         raise ValidationError(f"Invalid event key. {EVENT_KEY_HELP}", code="invalid_event_key")

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from tests.support import factories
+from tests.support.browser import page  # noqa: F401 - the browser tests' fixture
 from tests.support.services import require_postgres, require_redis, start_worker, stop_worker
 
 FAIL_ON_SKIP = os.environ.get("OTP_FAIL_ON_SKIP") == "1"

@@ -213,7 +213,8 @@ def test_rotate_shows_the_new_token_once_and_kills_the_old(signed_in, account):
     from tests.support.otp_client import OtpClient
 
     stream, token = factories.make_stream(account, default_sender=factories.make_sender(account))
-    page = signed_in.post(f"/streams/{stream.public_id}/rotate-token/").content.decode()
+    page = signed_in.post(f"/streams/{stream.public_id}/rotate-token/", follow=True)
+    page = page.content.decode()
     new = re.search(r'id="api-token">(ots_[\w-]+)<', page).group(1)
     assert OtpClient(token).send(recipient="+14155552671").status_code == 401
     assert OtpClient(new).send(recipient="+14155552671").status_code == 201

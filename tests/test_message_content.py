@@ -266,7 +266,7 @@ def test_once_the_code_stops_counting_no_copy_of_it_is_left(account, channel):
     )
     api.send(recipient=US_PHONE, channel=channel)
     message = outbox(US_PHONE)[0]
-    code = re.search(r"code is ((?:\w, )*\w)", message.text).group(1).replace(", ", "")
+    code = re.search(r"code is ((?:\w, )+\w|\w+)", message.text).group(1).replace(", ", "")
     OutboundMessage.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     assert services.forget_expired_codes() == 1
     message.refresh_from_db()

@@ -153,7 +153,7 @@ def test_console_sets_test_numbers_and_issues_a_test_token_once(client, account)
     assert bad.status_code == 400 and "Line 1" in bad.content.decode()
     saved = client.post(page + "test-numbers/", {"numbers": "+14155550101 111111 delivered"})
     assert saved.status_code == 302
-    shown = client.post(page + "test-token/").content.decode()
+    shown = client.post(page + "test-token/", follow=True).content.decode()
     token = shown.split('id="api-token">')[1].split("<")[0]
     sent = OtpClient(token).send(recipient="+14155550101")
     assert sent.status_code == 201 and sent.json()["test"] is True

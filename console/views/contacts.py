@@ -1,4 +1,5 @@
-"""The account's contacts: list and search, add, edit, delete, import from CSV."""
+"""The account's contacts: list and search, add, edit, delete, import from CSV; their
+custom fields."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from streams import contact_import as imports
 from streams import selectors, services
 
 from ..context import account_view
-from ..forms import ContactForm, ContactImportForm
+from ..forms import ContactFieldForm, ContactForm, ContactImportForm
 
 
 @account_view
@@ -91,6 +92,38 @@ def contact_import(request):
         {"form": form, "report": report, **limits},
         status=status,
     )
+
+
+@account_view
+def contact_fields(request):
+    """The account's custom contact fields: add one, or delete one no template uses."""
+    form = ContactFieldForm(request.POST or None, account=request.account)
+    if request.method == "POST" and form.is_valid():
+        field = services.add_contact_field(
+            account=request.account,
+            key=form.cleaned_data["key"],
+            name=form.cleaned_data["name"],
+        )
+        messages.success(request, f"Field “{field.name}” added: use it as {{{{{field.key}}}}}.")
+        return redirect("console:contact_fields")
+    status = 400 if form.errors else 200
+    fields = selectors.account_contact_fields(request.account)
+    return render(
+        request, "console/contact_fields.html", {"form": form, "fields": fields}, status=status
+    )
+
+
+@require_POST
+@account_view
+def contact_field_delete(request, pk: int):
+    field = get_object_or_404(selectors.account_contact_fields(request.account), pk=pk)
+    try:
+        services.delete_contact_field(contact_field=field)
+    except services.Refused as refusal:
+        messages.error(request, str(refusal))
+    else:
+        messages.success(request, f"Field “{field.name}” deleted.")
+    return redirect("console:contact_fields")
 
 
 @account_view

@@ -41,10 +41,25 @@ def stream_new(request):
     return render(request, "console/new.html")
 
 
+# A rotated token waits in the session for the page that shows it: POST, redirect,
+# GET, so reloading the page neither rotates again nor shows the token twice.
+NEW_TOKEN_SESSION_KEY = "new_token:{}"  # noqa: S105 - a session key, not a secret
+NEW_TEST_TOKEN_SESSION_KEY = "new_test_token:{}"  # noqa: S105 - a session key, not a secret
+
+
 @account_view
 def stream_detail(request, public_id):
     stream = get_object_or_404(selectors.account_streams(request.account), public_id=public_id)
-    return render(request, "console/detail.html", _detail_context(request, stream))
+    token = request.session.pop(NEW_TOKEN_SESSION_KEY.format(stream.public_id), None)
+    test_token = request.session.pop(NEW_TEST_TOKEN_SESSION_KEY.format(stream.public_id), None)
+    title = "New test token" if test_token and not token else ""
+    token = token or test_token
+    response = render(
+        request, "console/detail.html", _detail_context(request, stream, token, token_title=title)
+    )
+    if token:
+        response["Cache-Control"] = "no-store"  # the token must not come back from a cache
+    return response
 
 
 def _detail_context(
@@ -57,6 +72,9 @@ def _detail_context(
         "templates": stream.templates.all(),
         "message_previews": previews.message_previews(stream),
         "verifications": otp_selectors.recent_verifications(stream),
+        "decisions": otp_selectors.recent_decisions(stream),
+        "budget_usage": otp_selectors.budget_usage(request.account, stream),
+        "account_budget_usage": otp_selectors.budget_usage(request.account),
         "new_token": token,
         "previews": previews.api_previews(request, stream),
     }
@@ -85,7 +103,8 @@ def stream_rotate(request, public_id):
     except services.Refused as refusal:
         messages.error(request, str(refusal))
         return redirect("console:detail", public_id=stream.public_id)
-    return render(request, "console/detail.html", _detail_context(request, stream, token))
+    request.session[NEW_TOKEN_SESSION_KEY.format(stream.public_id)] = token
+    return redirect("console:detail", public_id=stream.public_id)
 
 
 @require_POST
@@ -98,8 +117,8 @@ def stream_test_token(request, public_id):
     except services.Refused as refusal:
         messages.error(request, str(refusal))
         return redirect("console:detail", public_id=stream.public_id)
-    context = _detail_context(request, stream, token, token_title="New test token")  # noqa: S106 - a heading
-    return render(request, "console/detail.html", context)
+    request.session[NEW_TEST_TOKEN_SESSION_KEY.format(stream.public_id)] = token
+    return redirect("console:detail", public_id=stream.public_id)
 
 
 @require_POST

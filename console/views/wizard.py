@@ -6,16 +6,25 @@ from __future__ import annotations
 from dataclasses import replace
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 
+from otp import selectors as otp_selectors
 from streams import locales, placeholders, selectors, services, wording
 from streams.messages import MessageFormat
 from streams.models import Stream
 
 from .. import previews
 from ..context import account_view
-from ..forms import CodeForm, DetailsForm, MessageSettingsForm, TemplateFormSet
+from ..forms import (
+    BudgetForm,
+    CodeForm,
+    DestinationsForm,
+    DetailsForm,
+    MessageSettingsForm,
+    TemplateFormSet,
+)
 
 STEPS = [(1, "Details"), (2, "Code handling"), (3, "Message content"), (4, "Summary")]
 
@@ -37,7 +46,13 @@ def wizard(request, public_id=None, step: int = 1):
 def _after_save(request, stream: Stream, step: int):
     action = request.POST.get("action", "next")
     services.reach_step(stream, step + 1 if action == "next" else step)
-    if action == "draft":
+    if stream.status != Stream.Status.DRAFT:
+        # A created stream has no draft: its changes are live once saved, and the page
+        # says so (the buttons read "Apply", behind a confirmation).
+        messages.success(request, f"Changes to “{stream.name}” are saved and live now.")
+        if action == "draft":
+            return redirect("console:detail", public_id=stream.public_id)
+    elif action == "draft":
         messages.success(request, f"“{stream.name}” saved as a draft.")
         return redirect("console:list")
     return redirect("console:wizard", public_id=stream.public_id, step=step + 1)
@@ -82,13 +97,34 @@ def _details_step(request, stream: Stream):
 
 
 def _code_step(request, stream: Stream):
-    if request.method == "POST":
-        form = CodeForm(request.POST, instance=stream)
-        if form.is_valid():
-            services.save_code_handling(stream=stream, changes=form.changes())
-            return _after_save(request, stream, 2)
-        return _render_step(request, stream, 2, {"form": form}, status=400)
-    return _render_step(request, stream, 2, {"form": CodeForm(instance=stream)})
+    """Code handling, and (owners and admins) destinations and budgets."""
+    data = request.POST if request.method == "POST" else None
+    can_manage = request.membership.can_manage
+    form = CodeForm(data, instance=stream)
+    destinations = DestinationsForm(
+        data,
+        stream=stream,
+        proposed=selectors.proposed_countries(request.account),
+        can_manage=can_manage,
+    )
+    budgets = BudgetForm(
+        data,
+        budgets=selectors.budgets_of(request.account, stream),
+        can_manage=can_manage,
+        prefix="budget",
+    )
+    context = {"form": form, "destinations": destinations, "budgets": budgets}
+    if data is None:
+        return _render_step(request, stream, 2, context)
+    if destinations.attempted_change() or budgets.attempted_change():
+        raise PermissionDenied("Only owners and admins change destinations and budgets.")
+    if not (form.is_valid() and destinations.is_valid() and budgets.is_valid()):
+        return _render_step(request, stream, 2, context, status=400)
+    services.save_code_handling(stream=stream, changes=form.changes())
+    if can_manage:
+        services.save_destinations(stream=stream, **destinations.changes())
+        services.save_budgets(account=request.account, stream=stream, limits=budgets.limits())
+    return _after_save(request, stream, 2)
 
 
 def _content_step(request, stream: Stream):
@@ -278,6 +314,7 @@ def _summary_context(request, stream: Stream, token: str | None = None) -> dict:
     return {
         "templates": stream.templates.all(),
         "message_previews": previews.message_previews(stream),
+        "budget_usage": otp_selectors.budget_usage(request.account, stream),
         "previews": previews.api_previews(request, stream),
         "new_token": token,
     }

@@ -24,10 +24,46 @@ document.addEventListener("click", async (event) => {
   setTimeout(() => { button.textContent = label; }, 1500);
 });
 
-// Forms that ask before they act (delete, rotate): <form data-confirm="...">.
+// Forms and buttons that ask before they act (disable, rotate, delete, apply to a live
+// stream): data-confirm="question" on the <form> or on its submit button, optionally
+// data-confirm-action="Rotate" for the confirm button's label. A styled <dialog>;
+// without script the form simply submits.
+function confirmDialog() {
+  let dialog = document.getElementById("confirm-dialog");
+  if (dialog) return dialog;
+  dialog = document.createElement("dialog");
+  dialog.id = "confirm-dialog";
+  dialog.className = "confirm-dialog";
+  dialog.setAttribute("aria-labelledby", "confirm-dialog-text");
+  dialog.innerHTML = '<form method="dialog"><p id="confirm-dialog-text"></p>' +
+    '<div class="actions"><button value="cancel" class="btn" id="confirm-cancel">Cancel</button>' +
+    '<button value="ok" class="btn btn-danger" id="confirm-ok"></button></div></form>';
+  document.body.appendChild(dialog);
+  return dialog;
+}
+
 document.addEventListener("submit", (event) => {
-  const form = event.target.closest("form[data-confirm]");
-  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  const form = event.target;
+  const submitter = event.submitter;
+  const source = submitter && submitter.dataset.confirm ? submitter : form;
+  const question = source.dataset && source.dataset.confirm;
+  if (!question || form.dataset.confirmed === "1") {
+    delete form.dataset.confirmed;
+    return;
+  }
+  event.preventDefault();
+  const dialog = confirmDialog();
+  dialog.querySelector("#confirm-dialog-text").textContent = question;
+  const ok = dialog.querySelector("#confirm-ok");
+  ok.textContent = source.dataset.confirmAction || (submitter ? submitter.textContent.trim() : "OK");
+  dialog.onclose = () => {
+    if (dialog.returnValue !== "ok") return;
+    form.dataset.confirmed = "1";
+    if (submitter) form.requestSubmit(submitter); else form.requestSubmit();
+  };
+  dialog.returnValue = "";
+  dialog.showModal();
+  dialog.querySelector("#confirm-cancel").focus();
 });
 
 // <select data-autosubmit> submits its form when changed (the account switcher).
@@ -291,6 +327,84 @@ document.addEventListener("DOMContentLoaded", () => {
   const dialog = document.querySelector("dialog[data-modal][open]");
   if (dialog && dialog.showModal) { dialog.close(); dialog.showModal(); }
 });
+
+// --- Country picker: <select multiple data-country-picker> becomes a search box with the
+// chosen countries as removable chips. The select stays in the form (hidden) and is what
+// is submitted; without JavaScript it is a plain multiple select with the names.
+function countryPicker(select) {
+  const picker = document.createElement("div");
+  picker.className = "country-picker";
+  const chips = document.createElement("ul");
+  chips.className = "chips";
+  chips.setAttribute("aria-label", "Chosen");
+  const search = document.createElement("input");
+  search.type = "search";
+  search.placeholder = "Type a country name or code";
+  search.setAttribute("aria-label", (select.labels[0] ? select.labels[0].textContent : "Countries") + ": search");
+  search.disabled = select.disabled;
+  const results = document.createElement("ul");
+  results.className = "picker-results";
+  results.setAttribute("role", "listbox");
+
+  function renderChips() {
+    chips.replaceChildren();
+    for (const option of select.selectedOptions) {
+      const chip = document.createElement("li");
+      chip.textContent = option.textContent + " ";
+      if (!select.disabled) {
+        const remove = document.createElement("button");
+        remove.type = "button";
+        remove.className = "btn-link";
+        remove.textContent = "×";
+        remove.setAttribute("aria-label", "Remove " + option.textContent);
+        remove.addEventListener("click", () => { option.selected = false; renderChips(); });
+        chip.append(remove);
+      }
+      chips.append(chip);
+    }
+  }
+
+  function renderResults() {
+    results.replaceChildren();
+    const query = search.value.trim().toLowerCase();
+    if (!query) return;
+    const matches = [...select.options].filter(
+      (o) => !o.selected && (o.textContent.toLowerCase().includes(query) || o.value.toLowerCase() === query)
+    );
+    for (const option of matches.slice(0, 8)) {
+      const item = document.createElement("li");
+      const choose = document.createElement("button");
+      choose.type = "button";
+      choose.className = "btn-link";
+      choose.setAttribute("role", "option");
+      choose.dataset.country = option.value;
+      choose.textContent = option.textContent;
+      choose.addEventListener("click", () => {
+        option.selected = true;
+        search.value = "";
+        renderChips();
+        renderResults();
+        search.focus();
+      });
+      item.append(choose);
+      results.append(item);
+    }
+  }
+
+  search.addEventListener("input", renderResults);
+  search.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.preventDefault(); // Enter picks the first match instead of submitting the form
+    const first = results.querySelector("button");
+    if (first) first.click();
+  });
+  select.hidden = true;
+  select.after(picker);
+  picker.append(chips, search, results);
+  renderChips();
+}
+
+document.querySelectorAll("select[multiple][data-country-picker]").forEach(countryPicker);
 
 // A page showing work in progress (a background import) reloads itself until it ends:
 // <section data-refresh-seconds="2">.

@@ -7,9 +7,17 @@ from streams import services
 class Command(BaseCommand):
     help = "Create the demo account, user and stream (idempotent) and print how to use them."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--base-url",
+            default="",
+            help="The address the console is served at (`make run` passes its HOST and "
+            "PORT); default PUBLIC_BASE_URL.",
+        )
+
     def handle(self, *args, **options) -> None:
         stream, token = services.ensure_demo()
-        base = settings.PUBLIC_BASE_URL
+        base = (options["base_url"] or settings.PUBLIC_BASE_URL).rstrip("/")
         self.stdout.write(
             "\n".join(
                 [

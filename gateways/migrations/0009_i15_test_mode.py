@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateways', '0006_i16_voice_script'),
+        ('gateways', '0008_i17_message_updated_index'),
     ]
 
     operations = [

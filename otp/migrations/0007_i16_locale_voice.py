@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('otp', '0004_compat_models_leave_otp'),
+        ('otp', '0006_i13_budget_counters'),
     ]
 
     operations = [

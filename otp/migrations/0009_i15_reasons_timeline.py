@@ -23,8 +23,8 @@ def give_reasons(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('otp', '0005_i16_locale_voice'),
-        ('streams', '0004_i15_resend_fallback'),
+        ('otp', '0008_i17_analytics_rollups'),
+        ('streams', '0005_i15_resend_fallback'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateways', '0005_i14_delivery_guarantee'),
+        ('gateways', '0006_i13_prices'),
     ]
 
     operations = [

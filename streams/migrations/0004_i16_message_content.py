@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('streams', '0002_contact_import'),
+        ('streams', '0003_i13_destinations_budgets'),
     ]
 
     operations = [
