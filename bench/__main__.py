@@ -20,6 +20,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--messages", type=int, default=20_000, help="messages for the dispatch run"
     )
+    parser.add_argument("--storm", type=int, default=10_000, help="sends of the login storm")
     parser.add_argument("--celery-concurrency", type=int, default=2)
     parser.add_argument("--port", type=int, default=8650)
     parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/otp_bench")
@@ -55,7 +57,7 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.smoke:
-        args.duration, args.concurrency, args.messages = 1.0, "1,8", 300
+        args.duration, args.concurrency, args.messages, args.storm = 1.0, "1,8", 300, 300
     args.levels = [int(c) for c in args.concurrency.split(",")]
     return args
 
@@ -137,6 +139,12 @@ class Processes:
             self.stop(proc)
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def wait_http(url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -211,6 +219,53 @@ def wrk(
     }
 
 
+_NOW = (
+    "import json, django; django.setup(); from django.utils import timezone; "
+    "print(json.dumps({'now': timezone.now().isoformat()}))"
+)
+
+
+def storm(url: str, data: Path, token: str, count: int, database: str) -> dict:
+    """``count`` sends over 64 connections, as fast as they are answered. wrk cannot stop
+    after a number of requests, so it runs until the database holds ``count`` messages
+    of the storm (or stops growing) and is then interrupted (it prints its figures on
+    SIGINT)."""
+    import psycopg
+
+    threads, connections = 2, 64
+    proc = subprocess.Popen(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", "600s", "--latency",
+         "--timeout", "30s", "-s", str(LUA / "storm.lua"), url, "--", str(data), token,
+         str(count), str(threads)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    counted = (
+        "SELECT count(*) FROM gateways_outboundmessage m JOIN streams_account a "
+        "ON a.id = m.account_id WHERE a.slug = 'latency'"
+    )
+    with psycopg.connect(database.replace("postgres://", "postgresql://"), autocommit=True) as db:
+        before = last = db.execute(counted).fetchone()[0]  # the dispatch runs' messages
+        still = 0
+        while proc.poll() is None:
+            time.sleep(0.25)
+            now = db.execute(counted).fetchone()[0]
+            still = still + 1 if now == last and now > before else 0
+            if now - before >= count or still >= 40:  # all in, or 10 s without a new one
+                break
+            last = now
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=30)[0]
+    latency = dict(re.findall(r"^\s*(50|99)%\s+([\d.]+(?:us|ms|s|m))", out, re.MULTILINE))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": round(_ms(latency["50"]), 2),
+        "p99_ms": round(_ms(latency["99"]), 2),
+        "non_2xx": int(bad.group(1)) if bad else 0,
+    }
+
+
 def sweep(url, script, data, token, levels, duration) -> dict:
     runs, used = [], 0
     for c in levels:
@@ -257,13 +312,31 @@ def main(argv=None) -> int:
     flush_redis(args.redis)
     run([python, "manage.py", "migrate", "--noinput", "-v0"], env)
     work = Path(tempfile.mkdtemp(prefix="otp-bench-"))
-    prepared = json.loads(
-        run([python, "-m", "bench.prepare", str(work), str(max(5 * args.messages, 2000))], env)
-    )
     processes = Processes()
     base = f"http://127.0.0.1:{args.port}"
     figures: dict = {}
     try:
+        gateway_port = free_port()
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
+        processes.start([python, "-m", "bench.latency", str(gateway_port), "0.1"], env)
+        wait_http(gateway_url + "/stats")
+        prepared = json.loads(
+            run(
+                [
+                    python,
+                    "-m",
+                    "bench.prepare",
+                    str(work),
+                    str(max(5 * args.messages, 2000)),
+                    gateway_url + "/send",
+                ],
+                env,
+            )
+        )
+        round_trips = json.loads(
+            run([python, "-m", "bench.roundtrips", prepared["tokens"]["open"]], env)
+        )
+        figures["round_trips"] = round_trips
         web = processes.start(
             [
                 python,
@@ -309,20 +382,51 @@ def main(argv=None) -> int:
             base + "/api/v1/otp/verify", "post.lua", work / "verify_wrong.txt", t["wrong"], lv, d
         )
         figures["status"] = sweep(base, "get.lua", work / "status.txt", t["verify"], lv, d)
+        # The realistic limit: the same I/O in raw SQL through the same server.
+        figures["raw_send"] = sweep(
+            base + "/bench/raw/send", "post.lua", work / "send.txt", t["open"], lv, d
+        )
+        figures["raw_verify"] = sweep(
+            base + "/bench/raw/verify", "post.lua", work / "verify_raw.txt", t["raw_verify"], lv, d
+        )
         figures["gunicorn_worker_peak_rss"] = peak_rss_mb(web)
 
-        # Dispatch: stop the worker, queue N messages, start it and time the drain.
-        processes.stop(worker)
-        queued = json.loads(run([python, "-m", "bench.dispatch", "queue", str(args.messages)], env))
-        worker = processes.start(
-            worker_cmd,
-            env,
-        )
-        drained = json.loads(
-            run([python, "-m", "bench.dispatch", "drain", queued["since"], str(args.messages)], env)
-        )
-        figures["dispatch"] = drained
+        # Dispatch: stop the worker, queue N messages, start it and time the drain; to
+        # the noop gateway, then through the 100 ms one.
+        for name, account in (("dispatch", "bench"), ("dispatch_latency", "latency")):
+            processes.stop(worker)
+            queued = json.loads(
+                run([python, "-m", "bench.dispatch", "queue", str(args.messages), account], env)
+            )
+            requests.get(gateway_url + "/stats?reset", timeout=5)
+            worker = processes.start(worker_cmd, env)
+            figures[name] = json.loads(
+                run(
+                    [
+                        python,
+                        "-m",
+                        "bench.dispatch",
+                        "drain",
+                        queued["since"],
+                        str(args.messages),
+                        account,
+                    ],
+                    env,
+                )
+            )
+            figures[name]["gateway"] = requests.get(gateway_url + "/stats?reset", timeout=5).json()
         figures["celery_worker_peak_rss"] = peak_rss_mb(worker)
+
+        # The login storm: sends as fast as the API takes them, the worker running,
+        # every message through the 100 ms gateway.
+        since = json.loads(run([python, "-c", _NOW], env))["now"]
+        figures["storm"] = {
+            "wrk": storm(
+                base + "/api/v1/otp/send", work / "send.txt", t["storm"], args.storm, args.database
+            ),
+            **json.loads(run([python, "-m", "bench.dispatch", "storm", since], env)),
+            "gateway": requests.get(gateway_url + "/stats?reset", timeout=5).json(),
+        }
     finally:
         processes.stop_all()
 
@@ -370,14 +474,38 @@ def summarise(args, figures: dict, prepared: dict) -> dict:
         "status_rps": peak["status"]["rps"],
         "status_p99_ms": peak["status"]["p99_ms"],
         "dispatch_msgs_per_s": figures["dispatch"]["msgs_per_s"],
+        "raw_send_rps": peak["raw_send"]["rps"],
+        "raw_send_p99_ms": peak["raw_send"]["p99_ms"],
+        "raw_verify_rps": peak["raw_verify"]["rps"],
+        "raw_verify_p99_ms": peak["raw_verify"]["p99_ms"],
+        "dispatch_latency_msgs_per_s": figures["dispatch_latency"]["msgs_per_s"],
+        "dispatch_latency_max_in_flight": figures["dispatch_latency"]["gateway"]["max_in_flight"],
+        "storm_accept_rps": figures["storm"]["accept_rps"],
+        "storm_accepted": figures["storm"]["accepted"],
+        "storm_submit_p50_ms": figures["storm"]["p50_ms"],
+        "storm_submit_p99_ms": figures["storm"]["p99_ms"],
         "send_ratio": round(peak["send"]["rps"] / ceiling, 3),
         "verify_ratio": round(peak["verify"]["rps"] / ceiling, 3),
+        "send_to_raw_ratio": round(peak["send"]["rps"] / peak["raw_send"]["rps"], 3),
+        "verify_to_raw_ratio": round(peak["verify"]["rps"] / peak["raw_verify"]["rps"], 3),
+        "send_p99_ms_at_4": _at(figures["send"], 4),
+        "verify_p99_ms_at_4": _at(figures["verify"], 4),
         "send_queries": prepared["queries"]["send"],
         "verify_queries": prepared["queries"]["verify"],
+        "send_round_trips": figures["round_trips"]["send"]["total"],
+        "verify_round_trips": figures["round_trips"]["verify_wrong"]["total"],
         "gunicorn_worker_peak_rss_mb": figures["gunicorn_worker_peak_rss"].get("max_mb"),
         "celery_worker_peak_rss_mb": figures["celery_worker_peak_rss"].get("max_mb"),
         "sweeps": figures,
     }
+
+
+def _at(sweep_figures: dict, connections: int) -> float | None:
+    """The p99 of the run at ``connections`` connections, if the sweep had one."""
+    for run_figures in sweep_figures["runs"]:
+        if run_figures["connections"] == connections:
+            return run_figures["p99_ms"]
+    return None
 
 
 def table(r: dict) -> str:
@@ -403,6 +531,18 @@ def table(r: dict) -> str:
             r["status_p99_ms"],
             round(r["status_rps"] / r["ceiling_rps"], 3),
         ),
+        (
+            "raw-SQL send (limit)",
+            r["raw_send_rps"],
+            r["raw_send_p99_ms"],
+            round(r["raw_send_rps"] / r["ceiling_rps"], 3),
+        ),
+        (
+            "raw-SQL verify (limit)",
+            r["raw_verify_rps"],
+            r["raw_verify_p99_ms"],
+            round(r["raw_verify_rps"] / r["ceiling_rps"], 3),
+        ),
     ]
     lines = [f"{'':28} {'req/s':>10} {'p99 ms':>8} {'/ceiling':>9}"]
     lines += [f"{name:28} {rps:>10} {p99!s:>8} {ratio!s:>9}" for name, rps, p99, ratio in rows]
@@ -411,6 +551,20 @@ def table(r: dict) -> str:
         f"dispatch: {d['messages']} messages queued -> sent in {d['seconds']} s = "
         f"{r['dispatch_msgs_per_s']} msgs/s "
         f"({r['configuration']['celery_concurrency']} worker processes)"
+    )
+    lines.append(
+        f"dispatch through the 100 ms gateway: {r['dispatch_latency_msgs_per_s']} msgs/s, "
+        f"at most {r['dispatch_latency_max_in_flight']} in flight"
+    )
+    lines.append(
+        f"login storm: {r['storm_accepted']} sends accepted at {r['storm_accept_rps']} req/s; "
+        f"accept -> gateway submit p50 {r['storm_submit_p50_ms']} ms, "
+        f"p99 {r['storm_submit_p99_ms']} ms"
+    )
+    lines.append(
+        f"send / raw send {r['send_to_raw_ratio']}, verify / raw verify "
+        f"{r['verify_to_raw_ratio']}; round trips at the socket: send "
+        f"{r['send_round_trips']}, verify {r['verify_round_trips']}"
     )
     lines.append(
         f"queries: send {r['send_queries']}, verify {r['verify_queries']}; peak RSS: "

@@ -224,6 +224,13 @@ def _send_arguments(reader: Reader, stream: Stream) -> dict:
     max_attempts = reader.integer(
         "max_wrong_attempts", string_ok=True, **_bounds(policy.MAX_ATTEMPTS)
     )
+    # The peer promises leniency, so a setting looser than the stream's is clamped to
+    # the stream's (with a warning) rather than refused: a request only tightens.
+    length = _tighten(reader, "code_length", length, stream.code_length, floor=True)
+    ttl = _tighten(reader, "validity_period", ttl, stream.code_ttl_seconds, floor=False)
+    max_attempts = _tighten(
+        reader, "max_wrong_attempts", max_attempts, stream.max_attempts, floor=False
+    )
 
     recipient_ip = reader.text("recipient_ip")
     if recipient_ip in ("", "0"):
@@ -253,10 +260,26 @@ def _send_arguments(reader: Reader, stream: Stream) -> dict:
             length=length,
             ttl_seconds=ttl,
             max_attempts=max_attempts,
-            text=_text(reader, ttl or stream.code_ttl_seconds),
+            text=_text(reader, stream, ttl or stream.code_ttl_seconds),
             **switches,
         ),
     }
+
+
+def _tighten(
+    reader: Reader, name: str, value: int | None, streams: int, *, floor: bool
+) -> int | None:
+    """``value``, or the stream's own when ``value`` would loosen it (below the
+    stream's when ``floor``, above it otherwise)."""
+    if value is None:
+        return None
+    if (value < streams) if floor else (value > streams):
+        reader.warn(
+            name,
+            f"{value} is {'below' if floor else 'above'} this account's policy; used {streams}.",
+        )
+        return streams
+    return value
 
 
 def _bounds(allowed: policy.Range) -> dict[str, int]:
@@ -279,11 +302,19 @@ def _sender(reader: Reader, stream: Stream) -> str:
     return cleaned
 
 
-def _text(reader: Reader, ttl_seconds: int) -> str | None:
-    """The message text in our template syntax, or ``None`` for the event template."""
+def _text(reader: Reader, stream: Stream, ttl_seconds: int) -> str | None:
+    """The message text in our template syntax, or ``None`` for the event template.
+    Only streams whose admin allowed caller-supplied text take one (free text is how a
+    stolen key sends phishing links); it still carries the code."""
     text = reader.text("text")
     if not text:
         return None
+    if not stream.caller_text_allowed:
+        raise Refused(
+            "text",
+            "This account does not accept a message text from the caller: leave text "
+            "out (its own template is used) or ask its admin to allow caller-supplied text.",
+        )
     if len(text) > TEXT_MAX_LENGTH:
         raise Refused("text", f"text has {len(text)} characters; at most {TEXT_MAX_LENGTH}.")
     # The peer's {code}; our own {{code}} is left as it is.

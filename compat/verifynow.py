@@ -77,7 +77,6 @@ PEER_CODES = {
     "invalid_country_code": INVALID_COUNTRY_CODE,
 }
 
-OTP_LENGTH_DEFAULT = 4
 OTP_LENGTH_RANGE = range(4, 9)
 COUNTRY_CODE_RE = re.compile(r"^\+?([0-9]{1,4})$")
 MOBILE_NUMBER_RE = re.compile(r"^[0-9]{4,15}$")
@@ -214,7 +213,7 @@ class SendView(VerifyNowView):
             raise PeerError(
                 ErrorCode.INVALID_PHONE, "mobileNumber must be the national number's digits."
             )
-        length = _otp_length(params)
+        length = _otp_length(params, credential.stream)
         with transaction.atomic():
             result = services.send_otp(
                 stream=credential.stream,
@@ -244,12 +243,20 @@ class SendView(VerifyNowView):
         )
 
 
-def _otp_length(params: dict) -> int:
+def _otp_length(params: dict, stream) -> int | None:
+    """The requested length, or ``None`` for the stream's (the peer's default is 4
+    digits; ours is the stream's policy). Shorter than the stream's is refused: the
+    peer promises no leniency, and a request only tightens the policy."""
     value = _text(params, "otpLength")
     if not value:
-        return OTP_LENGTH_DEFAULT
+        return None
     if not value.isdigit() or int(value) not in OTP_LENGTH_RANGE:
         raise PeerError(ErrorCode.INVALID_REQUEST, "otpLength must be a number from 4 to 8.")
+    if int(value) < stream.code_length:
+        raise PeerError(
+            ErrorCode.INVALID_REQUEST,
+            f"otpLength must be at least this account's code length ({stream.code_length}).",
+        )
     return int(value)
 
 

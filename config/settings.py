@@ -125,7 +125,10 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No `SELECT 1` before every request's first query (a round trip per API call): a
+    # connection found dead fails that one request with 503 and is closed then (see
+    # otp.api.to_otp_error); the next request opens a fresh one.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 else:
     # SQLite: wait for the write lock instead of failing under concurrent requests.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -327,6 +330,10 @@ GATEWAY_MAX_RETRIES = env.int("GATEWAY_MAX_RETRIES", default=3)
 GATEWAY_RETRY_BASE_SECONDS = env.float("GATEWAY_RETRY_BASE_SECONDS", default=2.0)
 GATEWAY_RETRY_MAX_SECONDS = env.float("GATEWAY_RETRY_MAX_SECONDS", default=300.0)
 GATEWAY_HTTP_TIMEOUT = env.float("GATEWAY_HTTP_TIMEOUT", default=10.0)
+# Dispatch in batches: messages claimed by one task, and gateway calls in flight per
+# worker process (a thread pool: the calls wait on the network).
+GATEWAY_BATCH_SIZE = env.int("GATEWAY_BATCH_SIZE", default=100)
+GATEWAY_BATCH_CONCURRENCY = env.int("GATEWAY_BATCH_CONCURRENCY", default=100)
 # A message still queued this long after it was due is re-enqueued by celery beat.
 GATEWAY_REQUEUE_AFTER_SECONDS = env.int("GATEWAY_REQUEUE_AFTER_SECONDS", default=60)
 # A claim (status sending) older than this belongs to a dead worker and is released. It

@@ -18,6 +18,7 @@ if settings.OTP_BENCH_CEILING:  # the benchmark's bare view (bench/), off by def
     from otp.views import bench_ceiling
 
     urlpatterns.insert(0, path("bench/ceiling", bench_ceiling, name="bench-ceiling"))
+    urlpatterns.insert(0, path("bench/", include("bench.urls")))
 
 handler404 = "otp.views.not_found"
 handler500 = "otp.views.server_error"

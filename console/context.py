@@ -13,9 +13,11 @@ from streams.selectors import memberships_of
 SESSION_KEY = "account_id"
 
 
-def account_view(view=None, *, manage: bool = False):
+def account_view(view=None, *, manage: bool = False, viewers_may_post: bool = False):
     """Sign-in required; sets ``request.account`` and ``request.membership``. With
-    ``manage``, only owners and admins may use the view."""
+    ``manage``, only owners and admins may use the view. Viewers only read: their
+    POSTs are refused (403) unless ``viewers_may_post`` (the account switcher). What a
+    developer may change, the services decide (``streams.services.NotAllowed``)."""
 
     def decorate(func):
         # No console page may be kept by a browser or a proxy cache: they show API
@@ -35,6 +37,8 @@ def account_view(view=None, *, manage: bool = False):
             request.memberships = memberships
             if manage and not membership.can_manage:
                 raise PermissionDenied("Only owners and admins can do this.")
+            if request.method == "POST" and not membership.can_edit and not viewers_may_post:
+                raise PermissionDenied("Viewers cannot change anything.")
             return func(request, *args, **kwargs)
 
         return wrapper

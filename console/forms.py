@@ -23,6 +23,7 @@ from streams.models import (
     Contact,
     ContactField,
     EventTemplate,
+    Membership,
     SenderID,
     Stream,
     Tag,
@@ -129,6 +130,13 @@ class DetailsForm(forms.ModelForm):
 class CodeForm(forms.ModelForm):
     """Step 2: who generates the code, its shape and life, the send limit."""
 
+    guard_safe_list = forms.CharField(
+        required=False,
+        label="Safe list",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Numbers and prefixes the fraud guard never blocks, in E.164 form "
+        "(+4479, +14155552671), separated by spaces, commas or lines.",
+    )
     code_ttl_minutes = forms.IntegerField(
         min_value=math.ceil(policy.CODE_TTL_SECONDS.minimum / 60),
         max_value=policy.CODE_TTL_SECONDS.maximum // 60,
@@ -154,10 +162,14 @@ class CodeForm(forms.ModelForm):
             "fallback_channel",
             "fallback_trigger",
             "fallback_after_seconds",
+            "weak_codes_accepted",
+            "caller_text_allowed",
+            "guard_mode",
         ]
         widgets = {
             "code_generator": forms.RadioSelect,
             "resend_policy": forms.RadioSelect,
+            "guard_mode": forms.RadioSelect,
             "send_limit_enabled": forms.CheckboxInput(attrs={"role": "switch"}),
         }
         labels = {
@@ -175,6 +187,14 @@ class CodeForm(forms.ModelForm):
             "fallback_channel": "Fallback channel (the same code)",
             "fallback_trigger": "Fall back when",
             "fallback_after_seconds": "After (seconds)",
+            "weak_codes_accepted": "I accept weak codes",
+            "caller_text_allowed": "Caller-supplied text",
+            "guard_mode": "Fraud guard",
+        }
+        help_texts = {
+            "caller_text_allowed": "Let Octopush-style callers send their own message "
+            "text instead of the event template's. It must still contain the code. Off, "
+            "a request with its own text is refused (phishing links ride on free text).",
         }
 
     # Shown only when the platform generates codes, or when the send limit is on; when
@@ -205,7 +225,10 @@ class CodeForm(forms.ModelForm):
         ]
         if not self.is_bound:
             self.initial["code_ttl_minutes"] = max(1, self.instance.code_ttl_seconds // 60)
+            self.initial["guard_safe_list"] = "\n".join(self.instance.guard_safe_list or [])
             return
+        # Not chosen: the stream keeps its mode.
+        self.fields["guard_mode"].required = False
         # Fields that do not apply are not validated and not saved: the stream keeps
         # what it had, whatever the hidden inputs hold.
         if self.data.get("code_generator") == Stream.CodeGenerator.CLIENT:
@@ -220,11 +243,27 @@ class CodeForm(forms.ModelForm):
             if name not in self.data:
                 self.fields.pop(name)
 
+    def clean_guard_safe_list(self) -> list[str]:
+        entries = [e for e in re.split(r"[\s,;]+", self.cleaned_data["guard_safe_list"]) if e]
+        validators.validate_safe_list(entries)
+        return list(dict.fromkeys(entries))
+
     def clean(self):
         data = super().clean()
         alphabet = [n for n in self.PLATFORM_FIELDS[1:5] if n in self.fields]
         if alphabet and not any(data.get(n) for n in alphabet):
             self.add_error("code_digits", "Choose at least one kind of character.")
+        elif alphabet and data.get("code_length") and not data.get("weak_codes_accepted"):
+            size = len(
+                policy.alphabet(**{n.removeprefix("code_"): bool(data.get(n)) for n in alphabet})
+            )
+            if policy.is_weak_code(data["code_length"], size):
+                self.add_error(
+                    "code_length",
+                    f"{data['code_length']} characters of this alphabet are easier to guess "
+                    "than 6 digits (under 20 bits). Make the code longer, or tick "
+                    "“I accept weak codes”.",
+                )
         return data
 
     def changes(self) -> dict[str, object]:
@@ -234,6 +273,9 @@ class CodeForm(forms.ModelForm):
         changes = {name: data[name] for name in self.Meta.fields if name in self.fields}
         if data.get("code_ttl_minutes"):
             changes["code_ttl_seconds"] = data["code_ttl_minutes"] * 60
+        changes["guard_safe_list"] = data.get("guard_safe_list") or []
+        if not changes.get("guard_mode"):
+            changes.pop("guard_mode", None)
         return changes
 
 
@@ -743,3 +785,12 @@ class TestNumbersForm(forms.Form):
                 raise forms.ValidationError(f"Line {number}: give a number, a code and an outcome.")
             entries.append(dict(zip(("number", "code", "outcome"), parts, strict=True)))
         return entries
+
+
+class MemberInviteForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.DEVELOPER)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)

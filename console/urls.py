@@ -4,6 +4,7 @@ from .views import (
     account,
     budgets,
     contacts,
+    members,
     outbox,
     overview,
     senders,
@@ -72,6 +73,9 @@ urlpatterns = [
     path("contacts/<int:pk>/", contacts.contact_edit, name="contact_edit"),
     path("contacts/<int:pk>/delete/", contacts.contact_delete, name="contact_delete"),
     path("account/switch/", account.switch_account, name="switch_account"),
+    path("members/", members.member_list, name="members"),
+    path("members/<int:pk>/role/", members.member_role, name="member_role"),
+    path("members/<int:pk>/remove/", members.member_remove, name="member_remove"),
     path("outbox/", outbox.outbox, name="outbox"),
     path("budgets/", budgets.account_budgets, name="budgets"),
 ]

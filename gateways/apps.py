@@ -7,4 +7,6 @@ class GatewaysConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the Celery tasks: services publish the delivery task by its name.
-        from . import tasks  # noqa: F401
+        from . import routes, tasks  # noqa: F401
+
+        routes.connect()

@@ -10,7 +10,7 @@ from datetime import datetime
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
-from django.db import models
+from django.db import connections, models
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -126,6 +126,62 @@ class OutboundMessageQuerySet(models.QuerySet):
             status=Status.SENDING, claimed_at=now, updated_at=now
         )
 
+    def claim_batch(self, *, channel: str, limit: int) -> list[OutboundMessage]:
+        """Claim up to ``limit`` queued messages of ``channel`` that are due and whose
+        code still counts (as ``claim``), oldest first, in one statement: rows another
+        worker is claiming are skipped, not waited for (``FOR UPDATE SKIP LOCKED``;
+        SQLite has one writer at a time)."""
+        now = timezone.now()
+        table = OutboundMessage._meta.db_table
+        connection = connections[self.db]
+        skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+        adapt = connection.ops.adapt_datetimefield_value
+        statement = f"""
+            UPDATE {table} SET status = %s, claimed_at = %s, updated_at = %s
+            WHERE id IN (
+                SELECT id FROM {table}
+                WHERE status = %s AND channel = %s
+                    AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
+                    AND (expires_at IS NULL OR expires_at > %s)
+                ORDER BY created_at LIMIT %s{skip_locked}
+            )
+            RETURNING *
+        """  # noqa: S608 - the only interpolations are our table name and a fixed clause
+        at = adapt(now)
+        params = [Status.SENDING, at, at, Status.QUEUED, channel, at, at, limit]
+        return list(self.model.objects.db_manager(self.db).raw(statement, params))
+
+    def mark_sent_many(self, sent: dict, *, gateway: Gateway) -> int:
+        """``mark_sent`` for many messages of one gateway in two statements, whatever
+        their number: ``sent`` maps a message id to (provider message id, progress)."""
+        if not sent:
+            return 0
+
+        def per_message(pick) -> Case:
+            return Case(*(When(id=i, then=Value(pick(v))) for i, v in sent.items()))
+
+        now = timezone.now()
+        provider_ids = per_message(lambda v: v[0])
+        mine = self.filter(id__in=list(sent))
+        moved = mine.filter(status=Status.SENDING).update(
+            status=Status.SENT,
+            gateway=gateway,
+            provider_message_id=provider_ids,
+            sent_at=now,
+            next_attempt_at=None,
+            updated_at=now,
+            **self._masked_if_done(now),
+            **{
+                name: per_message(lambda v, name=name: v[1][name])
+                for name in ("attempts", "hop_attempts", "route_position")
+            },
+        )
+        if moved < len(sent):  # a delivery report raced ahead: only the send's own facts
+            mine.filter(provider_message_id="").exclude(status=Status.SENDING).update(
+                gateway=gateway, provider_message_id=provider_ids, sent_at=now
+            )
+        return moved
+
     def forget_codes(self, *, now: datetime) -> int:
         """The code of these messages stopped counting: what is still queued is canceled
         (never sent), what is being sent is masked once recorded (``expires_at``), and
@@ -166,9 +222,6 @@ class OutboundMessageQuerySet(models.QuerySet):
         """sending -> sent. When a delivery report raced ahead and moved it on already,
         only the send's own facts are filled in."""
         now = timezone.now()
-        # A code that stopped counting while it was being sent is masked at once.
-        done = Q(expires_at__lte=now) & ~Q(masked_text="")
-        text = self.model._meta.get_field("text")
         moved = self.filter(status=Status.SENDING).update(
             status=Status.SENT,
             gateway=gateway,
@@ -176,10 +229,7 @@ class OutboundMessageQuerySet(models.QuerySet):
             sent_at=now,
             next_attempt_at=None,
             updated_at=now,
-            text=Case(When(done, then=F("masked_text")), default=F("text"), output_field=text),
-            masked_text=Case(
-                When(done, then=Value("")), default=F("masked_text"), output_field=text
-            ),
+            **self._masked_if_done(now),
             **progress,
         )
         if not moved:
@@ -190,6 +240,17 @@ class OutboundMessageQuerySet(models.QuerySet):
                 updated_at=now,  # the gateway changed: the analytics recount this row
             )
         return moved
+
+    def _masked_if_done(self, now: datetime) -> dict:
+        """A code that stopped counting while it was being sent is masked at once."""
+        done = Q(expires_at__lte=now) & ~Q(masked_text="")
+        text = self.model._meta.get_field("text")
+        return {
+            "text": Case(When(done, then=F("masked_text")), default=F("text"), output_field=text),
+            "masked_text": Case(
+                When(done, then=Value("")), default=F("masked_text"), output_field=text
+            ),
+        }
 
     def mark_failed(self, *, error: str, **progress) -> int:
         """sending -> failed: no gateway of the route could send it."""
@@ -302,6 +363,12 @@ class OutboundMessage(models.Model):
             models.Index(fields=["status", "updated_at"], name="message_status_updated"),
             models.Index(fields=["gateway", "provider_message_id"], name="message_provider_id"),
             models.Index(fields=["account", "-created_at"], name="message_account_recent"),
+            # What the batch claim reads: only queued messages, oldest first.
+            models.Index(
+                fields=["channel", "created_at"],
+                condition=Q(status="queued"),
+                name="message_queued",
+            ),
             # The analytics' rollups look for the messages changed since their last run.
             models.Index(fields=["updated_at"], name="message_updated"),
             # The messages whose code is still to be masked once it stops counting.

@@ -15,7 +15,11 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from celery import current_app
 from django.conf import settings
@@ -25,9 +29,9 @@ from django.utils import timezone
 
 from streams import crypto, phones, ratelimit
 
-from . import prices
-from .adapters import UNKNOWN, PermanentError, Receipt, RetryableError, adapter_for
-from .models import Gateway, MessageAttempt, OutboundMessage, Route
+from . import prices, routes
+from .adapters import UNKNOWN, Adapter, PermanentError, Receipt, RetryableError, adapter_for
+from .models import Gateway, MessageAttempt, OutboundMessage
 from .prices import Estimate
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,7 @@ message_delivered = Signal()
 # app registers the task at start-up (GatewaysConfig.ready), so eager mode still runs
 # it in-process.
 DELIVER_TASK = "gateways.deliver_message"
+DELIVER_BATCH_TASK = "gateways.deliver_batch"
 
 
 # --- Queueing ---------------------------------------------------------------------------
@@ -103,11 +108,39 @@ def queue_message(
 
 
 def enqueue_delivery(message: OutboundMessage) -> None:
-    """Enqueue after the surrounding transaction commits. A broker that is down must not
-    fail the request that wrote the message: it stays queued and the periodic re-queue
-    sends it once the broker is back."""
-    message_id, channel = str(message.id), message.channel
-    transaction.on_commit(lambda: publish(message_id, channel), robust=True)
+    """Trigger a batch delivery after the surrounding transaction commits. A broker that
+    is down must not fail the request that wrote the message: it stays queued and the
+    periodic re-queue sends it once the broker is back."""
+    channel = message.channel
+    transaction.on_commit(lambda: trigger_batch(channel), robust=True)
+
+
+# At most one batch trigger per channel waits at a time: a login storm of thousands of
+# sends publishes a handful of tasks, not one per message. The batch task clears the
+# mark before it claims, so a message committed after its claim triggers anew: none
+# waits for the periodic re-queue.
+TRIGGER_SCOPE = "dispatch-trigger"
+
+
+def trigger_batch(channel: str) -> bool:
+    if not ratelimit.hit(TRIGGER_SCOPE, channel, limit=1, period=TRIGGER_PERIOD).allowed:
+        return True  # a batch task is on its way and will claim this message
+    return publish_batch(channel)
+
+
+# Seconds: the mark is a fixed-window count, so a lost task delays the next trigger by
+# at most this (and a batch task running longer lets one more trigger through).
+TRIGGER_PERIOD = 1
+
+
+def publish_batch(channel: str) -> bool:
+    try:
+        current_app.signature(DELIVER_BATCH_TASK, args=(channel,)).apply_async(queue=channel)
+    except Exception as exc:  # kombu raises several types; none may reach the caller
+        log.warning("%s batch not enqueued (%s); the re-queue will send it", channel, exc)
+        ratelimit.reset(TRIGGER_SCOPE, channel, period=TRIGGER_PERIOD)
+        return False
+    return True
 
 
 def publish(message_id: str, channel: str, countdown: float | None = None) -> bool:
@@ -145,14 +178,7 @@ def cancel_if_expired(message_id) -> bool:
 def route_for(message: OutboundMessage) -> list[Gateway]:
     """The account's enabled gateways for the message's channel, primary first; the
     default gateway when the account has no route."""
-    hops = [
-        route.gateway
-        for route in Route.objects.filter(account_id=message.account_id, gateway__enabled=True)
-        .select_related("gateway")
-        .order_by("position", "id")
-    ]
-    hops = [gateway for gateway in hops if gateway.carries(message.channel)]
-    return hops or [default_gateway()]
+    return routes.hops(message.account_id, message.channel)
 
 
 def deliver_message(message_id) -> str | None:
@@ -167,34 +193,58 @@ def deliver_message(message_id) -> str | None:
         return None
     if message.test_outcome:
         return _play_test_outcome(message)
-    hops = route_for(message)
+    return _walk(message, route_for(message))
+
+
+@dataclass
+class _Try:
+    """One call to a gateway: the provider's id, or the error it raised."""
+
+    provider_id: str = ""
+    error: Exception | None = None
+    started: float = 0.0
+
+
+def _try(gateway: Gateway, message: OutboundMessage) -> _Try:
+    started = time.monotonic()
+    try:
+        return _Try(adapter_for(gateway).send(message), None, started)
+    except Exception as exc:
+        return _Try("", exc, started)
+
+
+def _walk(message: OutboundMessage, hops: list[Gateway], first: _Try | None = None) -> str:
+    """Walk the route of a claimed message from its current hop; ``first`` is the
+    outcome of a call to that hop already made (by a batch)."""
     while message.route_position < len(hops):
         gateway = hops[message.route_position]
-        wait = _rate_wait(gateway)
-        if wait:
-            return _later(message, wait, reason="")
-        started = time.monotonic()
-        try:
-            provider_id = adapter_for(gateway).send(message)
-        except RetryableError as exc:
+        if first is None:
+            wait = _rate_wait(gateway)
+            if wait:
+                return _later(message, wait, reason="")
+            outcome = _try(gateway, message)
+        else:
+            outcome, first = first, None
+        exc, started = outcome.error, outcome.started
+        if exc is None:
+            return record_sent(message, gateway, outcome.provider_id, started)
+        if isinstance(exc, RetryableError):
             _record(message, gateway, MessageAttempt.Outcome.RETRYABLE, started, exc.reason)
             message.hop_attempts += 1
             if message.hop_attempts <= _max_retries(gateway):
                 delay = exc.retry_after or backoff(message.hop_attempts)
                 return _later(message, delay, reason=f"{gateway.name}: {exc.reason}")
             message.last_error = f"{gateway.name}: {exc.reason}"
-        except PermanentError as exc:
+        elif isinstance(exc, PermanentError):
             _record(message, gateway, MessageAttempt.Outcome.PERMANENT, started, exc.reason)
             message.last_error = f"{gateway.name}: {exc.reason}"
-        except Exception as exc:
+        else:
             # A bug or a bad setting in the adapter: recorded like a permanent error, so
             # the message fails over or fails instead of staying claimed forever.
-            log.exception("gateway %s raised on message %s", gateway.name, message.id)
+            log.error("gateway %s raised on message %s", gateway.name, message.id, exc_info=exc)
             reason = f"adapter error: {exc.__class__.__name__}: {exc}"
             _record(message, gateway, MessageAttempt.Outcome.PERMANENT, started, reason)
             message.last_error = f"{gateway.name}: {reason}"
-        else:
-            return record_sent(message, gateway, provider_id, started)
         # Fail over to the next hop of the route, at once.
         message.route_position += 1
         message.hop_attempts = 0
@@ -228,30 +278,42 @@ def record_sent(message: OutboundMessage, gateway: Gateway, provider_id: str, st
     possibly resent) by the re-queue."""
     message.attempts += 1
     duration_ms = int((time.monotonic() - started) * 1000)
+
+    def write() -> str:
+        with transaction.atomic():
+            MessageAttempt.objects.create(
+                message=message,
+                gateway=gateway,
+                outcome=MessageAttempt.Outcome.SENT,
+                provider_message_id=provider_id,
+                duration_ms=duration_ms,
+            )
+            return _sent(message, gateway, provider_id)
+
     give_up_at = claim_expiry(message) - timedelta(seconds=1)
+    landed = lambda: _recorded_sent(message, provider_id)  # noqa: E731
+    return _through_blips(write, give_up_at, what=f"message {message.id}", landed=landed) or (
+        Status.SENT
+    )
+
+
+def _through_blips(write: Callable, give_up_at: datetime, *, what: str, landed: Callable[[], bool]):
+    """Run ``write`` (a transaction recording what a provider took), retrying with
+    backoff on a fresh connection when the database drops it, until ``give_up_at``;
+    before a retry, ``landed()`` says whether the lost try committed after all."""
     tries = 0
     while True:
         try:
-            if tries and _recorded_sent(message, provider_id):
-                return Status.SENT  # the connection died after the commit landed
-            with transaction.atomic():
-                MessageAttempt.objects.create(
-                    message=message,
-                    gateway=gateway,
-                    outcome=MessageAttempt.Outcome.SENT,
-                    provider_message_id=provider_id,
-                    duration_ms=duration_ms,
-                )
-                return _sent(message, gateway, provider_id)
+            if tries and landed():
+                return None  # the connection died after the commit landed
+            return write()
         except (OperationalError, InterfaceError) as exc:
             tries += 1
             delay = min(0.05 * 2**tries, 2.0)
             if timezone.now() + timedelta(seconds=delay) >= give_up_at:
-                log.error(
-                    "message %s sent but not recorded (%s): left to the re-queue", message.id, exc
-                )
+                log.error("%s sent but not recorded (%s): left to the re-queue", what, exc)
                 raise
-            log.warning("message %s sent; recording it failed (%s), retrying", message.id, exc)
+            log.warning("%s sent; recording it failed (%s), retrying", what, exc)
             _reconnect()
             time.sleep(delay)
 
@@ -275,6 +337,126 @@ def _reconnect() -> None:
     a transaction: there the caller's transaction is what failed)."""
     if not connection.in_atomic_block:
         connection.close()
+
+
+# --- Delivering in batches ----------------------------------------------------------------
+
+
+def deliver_batch(*, channel: str, limit: int | None = None) -> int:
+    """Claim up to ``limit`` queued messages of ``channel`` at once, send each to the
+    first hop it is due at — concurrently, up to ``GATEWAY_BATCH_CONCURRENCY`` calls in
+    flight — and record the sent ones in bulk; a message that meets an error walks its
+    route alone as ``deliver_message`` would. Returns how many messages it claimed. A
+    full batch triggers the next one at once, so several workers drain a backlog
+    together.
+
+    Only gateways that deduplicate or can be asked about a message (see
+    :func:`settle_dead_claim`) get many calls in flight: for the others, a worker lost
+    mid-batch would resend (marked possibly duplicated) every message it held, so a
+    batch keeps one such message and gives the rest back at once, unmarked, to the
+    next batch — the one-call-per-process behaviour of ``deliver_message``."""
+    limit = limit or settings.GATEWAY_BATCH_SIZE
+    ratelimit.reset(TRIGGER_SCOPE, channel, period=TRIGGER_PERIOD)  # before the claim
+    # The claim and the give-back commit together: a worker lost between them holds no
+    # claim it was never going to use.
+    with transaction.atomic():
+        messages = OutboundMessage.objects.claim_batch(channel=channel, limit=limit)
+        hops_of = {m.id: route_for(m) for m in messages}
+        concurrent, alone, give_back, test_mode = [], [], [], []
+        for message in messages:
+            hops = hops_of[message.id]
+            if message.test_outcome:
+                test_mode.append(message)  # played here, never handed to a gateway
+                continue
+            if message.route_position < len(hops) and _wide(hops[message.route_position]):
+                concurrent.append(message)
+            elif message.route_position >= len(hops) or not any(
+                m.route_position < len(hops_of[m.id]) for m in alone
+            ):
+                alone.append(message)  # no hop left (fails at once), or the one narrow call
+            else:
+                give_back.append(message)
+        if give_back:
+            given = OutboundMessage.objects.filter(id__in=[m.id for m in give_back])
+            given.release(retry_at=None)
+    if len(messages) == limit or give_back:
+        publish_batch(channel)
+    outcomes = _send_concurrently([(m, hops_of[m.id][m.route_position]) for m in concurrent])
+    sent_by_gateway: dict[Gateway, list[tuple[OutboundMessage, _Try]]] = {}
+    for message, outcome in zip(concurrent, outcomes, strict=True):
+        if outcome.error is None:
+            gateway = hops_of[message.id][message.route_position]
+            sent_by_gateway.setdefault(gateway, []).append((message, outcome))
+        else:
+            _walk(message, hops_of[message.id], first=outcome)
+    for gateway, sent in sent_by_gateway.items():
+        _record_sent(gateway, sent)
+    for message in alone:
+        _walk(message, hops_of[message.id])
+    for message in test_mode:
+        _play_test_outcome(message)
+    return len(messages)
+
+
+def _wide(gateway: Gateway) -> bool:
+    """Whether many calls to ``gateway`` may be in flight at once: no rate to keep, and
+    a lost call can be settled without a blind resend."""
+    if gateway.rate_per_second:
+        return False
+    try:
+        adapter = adapter_for(gateway)
+    except PermanentError:
+        return False
+    return adapter.idempotent or type(adapter).lookup is not Adapter.lookup
+
+
+def _send_concurrently(calls: list[tuple[OutboundMessage, Gateway]]) -> list[_Try]:
+    """The gateway calls of a batch on a thread pool (the adapters are blocking HTTP
+    clients; the calls wait on the network, not the CPU)."""
+    if len(calls) <= 1:
+        return [_try(gateway, message) for message, gateway in calls]
+    return list(_pool().map(lambda call: _try(call[1], call[0]), calls))
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(
+        max_workers=settings.GATEWAY_BATCH_CONCURRENCY, thread_name_prefix="gateway-call"
+    )
+
+
+def _record_sent(gateway: Gateway, sent: list[tuple[OutboundMessage, _Try]]) -> None:
+    """``record_sent`` for the messages of a batch one gateway accepted: their attempts
+    and statuses in one transaction, retried through a database blip as long as the
+    earliest of their claims lasts."""
+    if len(sent) == 1:
+        [(message, outcome)] = sent
+        record_sent(message, gateway, outcome.provider_id, outcome.started)
+        return
+    finished = time.monotonic()
+    attempts, statuses = [], {}
+    for message, outcome in sent:
+        message.attempts += 1
+        attempts.append(
+            MessageAttempt(
+                message=message,
+                gateway=gateway,
+                outcome=MessageAttempt.Outcome.SENT,
+                provider_message_id=outcome.provider_id,
+                duration_ms=int((finished - outcome.started) * 1000),
+            )
+        )
+        statuses[message.id] = (outcome.provider_id, _progress(message))
+
+    def write() -> None:
+        with transaction.atomic():
+            MessageAttempt.objects.bulk_create(attempts)
+            OutboundMessage.objects.mark_sent_many(statuses, gateway=gateway)
+
+    give_up_at = min(claim_expiry(m) for m, _ in sent) - timedelta(seconds=1)
+    first, outcome = sent[0]  # all or none of the batch's rows commit
+    landed = lambda: _recorded_sent(first, outcome.provider_id)  # noqa: E731
+    _through_blips(write, give_up_at, what=f"{len(sent)} message(s) of a batch", landed=landed)
 
 
 def backoff(attempt: int) -> float:
@@ -359,19 +541,6 @@ def _failed(message: OutboundMessage) -> str:
             status=Status.FAILED,
         )
     return Status.FAILED
-
-
-def default_gateway() -> Gateway:
-    """The gateway of accounts without a route (``OTP_DEFAULT_GATEWAY``: a gateway name,
-    or a kind — console or noop — created on first use)."""
-    name = settings.OTP_DEFAULT_GATEWAY
-    gateway = Gateway.objects.filter(name=name).first()
-    if gateway is None:
-        kind = name if name in (Gateway.Kind.CONSOLE, Gateway.Kind.NOOP) else Gateway.Kind.CONSOLE
-        gateway, _ = Gateway.objects.get_or_create(
-            name=name, defaults={"kind": kind, "supports_voice": True}
-        )
-    return gateway
 
 
 # --- Delivery reports ---------------------------------------------------------------------

@@ -10,6 +10,11 @@ def deliver_message_task(message_id: str) -> str | None:
     return services.deliver_message(message_id)
 
 
+@shared_task(name="gateways.deliver_batch")
+def deliver_batch_task(channel: str) -> int:
+    return services.deliver_batch(channel=channel)
+
+
 @shared_task(name="gateways.requeue_stale_messages")
 def requeue_stale_messages_task() -> int:
     return services.requeue_stale_messages()

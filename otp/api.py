@@ -14,7 +14,8 @@ import math
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
+from django.db import connection as db_connection
 from rest_framework import exceptions, parsers, permissions, serializers, throttling
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.response import Response
@@ -26,7 +27,7 @@ from streams.tokens import hash_token
 
 from . import guard
 from .errors import ErrorCode, OtpError
-from .stream_cache import stream_for_token_hash
+from .stream_cache import stream_and_hits, stream_for_token_hash
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,10 @@ class StreamTokenAuthentication(BaseAuthentication):
             token = header[1].decode("ascii")
         except UnicodeDecodeError:
             token = ""
-        stream = stream_for_token_hash(hash_token(token)) if token else None
+        if hasattr(request, "prefetched_stream"):  # see prefetch_stream_and_throttles
+            stream = request.prefetched_stream
+        else:
+            stream = stream_for_token_hash(hash_token(token)) if token else None
         if stream is None:
             raise OtpError(
                 ErrorCode.INVALID_TOKEN,
@@ -68,6 +72,39 @@ class StreamTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return "Bearer"
+
+
+def bearer_token_hash(request) -> str | None:
+    """The keyed hash of a well-formed ``Bearer`` token, or ``None`` (authentication
+    then says what is wrong with the header)."""
+    header = get_authorization_header(request).split()
+    if len(header) != 2 or header[0].lower() != b"bearer":
+        return None
+    try:
+        return hash_token(header[1].decode("ascii"))
+    except UnicodeDecodeError:
+        return None
+
+
+def prefetch_stream_and_throttles(request) -> None:
+    """The stream of the request's token and both throttles' counts, in one round trip
+    to the shared cache (on a cached stream): authentication and the throttles below
+    then read them from the request instead of asking again."""
+    token_hash = bearer_token_hash(request)
+    counters = []
+    for throttle in (CallerIPThrottle(), TokenThrottle()):
+        rate = getattr(settings, throttle.setting, "")
+        ident = throttle.identity_before_authentication(request, token_hash)
+        if rate and ident is not None:
+            limit, period = ratelimit.parse_rate(rate)
+            counters.append(ratelimit.Counter(f"throttle:{throttle.scope}", ident, limit, period))
+    if token_hash is None:
+        decisions = ratelimit.hit_and_read(counters).decisions
+    else:
+        request.prefetched_stream, decisions = stream_and_hits(token_hash, counters)
+    request.throttle_decisions = {
+        c.scope.removeprefix("throttle:"): d for c, d in zip(counters, decisions, strict=True)
+    }
 
 
 class StreamAcceptsCaller(permissions.BasePermission):
@@ -106,13 +143,18 @@ class FixedWindowThrottle(throttling.BaseThrottle):
     def identity(self, request) -> str | None:
         raise NotImplementedError
 
+    def identity_before_authentication(self, request, token_hash: str | None) -> str | None:
+        raise NotImplementedError
+
     def allow_request(self, request, view) -> bool:
-        rate = getattr(settings, self.setting, "")
-        ident = self.identity(request)
-        if not rate or ident is None:
-            return True
-        limit, period = ratelimit.parse_rate(rate)
-        decision = ratelimit.hit(f"throttle:{self.scope}", ident, limit=limit, period=period)
+        decision = getattr(request, "throttle_decisions", {}).get(self.scope)
+        if decision is None:
+            rate = getattr(settings, self.setting, "")
+            ident = self.identity(request)
+            if not rate or ident is None:
+                return True
+            limit, period = ratelimit.parse_rate(rate)
+            decision = ratelimit.hit(f"throttle:{self.scope}", ident, limit=limit, period=period)
         if not decision.allowed:
             self.retry_after = decision.retry_after_seconds
         return decision.allowed
@@ -125,8 +167,13 @@ class TokenThrottle(FixedWindowThrottle):
     scope = "token"
     setting = "OTP_API_RATE_PER_TOKEN"
 
+    # By the token's hash, so the count can be taken with the stream lookup, before
+    # authentication: one count per stream token (a rotated token starts afresh).
     def identity(self, request) -> str | None:
-        return str(request.auth.public_id) if isinstance(request.auth, Stream) else None
+        return request.auth.token_hash if isinstance(request.auth, Stream) else None
+
+    def identity_before_authentication(self, request, token_hash: str | None) -> str | None:
+        return token_hash
 
 
 class CallerIPThrottle(FixedWindowThrottle):
@@ -135,6 +182,9 @@ class CallerIPThrottle(FixedWindowThrottle):
 
     def identity(self, request) -> str | None:
         return (getattr(request, "caller_ip", None) or client_address(request)) or None
+
+    def identity_before_authentication(self, request, token_hash: str | None) -> str | None:
+        return self.identity(request)
 
 
 # --- Input --------------------------------------------------------------------------
@@ -250,6 +300,10 @@ def to_otp_error(exc: Exception) -> OtpError | None:
         return OtpError(ErrorCode.MALFORMED_JSON, "The JSON is nested too deeply.")
     if isinstance(exc, OperationalError | InterfaceError) or ratelimit.cache_is_down(exc):
         log.error("dependency down: %s", exc.__class__.__name__, exc_info=exc)
+        if not db_connection.in_atomic_block:
+            # A dead connection (no health check before each request) goes now, not
+            # with the next request that would find it dead too.
+            close_old_connections()
         return OtpError(
             ErrorCode.SERVICE_UNAVAILABLE,
             "The service is briefly unavailable; retry in a few seconds.",

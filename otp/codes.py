@@ -8,26 +8,14 @@ database). Comparison is constant time.
 
 import json
 import secrets
-import string
 import uuid
 from dataclasses import asdict, dataclass
 
 from streams import crypto
 from streams.hashing import Purpose, keyed_hash, matches
+from streams.policy import DIGITS, LOWER, SPECIAL, UPPER, alphabet
 
-DIGITS = string.digits
-UPPER = string.ascii_uppercase
-LOWER = string.ascii_lowercase
-# Characters that survive SMS (GSM-7 basic set) and most keyboards.
-SPECIAL = "!#$%&()*+-.:;<=>?@_"
-
-
-def alphabet(*, digits: bool, upper: bool, lower: bool, special: bool) -> str:
-    chars = (DIGITS if digits else "") + (UPPER if upper else "")
-    chars += (LOWER if lower else "") + (SPECIAL if special else "")
-    if not chars:
-        raise ValueError("an empty alphabet")
-    return chars
+__all__ = ["DIGITS", "LOWER", "SPECIAL", "UPPER", "alphabet", "generate_code"]
 
 
 def generate_code(length: int, chars: str = DIGITS) -> str:

@@ -3,8 +3,8 @@
 import uuid
 from datetime import datetime, timedelta
 
-from django.db import models
-from django.db.models import Case, F, Q, Value, When
+from django.db import connections, models
+from django.db.models import Case, F, Q, Value, When, sql
 from django.utils import timezone
 
 from streams import channels
@@ -29,27 +29,42 @@ class VerificationQuerySet(models.QuerySet):
     def count_wrong_attempt(self, *, now: datetime) -> int:
         """A wrong code, before expiry and while attempts remain: one more attempt, and
         the verification locks (``max_attempts_reached``) on the last one."""
+        return self._attemptable(now).update(**self._wrong_attempt(now))
+
+    def count_wrong_attempt_returning(self, *, now: datetime) -> list[tuple[int, str]]:
+        """``count_wrong_attempt``, answering each moved row's (attempts, status) from the
+        same statement (``UPDATE … RETURNING``): no second read to say how many remain."""
+        query = self._attemptable(now).query.chain(sql.UpdateQuery)
+        query.add_update_values(self._wrong_attempt(now))
+        query.order_by = ()
+        statement, params = query.get_compiler(self.db).as_sql()
+        quote = connections[self.db].ops.quote_name
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(f"{statement} RETURNING {quote('attempts')}, {quote('status')}", params)
+            return [(attempts, status) for attempts, status in cursor.fetchall()]
+
+    def _attemptable(self, now: datetime) -> "VerificationQuerySet":
+        return self.pending().filter(expires_at__gt=now, attempts__lt=F("max_attempts"))
+
+    @staticmethod
+    def _wrong_attempt(now: datetime) -> dict:
         last = Q(attempts__gte=F("max_attempts") - 1)
-        return (
-            self.pending()
-            .filter(expires_at__gt=now, attempts__lt=F("max_attempts"))
-            .update(
-                attempts=F("attempts") + 1,
-                status=Case(
-                    When(last, then=Value(Verification.Status.MAX_ATTEMPTS_REACHED)),
-                    default=F("status"),
-                ),
-                decided_at=Case(When(last, then=Value(now)), default=F("decided_at")),
-                reason=Case(
-                    When(last, then=Value(Verification.Reason.MAX_ATTEMPTS_REACHED)),
-                    default=F("reason"),
-                ),
-                sealed=Case(
-                    When(last, then=Value("")), default=F("sealed"), output_field=models.TextField()
-                ),
-                changed_at=now,
-            )
-        )
+        return {
+            "attempts": F("attempts") + 1,
+            "status": Case(
+                When(last, then=Value(Verification.Status.MAX_ATTEMPTS_REACHED)),
+                default=F("status"),
+            ),
+            "decided_at": Case(When(last, then=Value(now)), default=F("decided_at")),
+            "reason": Case(
+                When(last, then=Value(Verification.Reason.MAX_ATTEMPTS_REACHED)),
+                default=F("reason"),
+            ),
+            "sealed": Case(
+                When(last, then=Value("")), default=F("sealed"), output_field=models.TextField()
+            ),
+            "changed_at": now,
+        }
 
     def cancel(self, *, now: datetime) -> int:
         """Canceled by the client."""
@@ -211,6 +226,15 @@ class Verification(models.Model):
                 condition=~Q(idempotency_key=""),
                 name="unique_idempotency_key_per_stream",
             ),
+            # Only the newest code works, however many sends race: at most one pending
+            # verification per (stream, recipient, event) besides those replaced ones
+            # still in their grace period. A send that loses the race gets an
+            # IntegrityError and retries (see ``otp.services.send_otp``).
+            models.UniqueConstraint(
+                fields=["stream", "recipient", "event_key"],
+                condition=Q(status="pending", replaced_by_id__isnull=True),
+                name="one_pending_verification_per_event",
+            ),
             models.CheckConstraint(
                 condition=Q(
                     status__in=[
@@ -281,9 +305,12 @@ class Verification(models.Model):
         return True
 
     def count_wrong_attempt(self, *, now: datetime) -> bool:
-        if not self._this().count_wrong_attempt(now=now):
+        moved = self._this().count_wrong_attempt_returning(now=now)
+        if not moved:
             return False
-        self.refresh_from_db(fields=["attempts", "status", "reason", "decided_at", "sealed"])
+        [(self.attempts, self.status)] = moved
+        if self.status == self.Status.MAX_ATTEMPTS_REACHED:
+            self.decided_at, self.reason, self.sealed = now, self.Reason.MAX_ATTEMPTS_REACHED, ""
         return True
 
     def cancel(self, *, now: datetime) -> bool:

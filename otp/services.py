@@ -32,7 +32,7 @@ from streams import locales, phones, placeholders, policy, wording
 from streams.messages import MessageFormat, compose_sms
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
-from . import budgets, codes, destinations, guard, limits, webhooks
+from . import budgets, codes, destinations, guard, limits, velocity, webhooks
 from .errors import ErrorCode, OtpError
 from .models import Check, Verification
 from .selectors import timelines
@@ -179,7 +179,7 @@ def _send(
     overrides: CodeOverrides | None,
 ) -> SendResult:
     o = overrides or CodeOverrides()
-    _check_overrides(o)
+    _check_overrides(o, stream)
     recipient = normalize_recipient(recipient, country=country, channel=channel, stream=stream)
 
     if idempotency_key:
@@ -254,6 +254,10 @@ def _send(
     )
 
     now = timezone.now()
+    # Last of the checks: only a request that would otherwise be sent is judged.
+    velocity.check_send(
+        stream=stream, recipient=recipient, end_user_ip=end_user_ip, now=now.timestamp()
+    )
     verification = Verification(
         id=uuid.uuid4(),
         stream=stream,
@@ -275,67 +279,119 @@ def _send(
     verification.sealed = codes.seal(
         codes.Sealed(code=code, variables=variables or {}, sender=sender_value)
     )
+    message_fields = {
+        "account_id": stream.account_id,
+        "channel": channel,
+        "recipient": recipient,
+        "sender": sender_value,
+        "text": rendered,
+        "masked_text": masked,
+        "expires_at": verification.expires_at,
+        "verification_id": verification.id,
+        "voice_language": voice_language,
+        "voice_gender": voice_gender,
+        "voice": voice,
+        "test_outcome": test_number["outcome"] if test_number else "",
+        "estimate": estimate,
+    }
     # The stream's resend policy is the product API's; the compatibility APIs keep their
     # peers' rule (every send a new code, the previous one canceled at once).
-    follows_policy = overrides is None
-    try:
-        with transaction.atomic():
-            limits.reserve_send(stream=stream, recipient=recipient, now=now)
-            if test_number is None:  # test mode spends nothing
-                budgets.reserve(stream=stream, estimate=estimate, now=now)
-            if follows_policy and stream.resend_policy == Stream.ResendPolicy.SAME_CODE:
-                current = _pending_to_resend(stream, recipient, event_key, now)
-                if current is not None:
-                    current.stream = stream
-                    message = send_code_again(
-                        current,
-                        channel=channel,
-                        variables=variables or {},
-                        voice_language=voice_language,
-                        voice_gender=voice_gender,
-                        estimate=estimate if channel == current.channel else None,
-                    )
-                    return SendResult(verification=current, message=message, resent=True)
-            # Only the newest code of (stream, recipient, event) works — after the
-            # stream's grace period, during which the previous one still does. Without
-            # one, the earlier code is canceled at once, and its message too if queued.
-            grace = stream.resend_grace_seconds if follows_policy else 0
-            earlier = Verification.objects.filter(
-                stream=stream, recipient=recipient, event_key=event_key
-            )
-            replaced = (
-                list(earlier.pending().values_list("id", flat=True))
-                if stream.webhooks_enabled and not grace
-                else []
-            )
-            if earlier.replace(now=now, by=verification.id, grace_seconds=grace) and not grace:
-                forget_codes(earlier.values("id"))
-                webhooks.record_endings(replaced)
-            verification.save(force_insert=True)
-            webhooks.record(stream=stream, type=webhooks.Type.PENDING, verification=verification)
-            message = queue_message(
-                account_id=stream.account_id,
-                channel=channel,
-                recipient=recipient,
-                sender=sender_value,
-                text=rendered,
-                masked_text=masked,
-                expires_at=verification.expires_at,
-                verification_id=verification.id,
-                voice_language=voice_language,
-                voice_gender=voice_gender,
-                voice=voice,
-                test_outcome=test_number["outcome"] if test_number else "",
-                estimate=estimate,
-            )
-    except IntegrityError:
-        # Two requests raced with one idempotency key: the other one won; answer as it did.
-        if idempotency_key:
-            earlier = _idempotent_replay(stream, idempotency_key, recipient, event_key, channel)
-            if earlier is not None:
-                return earlier
-        raise
-    return SendResult(verification=verification, message=message)
+    policy = _Resend(
+        follows=overrides is None, variables=variables or {}, voice_gender=voice_gender
+    )
+    retries = SEND_RACE_RETRIES
+    while True:
+        try:
+            return _store_send(stream, verification, message_fields, now, policy)
+        except IntegrityError:
+            # Two requests raced with one idempotency key: the other one won; answer as it did.
+            if idempotency_key:
+                earlier = _idempotent_replay(stream, idempotency_key, recipient, event_key, channel)
+                if earlier is not None:
+                    return earlier
+            # Another send to this recipient and event committed its pending code between
+            # our cancel and our insert (the one-pending constraint refused ours): start
+            # over, cancelling it, so the newest code works. Racing sends settle one per
+            # retry; a send that still loses answers with the winner's verification.
+            if not retries:
+                winner = _pending_verification(stream, recipient, event_key)
+                if winner is None:
+                    raise
+                return SendResult(
+                    verification=winner, message=messages_for_verification(winner.id).first()
+                )
+            retries -= 1
+            now = timezone.now()
+
+
+# How many times a send that lost the race for "one pending code per recipient and event"
+# starts over before it answers with the winner's verification.
+SEND_RACE_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class _Resend:
+    """What a send needs to follow the stream's resend policy."""
+
+    follows: bool
+    variables: dict
+    voice_gender: str
+
+
+@sensitive_variables()
+def _store_send(
+    stream: Stream, verification: Verification, message_fields: dict, now, policy: _Resend
+) -> SendResult:
+    """Count the send, then (policy *same code*) send the pending code again, or replace
+    the earlier pending code and write the verification and its message: one
+    transaction, all or nothing."""
+    recipient, event_key = verification.recipient, verification.event_key
+    with transaction.atomic():
+        limits.reserve_send(stream=stream, recipient=recipient, now=now)
+        if not verification.is_test:  # test mode spends nothing
+            budgets.reserve(stream=stream, estimate=message_fields["estimate"], now=now)
+        if policy.follows and stream.resend_policy == Stream.ResendPolicy.SAME_CODE:
+            current = _pending_to_resend(stream, recipient, event_key, now)
+            if current is not None:
+                current.stream = stream
+                channel = message_fields["channel"]
+                message = send_code_again(
+                    current,
+                    channel=channel,
+                    variables=policy.variables,
+                    voice_language=message_fields["voice_language"],
+                    voice_gender=policy.voice_gender,
+                    estimate=message_fields["estimate"] if channel == current.channel else None,
+                )
+                return SendResult(verification=current, message=message, resent=True)
+        # Only the newest code of (stream, recipient, event) works — after the stream's
+        # grace period, during which the previous one still does. Without one, the
+        # earlier code is canceled at once, and its message too if queued.
+        grace = stream.resend_grace_seconds if policy.follows else 0
+        earlier = Verification.objects.filter(
+            stream=stream, recipient=recipient, event_key=event_key
+        )
+        replaced = (
+            list(earlier.pending().values_list("id", flat=True))
+            if stream.webhooks_enabled and not grace
+            else []
+        )
+        if earlier.replace(now=now, by=verification.id, grace_seconds=grace) and not grace:
+            forget_codes(earlier.values("id"))
+            webhooks.record_endings(replaced)
+        verification.save(force_insert=True)
+        webhooks.record(stream=stream, type=webhooks.Type.PENDING, verification=verification)
+        return SendResult(verification=verification, message=queue_message(**message_fields))
+
+
+def _pending_verification(stream: Stream, recipient: str, event_key: str) -> Verification | None:
+    return (
+        Verification.objects.pending()
+        .filter(
+            stream=stream, recipient=recipient, event_key=event_key, replaced_by_id__isnull=True
+        )
+        .first()
+    )
 
 
 @sensitive_variables()
@@ -541,7 +597,10 @@ OVERRIDE_RANGES = {
 }
 
 
-def _check_overrides(o: CodeOverrides) -> None:
+def _check_overrides(o: CodeOverrides, stream: Stream) -> None:
+    """A request may only tighten the stream's policy: a longer code, a shorter life,
+    fewer attempts. Codes it asks for stay above the entropy floor unless the stream's
+    admin accepted weak codes. (Octopush clamps before calling here: compat/octopush.py.)"""
     for name, allowed in OVERRIDE_RANGES.items():
         value = getattr(o, name)
         low, high = allowed.minimum, allowed.maximum
@@ -551,6 +610,46 @@ def _check_overrides(o: CodeOverrides) -> None:
                 f"{name} must be between {low} and {high}.",
                 fields={name: f"Between {low} and {high}."},
             )
+    looser = {
+        "length": (o.length is not None and o.length < stream.code_length, "at least"),
+        "ttl_seconds": (
+            o.ttl_seconds is not None and o.ttl_seconds > stream.code_ttl_seconds,
+            "at most",
+        ),
+        "max_attempts": (
+            o.max_attempts is not None and o.max_attempts > stream.max_attempts,
+            "at most",
+        ),
+    }
+    for name, (loosens, bound) in looser.items():
+        if loosens:
+            limit = getattr(stream, STREAM_SETTING[name])
+            raise OtpError(
+                ErrorCode.INVALID_REQUEST,
+                f"{name} may only tighten the stream's policy: {bound} {limit}.",
+                fields={name: f"{bound.capitalize()} {limit} (the stream's)."},
+            )
+    if stream.platform_generates_code and not stream.weak_codes_accepted:
+        switches = {
+            kind: _pick(getattr(o, kind), getattr(stream, f"code_{kind}"))
+            for kind in ("digits", "upper", "lower", "special")
+        }
+        if any(switches.values()):
+            size = len(policy.alphabet(**switches))
+            if policy.is_weak_code(o.length or stream.code_length, size):
+                raise OtpError(
+                    ErrorCode.INVALID_REQUEST,
+                    "These code settings make codes easier to guess than 6 digits; the "
+                    "stream's admin has not accepted weak codes.",
+                    fields={"length": "Too short for this alphabet."},
+                )
+
+
+STREAM_SETTING = {
+    "length": "code_length",
+    "ttl_seconds": "code_ttl_seconds",
+    "max_attempts": "max_attempts",
+}
 
 
 def normalize_recipient(
@@ -814,6 +913,9 @@ def check_code(
         # its event in the same transaction).
         with transaction.atomic() if stream.webhooks_enabled else nullcontext():
             if verification.approve(now=now):
+                velocity.note_approved(
+                    stream=stream, recipient=verification.recipient, now=now.timestamp()
+                )
                 webhooks.record_ending(verification)
                 # Outside a transaction without webhooks (the verify path's query
                 # budget): if this write is lost, the expiry sweep masks the code.

@@ -17,6 +17,7 @@ from .api import (
     StreamAcceptsCaller,
     StreamTokenAuthentication,
     TokenThrottle,
+    prefetch_stream_and_throttles,
 )
 from .errors import ERROR_CATALOGUE, ErrorCode, OtpError
 from .serializers import (
@@ -73,6 +74,7 @@ class OtpAPIView(APIView):
 
     def initial(self, request, *args, **kwargs):
         request.caller_ip = client_address(request)  # read by the throttle and the permission
+        prefetch_stream_and_throttles(request)
         ip_throttle = CallerIPThrottle()
         if not ip_throttle.allow_request(request, self):
             self.throttled(request, ip_throttle.wait())

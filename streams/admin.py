@@ -9,8 +9,10 @@ from .models import (
     Membership,
     SenderID,
     Stream,
+    StreamChange,
     Tag,
 )
+from .services import record_stream_changes
 
 
 class MembershipInline(admin.TabularInline):
@@ -67,6 +69,41 @@ class EventTemplateInline(admin.StackedInline):
     fields = ["name", "key", "text", "variants", "webotp_domain", "enabled"]
 
 
+class StreamChangeInline(admin.TabularInline):
+    """The audit trail: read only, newest first."""
+
+    model = StreamChange
+    extra = 0
+    fields = ["changed_at", "changed_by_name", "field", "before", "after"]
+    readonly_fields = fields
+    can_delete = False
+    ordering = ["-changed_at", "-id"]
+    max_num = 0
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StreamChange)
+class StreamChangeAdmin(admin.ModelAdmin):
+    list_display = ["changed_at", "stream", "changed_by_name", "field", "before", "after"]
+    list_filter = ["field", "stream__account"]
+    search_fields = ["stream__name", "changed_by_name", "field"]
+    date_hierarchy = "changed_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Stream)
 class StreamAdmin(admin.ModelAdmin):
     list_display = [
@@ -85,7 +122,7 @@ class StreamAdmin(admin.ModelAdmin):
     # The token itself is never stored; its hash is not shown either.
     readonly_fields = ["public_id", "token_prefix", "token_issued_at", "created_at", "updated_at"]
     exclude = ["token_hash"]
-    inlines = [EventTemplateInline]
+    inlines = [EventTemplateInline, StreamChangeInline]
     fieldsets = [
         (None, {"fields": ["account", "name", "description", "status", "wizard_step", "tags"]}),
         ("Callers", {"fields": ["allowed_ips", "default_sender"]}),
@@ -110,6 +147,8 @@ class StreamAdmin(admin.ModelAdmin):
                     "blocked_countries",
                     "blocked_prefixes",
                     "allowed_number_types",
+                    "weak_codes_accepted",
+                    "caller_text_allowed",
                 ]
             },
         ),
@@ -128,6 +167,27 @@ class StreamAdmin(admin.ModelAdmin):
         ("API token", {"fields": ["public_id", "token_prefix", "token_issued_at"]}),
         ("Times", {"fields": ["created_at", "updated_at"]}),
     ]
+
+    def save_model(self, request, obj, form, change) -> None:
+        """An operator's change goes into the stream's audit trail too."""
+        names = [n for n in form.changed_data if n in {f.name for f in obj._meta.fields}]
+        before = {}
+        if change and names:
+            stored = Stream.objects.get(pk=obj.pk)
+            before = {n: _admin_value(stored, n) for n in names}
+        super().save_model(request, obj, form, change)
+        if change and names:
+            after = {n: _admin_value(obj, n) for n in names}
+            record_stream_changes(
+                stream=obj, by=None, before=before, after=after, user=request.user
+            )
+
+
+def _admin_value(stream: Stream, name: str) -> object:
+    value = getattr(stream, name)
+    if hasattr(value, "pk"):
+        return str(value)
+    return value
 
 
 @admin.register(Budget)

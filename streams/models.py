@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.utils import timezone
 
 from . import channels, locales, placeholders, policy, validators
@@ -34,23 +34,29 @@ class Account(models.Model):
 
 
 class Membership(models.Model):
+    """A user's role in an account. Owners and admins hold the stream policy (the
+    security settings, tokens, members); developers build streams (drafts, message
+    content, sender IDs, contacts) and read everything; viewers only read."""
+
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"
         ADMIN = "admin", "Admin"
-        MEMBER = "member", "Member"
+        DEVELOPER = "developer", "Developer"
+        VIEWER = "viewer", "Viewer"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.DEVELOPER)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "account"], name="unique_membership"),
             models.CheckConstraint(
-                condition=Q(role__in=["owner", "admin", "member"]), name="membership_role_valid"
+                condition=Q(role__in=["owner", "admin", "developer", "viewer"]),
+                name="membership_role_valid",
             ),
         ]
 
@@ -59,8 +65,13 @@ class Membership(models.Model):
 
     @property
     def can_manage(self) -> bool:
-        """Owners and admins rotate tokens and change gateways."""
+        """Owners and admins: the security settings, tokens, enable/disable, members."""
         return self.role in (self.Role.OWNER, self.Role.ADMIN)
+
+    @property
+    def can_edit(self) -> bool:
+        """Everyone but viewers changes something (what, depends on the role)."""
+        return self.role != self.Role.VIEWER
 
 
 class SenderID(models.Model):
@@ -217,6 +228,10 @@ class Stream(models.Model):
         NO_DELIVERY_REPORT = "no_delivery_report", "No delivered report within N seconds"
         NO_CHECK = "no_check", "No successful check within N seconds"
 
+    class GuardMode(models.TextChoices):
+        ENFORCE = "enforce", "Enforce: refuse what the guard finds"
+        SHADOW = "shadow", "Shadow: record what the guard finds, refuse nothing"
+
     class WizardStep(models.IntegerChoices):
         DETAILS = 1, "Details"
         CODE = 2, "Code handling"
@@ -279,6 +294,33 @@ class Stream(models.Model):
         blank=True,
         validators=[validators.validate_country_list],
         help_text="ISO country codes messages may go to. Empty: every country.",
+    )
+    # The new settings have database defaults too: code deployed before them (and
+    # migrations' historical models) can still insert streams while they are added.
+    weak_codes_accepted = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="An admin accepted platform codes easier to guess than six digits.",
+    )
+    guard_mode = models.CharField(
+        max_length=7,
+        choices=GuardMode.choices,
+        default=GuardMode.ENFORCE,
+        db_default=GuardMode.ENFORCE,
+        help_text="The velocity and conversion guard (otp/velocity.py).",
+    )
+    guard_safe_list = models.JSONField(
+        default=list,
+        db_default=Value([], output_field=models.JSONField()),
+        blank=True,
+        validators=[validators.validate_safe_list],
+        help_text="Numbers and prefixes (E.164) the guard never blocks.",
+    )
+    caller_text_allowed = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Callers of the compatibility APIs may send their own message text "
+        "(it must still contain the code).",
     )
     blocked_countries = models.JSONField(
         default=list,
@@ -448,9 +490,41 @@ class Stream(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    # What only owners and admins may change (streams.services checks every write).
+    SECURITY_SETTINGS = (
+        "allowed_ips",
+        "code_generator",
+        "code_length",
+        "code_digits",
+        "code_upper",
+        "code_lower",
+        "code_special",
+        "code_ttl_seconds",
+        "max_attempts",
+        "send_limit_enabled",
+        "send_limit_count",
+        "send_limit_cooldown_minutes",
+        "allowed_countries",
+        "blocked_countries",
+        "blocked_prefixes",
+        "allowed_number_types",
+        "weak_codes_accepted",
+        "caller_text_allowed",
+        "guard_mode",
+        "guard_safe_list",
+    )
+
     def clean(self) -> None:
         if not (self.code_digits or self.code_upper or self.code_lower or self.code_special):
             raise ValidationError({"code_digits": "Choose at least one kind of character."})
+        if self.platform_generates_code and self.has_weak_codes and not self.weak_codes_accepted:
+            raise ValidationError(
+                {
+                    "code_length": f"{self.code_length} characters of this alphabet are easier "
+                    "to guess than 6 digits (under 20 bits): make the code longer or richer, "
+                    "or accept weak codes explicitly."
+                }
+            )
         if (
             self.default_sender_id
             and self.account_id
@@ -485,6 +559,26 @@ class Stream(models.Model):
     def test_number(self, number: str) -> dict | None:
         """The test number's entry ({"number", "code", "outcome"}), if it is one."""
         return next((n for n in self.test_numbers if n.get("number") == number), None)
+
+    @property
+    def code_alphabet_size(self) -> int:
+        digits, upper, lower, special = (
+            self.code_digits,
+            self.code_upper,
+            self.code_lower,
+            self.code_special,
+        )
+        if not (digits or upper or lower or special):
+            return 0
+        return len(policy.alphabet(digits=digits, upper=upper, lower=lower, special=special))
+
+    @property
+    def has_weak_codes(self) -> bool:
+        return policy.is_weak_code(self.code_length or 0, self.code_alphabet_size)
+
+    @property
+    def code_entropy_bits(self) -> float:
+        return policy.code_entropy_bits(self.code_length or 0, self.code_alphabet_size)
 
     def set_token(self, token: IssuedToken) -> None:
         self.token_hash = token.hash
@@ -706,6 +800,33 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} to {self.endpoint_id}: {self.status}"
+
+
+class StreamChange(models.Model):
+    """One changed setting of a stream: who, when, before and after. Written by
+    ``streams.services`` in the transaction of the change itself."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="changes")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="stream_changes",
+    )
+    # Kept as text too: the trail outlives a deleted user. Empty: the platform itself.
+    changed_by_name = models.CharField(max_length=150, blank=True)
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    field = models.CharField(max_length=64)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["stream", "-changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.stream}: {self.field} by {self.changed_by_name or 'the platform'}"
 
 
 class ContactImport(models.Model):

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import redis
 import redis.exceptions
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.redis import RedisSerializer
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +60,22 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), multiple * seconds
 
 
-def hit(scope: str, identity: str, *, limit: int, period: int) -> Decision:
+def hit(
+    scope: str,
+    identity: str,
+    *,
+    limit: int,
+    period: int,
+    now: float | None = None,
+    keep_windows: int = 1,
+) -> Decision:
     """Count one event of ``identity`` under ``scope`` in the current ``period``-second
-    window and say whether it is within ``limit``."""
-    now = time.time()
+    window and say whether it is within ``limit``. ``keep_windows``: how many windows
+    the count stays readable (for :func:`recent_total`); ``now``: the event's time."""
+    now = time.time() if now is None else now
     window = int(now // period)
     try:
-        count = _increment(_key(scope, identity, window), period)
+        count = _increment(_key(scope, identity, window), period * keep_windows)
     except Exception as exc:
         if not cache_is_down(exc):
             raise
@@ -71,6 +84,86 @@ def hit(scope: str, identity: str, *, limit: int, period: int) -> Decision:
     if count <= limit:
         return Decision(allowed=True, count=count)
     return Decision(allowed=False, count=count, retry_after=(window + 1) * period - now)
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One fixed-window count to hit: ``limit`` events per ``period`` seconds."""
+
+    scope: str
+    identity: str
+    limit: int
+    period: int
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What :func:`hit_and_read` found: one decision per counter, in order, and the
+    cached value (``None``: absent, or the cache is down — then ``cache_down``)."""
+
+    decisions: list[Decision]
+    value: Any
+    cache_down: bool = False
+
+
+def hit_and_read(counters: Sequence[Counter], *, read: str | None = None) -> Lookup:
+    """Hit every counter and read the cache key ``read`` (as ``cache.get`` would), in
+    one round trip with Redis: the API's request throttles and its stream lookup share
+    it. A cache that is down allows every counter and reads nothing."""
+    if not counters and read is None:
+        return Lookup([], None)
+    now = time.time()
+    windows = [int(now // c.period) for c in counters]
+    keys = [_key(c.scope, c.identity, w) for c, w in zip(counters, windows, strict=True)]
+    try:
+        client = _redis_client()
+        if client is None:
+            counts = [_increment(k, c.period) for k, c in zip(keys, counters, strict=True)]
+            value = None if read is None else cache.get(read)
+        else:
+            pipe = client.pipeline(transaction=False)
+            for key, counter in zip(keys, counters, strict=True):
+                full_key = cache.make_and_validate_key(key)
+                pipe.set(full_key, 0, nx=True, ex=counter.period + 1)
+                pipe.incr(full_key)
+            if read is not None:
+                pipe.get(cache.make_and_validate_key(read))
+            replies = pipe.execute()
+            counts = [int(n) for n in replies[1 : 2 * len(counters) : 2]]
+            raw = replies[-1] if read is not None else None
+            value = None if raw is None else _SERIALIZER.loads(raw)
+    except Exception as exc:
+        if not cache_is_down(exc):
+            raise
+        log.warning("rate limits skipped, %s not read: cache down (%s)", read, exc)
+        return Lookup([Decision(allowed=True, count=0) for _ in counters], None, cache_down=True)
+    decisions = [
+        Decision(allowed=True, count=n)
+        if n <= c.limit
+        else Decision(allowed=False, count=n, retry_after=(w + 1) * c.period - now)
+        for n, c, w in zip(counts, counters, windows, strict=True)
+    ]
+    return Lookup(decisions, value)
+
+
+def remember(key: str, value: Any, timeout: int) -> None:
+    """``cache.set`` on the process's one Redis client (Django's Redis cache builds a
+    client per operation). A cache that is down is logged and skipped."""
+    try:
+        client = _redis_client()
+        if client is None:
+            cache.set(key, value, timeout)
+        else:
+            client.set(cache.make_and_validate_key(key), _SERIALIZER.dumps(value), ex=timeout)
+    except Exception as exc:
+        if not cache_is_down(exc):
+            raise
+        log.warning("%s not cached: cache down (%s)", key, exc)
+
+
+# The values Django's Redis cache writes (pickles, ints as such): read and written here
+# on our own client, they stay readable and deletable through ``cache``.
+_SERIALIZER = RedisSerializer(protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def count(scope: str, identity: str, *, period: int) -> int:
@@ -84,6 +177,28 @@ def count(scope: str, identity: str, *, period: int) -> int:
             raise
         log.warning("rate limit %s not read: cache down (%s)", scope, exc)
         return 0
+
+
+def recent_totals(
+    series: list[tuple[str, str]], *, period: int, windows: int, now: float | None = None
+) -> list[int]:
+    """For each (scope, identity): its events in the last ``windows`` windows, the
+    current one included (a sliding total at the windows' grain), in one cache read
+    (0 when the cache is down: fail open). Counted with ``keep_windows=windows``."""
+    now = time.time() if now is None else now
+    current = int(now // period)
+    keys = {
+        (scope, identity): [_key(scope, identity, current - back) for back in range(windows)]
+        for scope, identity in series
+    }
+    try:
+        found = cache.get_many([key for group in keys.values() for key in group])
+    except Exception as exc:
+        if not cache_is_down(exc):
+            raise
+        log.warning("rate counts not read: cache down (%s)", exc)
+        return [0] * len(series)
+    return [sum(int(found.get(key) or 0) for key in keys[item]) for item in series]
 
 
 def reset(scope: str, identity: str, *, period: int) -> None:

@@ -14,6 +14,7 @@ from .models import (
     Membership,
     SenderID,
     Stream,
+    StreamChange,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -59,6 +60,20 @@ def stream_webhook_endpoints(stream: Stream) -> QuerySet[WebhookEndpoint]:
 def endpoint_deliveries(endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
     """An endpoint's delivery log, newest first, with each delivery's event."""
     return WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event").order_by("-id")
+
+
+def stream_changes(stream: Stream) -> QuerySet[StreamChange]:
+    """The stream's audit trail, newest first."""
+    return StreamChange.objects.filter(stream=stream).order_by("-changed_at", "-id")
+
+
+def account_members(account: Account) -> QuerySet[Membership]:
+    """The account's members by role, then name."""
+    return (
+        Membership.objects.filter(account=account)
+        .select_related("user")
+        .order_by("role", "user__username")
+    )
 
 
 def account_contact_fields(account: Account) -> QuerySet[ContactField]:

@@ -1,11 +1,11 @@
 """Writes on streams and their accounts, named as the product names them."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
@@ -21,6 +21,7 @@ from .models import (
     Membership,
     SenderID,
     Stream,
+    StreamChange,
     Tag,
     WebhookDelivery,
     WebhookEndpoint,
@@ -38,28 +39,119 @@ class Refused(Exception):
     the console shows it."""
 
 
+class NotAllowed(PermissionDenied):
+    """A change the member's role does not allow (the console answers 403). Raised
+    before anything is written."""
+
+
+# ``by``: the member making a change from the console; ``None`` is the platform itself
+# (the demo command, the admin's operators, tests), trusted and recorded as such.
+
+
+def _require_manager(by: Membership | None, what: str) -> None:
+    if by is not None and not by.can_manage:
+        raise NotAllowed(f"Only owners and admins can {what}.")
+
+
+def _require_editor(by: Membership | None) -> None:
+    if by is not None and not by.can_edit:
+        raise NotAllowed("Viewers cannot change anything.")
+
+
+def _require_may_change(by: Membership | None, changed: Iterable[str]) -> None:
+    """Viewers change nothing; developers change no security setting."""
+    _require_editor(by)
+    security = [name for name in changed if name in Stream.SECURITY_SETTINGS]
+    if security and by is not None and not by.can_manage:
+        raise NotAllowed(
+            "Only owners and admins can change security settings (" + ", ".join(security) + ")."
+        )
+
+
+def _plain(stream: Stream, name: str) -> object:
+    """A setting as the audit trail keeps it: JSON, and readable."""
+    if name == "default_sender":
+        return stream.default_sender.value if stream.default_sender_id else None
+    return getattr(stream, name)
+
+
+def _settings_of(stream: Stream, names: Iterable[str]) -> dict[str, object]:
+    return {name: _plain(stream, name) for name in names}
+
+
+def _stored(stream: Stream) -> Stream:
+    """The stream as committed, locked until the change commits: a form may have
+    changed the instance in memory already, and what changes is judged against what
+    is stored."""
+    if stream.pk is None:
+        return Stream()
+    return (
+        Stream.objects.select_for_update(of=("self",))
+        .select_related("default_sender")
+        .get(pk=stream.pk)
+    )
+
+
+def record_stream_changes(
+    *,
+    stream: Stream,
+    by: Membership | None,
+    before: Mapping[str, object],
+    after: Mapping[str, object],
+    user=None,
+) -> list[StreamChange]:
+    """Keep every setting whose value changed in the stream's audit trail. ``user``
+    names the changer when there is no membership (an operator in the admin)."""
+    user = by.user if by is not None else user
+    rows = [
+        StreamChange(
+            stream=stream,
+            changed_by=user,
+            changed_by_name=user.get_username() if user is not None else "",
+            field=name,
+            before=before.get(name),
+            after=after.get(name),
+        )
+        for name in after
+        if before.get(name) != after.get(name)
+    ]
+    return StreamChange.objects.bulk_create(rows)
+
+
 @transaction.atomic
-def rotate_token(*, stream: Stream) -> str:
+def rotate_token(*, stream: Stream, by: Membership | None = None) -> str:
     """Issue a new API token for ``stream`` and return it: the only time it is seen.
     The old token stops working as soon as this commits."""
+    _require_manager(by, "rotate tokens")
     if stream.status == Stream.Status.DRAFT:
         raise Refused("A draft gets its token when it is created.")
+    before = stream.token_prefix or None
     token = issue_token()
     stream.set_token(token)
     stream.save(update_fields=["token_hash", "token_prefix", "token_issued_at", "updated_at"])
+    record_stream_changes(
+        stream=stream, by=by, before={"token": before}, after={"token": stream.token_prefix}
+    )
     return token.plaintext
 
 
 @transaction.atomic
-def activate_stream(*, stream: Stream) -> str:
+def activate_stream(*, stream: Stream, by: Membership | None = None) -> str:
     """Finish the wizard: the stream goes live and gets its first token. It needs an
     enabled event template, or every auth request would be refused."""
+    _require_manager(by, "create streams")
     if not stream.templates.filter(enabled=True).exists():
         raise Refused("Add at least one enabled event template first.")
+    before = stream.status
     stream.status = Stream.Status.ACTIVE
     stream.wizard_step = Stream.WizardStep.SUMMARY
     stream.save(update_fields=["status", "wizard_step", "updated_at"])
-    return rotate_token(stream=stream)
+    # A draft had no status a caller saw: the trail says the stream went live.
+    was = None if before == Stream.Status.DRAFT else before
+    record_stream_changes(
+        stream=stream, by=by, before={"status": was}, after={"status": stream.status}
+    )
+    return rotate_token(stream=stream, by=by)
 
 
 @transaction.atomic
@@ -153,9 +245,18 @@ def save_stream_details(
     new_tag_names: list[str],
     default_sender: SenderID | None,
     new_sender: SenderID | None = None,
+    by: Membership | None = None,
 ) -> Stream:
     """Wizard step 1. A new stream is created here, as a draft; new tags and a new
-    sender ID are added to the account on the spot."""
+    sender ID are added to the account on the spot. The allowed IPs are a security
+    setting: a developer may create a draft and name it, not open it to callers."""
+    fields = ("name", "description", "allowed_ips", "default_sender")
+    stored = _stored(stream)
+    before = _settings_of(stored, fields)
+    before["tags"] = sorted(stored.tags.values_list("name", flat=True)) if stored.pk else []
+    if sorted(before["allowed_ips"]) != sorted(allowed_ips):
+        _require_may_change(by, ["allowed_ips"])
+    _require_editor(by)
     if new_sender is not None:
         new_sender.account = account
         new_sender.save()
@@ -169,6 +270,9 @@ def save_stream_details(
     stream.save()
     created = [Tag.objects.get_or_create(account=account, name=n)[0] for n in new_tag_names]
     stream.tags.set([*tags, *created])
+    after = _settings_of(stream, fields)
+    after["tags"] = sorted(t.name for t in [*tags, *created])
+    record_stream_changes(stream=stream, by=by, before=before, after=after)
     return stream
 
 
@@ -197,22 +301,35 @@ CODE_HANDLING_FIELDS = (
     "fallback_channel",
     "fallback_trigger",
     "fallback_after_seconds",
+    "weak_codes_accepted",
+    "caller_text_allowed",
+    "guard_mode",
+    "guard_safe_list",
 )
 
 
 @transaction.atomic
-def save_code_handling(*, stream: Stream, changes: Mapping[str, object]) -> Stream:
+def save_code_handling(
+    *, stream: Stream, changes: Mapping[str, object], by: Membership | None = None
+) -> Stream:
     """Wizard step 2: who generates the code, its shape and life, the send limit,
-    the resend policy and the channel fallback. Settings not in ``changes`` keep their
-    value."""
+    the resend policy and the channel fallback, the guard.
+    Settings not in ``changes`` keep their value. All of them are
+    security settings: only owners and admins change them (resending the same values
+    is no change)."""
     unknown = set(changes) - set(CODE_HANDLING_FIELDS)
     if unknown:
         raise ValueError(f"not code-handling settings: {', '.join(sorted(unknown))}")
+    before = _settings_of(_stored(stream), changes)
+    _require_may_change(by, [name for name, value in changes.items() if before[name] != value])
     for name, value in changes.items():
         setattr(stream, name, value)
     untouched = [f.name for f in Stream._meta.concrete_fields if f.name not in changes]
+    # The entropy floor depends on the length, the alphabet and the acceptance together.
+    untouched = [name for name in untouched if name not in CODE_HANDLING_FIELDS]
     stream.full_clean(exclude=untouched)  # the rules of what changes, and the model's
     stream.save(update_fields=[*changes, "updated_at"])
+    record_stream_changes(stream=stream, by=by, before=before, after=_settings_of(stream, changes))
     return stream
 
 
@@ -224,10 +341,20 @@ def save_destinations(
     blocked_countries: Sequence[str],
     blocked_prefixes: Sequence[str],
     allowed_number_types: Sequence[str],
+    by: Membership | None = None,
 ) -> Stream:
-    """Where the stream's messages may go (wizard step 2; owners and admins only, which
-    the caller checks): the country allowlist (empty: every country) and blocklist, the
+    """Where the stream's messages may go (wizard step 2; security settings: owners and
+    admins only): the country allowlist (empty: every country) and blocklist, the
     blocked number prefixes, and the number types refused by default it may reach."""
+    names = ("allowed_countries", "blocked_countries", "blocked_prefixes", "allowed_number_types")
+    before = _settings_of(_stored(stream), names)
+    wanted = {
+        "allowed_countries": list(dict.fromkeys(allowed_countries)),
+        "blocked_countries": list(dict.fromkeys(blocked_countries)),
+        "blocked_prefixes": list(dict.fromkeys(blocked_prefixes)),
+        "allowed_number_types": list(dict.fromkeys(allowed_number_types)),
+    }
+    _require_may_change(by, [n for n in names if before[n] != wanted[n]])
     stream.allowed_countries = list(dict.fromkeys(allowed_countries))
     stream.blocked_countries = list(dict.fromkeys(blocked_countries))
     stream.blocked_prefixes = list(dict.fromkeys(blocked_prefixes))
@@ -236,6 +363,7 @@ def save_destinations(
     untouched = [f.name for f in Stream._meta.concrete_fields if f.name not in fields]
     stream.full_clean(exclude=untouched)
     stream.save(update_fields=[*fields, "updated_at"])
+    record_stream_changes(stream=stream, by=by, before=before, after=_settings_of(stream, names))
     return stream
 
 
@@ -244,11 +372,17 @@ BudgetKey = tuple[str, str]  # (Budget.Period, Budget.Unit)
 
 @transaction.atomic
 def save_budgets(
-    *, account: Account, stream: Stream | None = None, limits: Mapping[BudgetKey, object]
+    *,
+    account: Account,
+    stream: Stream | None = None,
+    limits: Mapping[BudgetKey, object],
+    by: Membership | None = None,
 ) -> list[Budget]:
     """Set the budgets of ``stream`` (or, without one, of the whole account): each
     (period, unit) maps to its limit, or ``None`` for no budget. Counters already spent
-    in the current period stay: lowering a limit below them stops sends at once."""
+    in the current period stay: lowering a limit below them stops sends at once.
+    Owners and admins only."""
+    _require_manager(by, "change budgets")
     if stream is not None and stream.account_id != account.pk:
         raise ValueError("a stream of another account")
     kept = []
@@ -304,6 +438,7 @@ def save_templates(
     stream: Stream,
     changes: Sequence[TemplateChange],
     settings: Mapping[str, object] | None = None,
+    by: Membership | None = None,
 ) -> Stream:
     """Wizard step 3: the message settings (``settings``, see
     :data:`MESSAGE_SETTINGS_FIELDS`) and the event templates, added, edited and
@@ -311,10 +446,13 @@ def save_templates(
     Keys may move between rows (two templates swap keys, a new one takes a deleted
     one's): deletions go first, and the templates whose key changes are moved out of
     the way before any takes its new key."""
+    _require_editor(by)
     for change in changes:
         if change.template is not None and change.template.stream_id != stream.pk:
             raise ValueError("an event template of another stream")
+    before = {f"template {t.pk}": _template_state(t) for t in stream.templates.all()}
     if settings:
+        before.update(_settings_of(_stored(stream), settings))
         unknown = set(settings) - set(MESSAGE_SETTINGS_FIELDS)
         if unknown:
             raise ValueError(f"not message settings: {', '.join(sorted(unknown))}")
@@ -344,15 +482,36 @@ def save_templates(
         template.enabled = change.enabled
         template.full_clean()
         template.save()
+    after = {f"template {t.pk}": _template_state(t) for t in stream.templates.all()}
+    after.update(_settings_of(stream, settings or {}))
+    after.update(dict.fromkeys(before.keys() - after.keys()))  # deleted: after is None
+    record_stream_changes(stream=stream, by=by, before=before, after=after)
     return stream
 
 
-def set_stream_enabled(*, stream: Stream, enabled: bool) -> Stream:
+def _template_state(template: EventTemplate) -> dict[str, object]:
+    return {
+        "name": template.name,
+        "key": template.key,
+        "text": template.text,
+        "variants": template.variants,
+        "webotp_domain": template.webotp_domain,
+        "enabled": template.enabled,
+    }
+
+
+@transaction.atomic
+def set_stream_enabled(*, stream: Stream, enabled: bool, by: Membership | None = None) -> Stream:
     """Disable an active stream (its token is refused at once) or enable it again."""
+    _require_manager(by, "enable or disable streams")
     if stream.status == Stream.Status.DRAFT:
         raise Refused("Finish the wizard to activate a draft.")
+    before = stream.status
     stream.status = Stream.Status.ACTIVE if enabled else Stream.Status.DISABLED
     stream.save(update_fields=["status", "updated_at"])
+    record_stream_changes(
+        stream=stream, by=by, before={"status": before}, after={"status": stream.status}
+    )
     return stream
 
 
@@ -515,3 +674,89 @@ def save_test_numbers(*, stream: Stream, numbers: list[dict]) -> Stream:
         raise Refused("; ".join(exc.messages)) from None
     stream.save(update_fields=["test_numbers", "updated_at"])
     return stream
+
+
+# --- Members -------------------------------------------------------------------------
+
+
+@dataclass
+class Invitation:
+    membership: Membership
+    new_user: bool  # a user was created: they set a password through the invitation link
+
+
+@transaction.atomic
+def invite_member(*, account: Account, email: str, role: str, by: Membership | None) -> Invitation:
+    """Add the user with ``email`` to the account in ``role``, creating the user (with
+    no usable password: the invitation link sets one) when there is none. Owners and
+    admins invite; only an owner makes another owner."""
+    _require_manager(by, "invite members")
+    _require_may_grant(by, role)
+    email = email.strip()
+    User = get_user_model()
+    user = User.objects.filter(email__iexact=email).order_by("pk").first()
+    new_user = user is None
+    if new_user:
+        user = User(username=_free_username(User, email), email=email)
+        user.set_unusable_password()
+        user.save()
+    elif Membership.objects.filter(user=user, account=account).exists():
+        raise Refused(f"{email} is already a member of {account.name}.")
+    membership = Membership.objects.create(user=user, account=account, role=role)
+    return Invitation(membership=membership, new_user=new_user)
+
+
+def _free_username(User, email: str) -> str:
+    base = email[: User._meta.get_field("username").max_length - 8]
+    name, n = base, 1
+    while User.objects.filter(username=name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def _require_may_grant(by: Membership | None, role: str) -> None:
+    if role not in Membership.Role.values:
+        raise Refused("Unknown role.")
+    if role == Membership.Role.OWNER and by is not None and by.role != Membership.Role.OWNER:
+        raise NotAllowed("Only owners can make owners.")
+
+
+def _lock_members(account: Account) -> dict[int, Membership]:
+    """The account's memberships, locked: concurrent changes of owners take turns, so
+    two owners removing each other cannot leave the account without one."""
+    return {m.pk: m for m in Membership.objects.select_for_update().filter(account=account)}
+
+
+@transaction.atomic
+def change_member_role(*, membership: Membership, role: str, by: Membership | None) -> Membership:
+    _require_manager(by, "change roles")
+    _require_may_grant(by, role)
+    members = _lock_members(membership.account)
+    current = members[membership.pk]
+    if current.role == Membership.Role.OWNER:
+        _require_may_grant(by, Membership.Role.OWNER)  # only owners demote owners
+        if role != Membership.Role.OWNER:
+            _keep_an_owner(members, current)
+    current.role = role
+    current.save(update_fields=["role"])
+    return current
+
+
+@transaction.atomic
+def remove_member(*, membership: Membership, by: Membership | None) -> None:
+    _require_manager(by, "remove members")
+    members = _lock_members(membership.account)
+    current = members.get(membership.pk)
+    if current is None:
+        return
+    if current.role == Membership.Role.OWNER:
+        _require_may_grant(by, Membership.Role.OWNER)
+        _keep_an_owner(members, current)
+    current.delete()
+
+
+def _keep_an_owner(members: dict[int, Membership], leaving: Membership) -> None:
+    others = [m for m in members.values() if m.role == Membership.Role.OWNER and m != leaving]
+    if not others:
+        raise Refused("An account keeps at least one owner.")

@@ -78,6 +78,20 @@ def validate_number_kind_list(values: list) -> None:
         )
 
 
+def validate_safe_list(values: list) -> None:
+    """Numbers and prefixes in E.164 form (``+4479``, ``+14155552671``) the velocity
+    guard never judges."""
+    if not isinstance(values, list):
+        raise ValidationError("Expected a list of numbers and prefixes.", code="invalid_safe")
+    bad = [v for v in values if not isinstance(v, str) or not NUMBER_PREFIX_RE.match(v)]
+    if bad:
+        raise ValidationError(
+            f"Not a number or prefix in E.164 form: {', '.join(map(str, bad))} "
+            "(write + and the digits, such as +4479 or +14155552671).",
+            code="invalid_safe",
+        )
+
+
 def validate_event_key(value: str) -> None:
     if not EVENT_KEY_RE.match(value or ""):
         raise ValidationError(f"Invalid event key. {EVENT_KEY_HELP}", code="invalid_event_key")

@@ -82,3 +82,12 @@ def _no_request_throttles(settings):
     address that a real integrator would not."""
     settings.OTP_API_RATE_PER_TOKEN = ""
     settings.OTP_API_RATE_PER_IP = ""
+
+
+@pytest.fixture(autouse=True)
+def _fresh_routes():
+    """Each test starts with no cached route: the database is emptied between tests
+    without the signals that invalidate the cache in production."""
+    from gateways import routes
+
+    routes.forget_all()

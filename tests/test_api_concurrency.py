@@ -90,3 +90,27 @@ def test_simultaneous_retries_with_one_idempotency_key_send_once(pg):
     assert sorted(r.status_code for r in responses) == [200] * 9 + [201]
     assert len({r.json()["id"] for r in responses}) == 1
     assert OutboundMessage.objects.count() == 1
+
+
+def test_racing_sends_to_one_recipient_leave_exactly_one_valid_code(pg):
+    account = factories.make_account()
+    _, token = factories.make_stream(
+        account, default_sender=factories.make_sender(account), send_limit_enabled=False
+    )
+    recipients = [f"+1415555{n:04d}" for n in range(2671, 2701)]
+    for recipient in recipients:
+        responses = race(4, lambda r=recipient: OtpClient(token).send(recipient=r))
+        assert [r.status_code for r in responses] == [201] * 4
+    for recipient in recipients:
+        assert Verification.objects.filter(recipient=recipient, status="pending").count() == 1
+    # The one pending code works; the replaced ones are refused as replaced.
+    pending = Verification.objects.get(recipient=recipients[0], status="pending")
+    message = OutboundMessage.objects.get(verification_id=pending.id)
+    assert (
+        OtpClient(token).verify(id=str(pending.id), code=code_from(message.text)).status_code == 200
+    )
+    replaced = Verification.objects.filter(recipient=recipients[0], status="canceled").first()
+    if replaced is not None:
+        code = code_from(OutboundMessage.objects.get(verification_id=replaced.id).text)
+        refused = OtpClient(token).verify(id=str(replaced.id), code=code)
+        assert refused.json()["error"]["code"] == "verification_canceled"

@@ -2,6 +2,7 @@
 load every endpoint, drain the dispatch run and write its figures."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,9 +22,11 @@ def test_bench_smoke_run_prints_the_table_and_writes_its_figures(db, tmp_path):
     if not shutil.which("wrk"):
         pytest.skip("needs wrk (apt-get install wrk)")
     settings = connection.settings_dict
+    # A database and Redis of this test run's own (the harness drops and flushes them):
+    # other runs on the machine (other checkouts) must not drop them under this one.
     database = (
         f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:"
-        f"{settings['PORT'] or 5432}/otp_bench_smoke"
+        f"{settings['PORT'] or 5432}/{settings['NAME']}_bench_smoke"
     )
     out = subprocess.run(
         [
@@ -36,7 +39,7 @@ def test_bench_smoke_run_prints_the_table_and_writes_its_figures(db, tmp_path):
             "--database",
             database,
             "--redis",
-            "redis://127.0.0.1:6379/12",
+            os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/12",
             "--port",
             str(free_port()),
         ],

@@ -162,7 +162,7 @@ def test_a_budget_of_zero_stops_every_send_and_removing_it_lets_them_through(acc
 def test_owners_and_admins_are_alerted_at_80_and_100_percent_once(account):
     owner = factories.make_user(account=account, role="owner", email="owner@example.com")
     factories.make_user(account=account, role="admin", email="admin@example.com")
-    factories.make_user(account=account, role="member", email="member@example.com")
+    factories.make_user(account=account, role="developer", email="member@example.com")
     alerts = []
 
     def receive(sender, budget, percent, spent, period_start, **kwargs):

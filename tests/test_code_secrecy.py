@@ -438,7 +438,10 @@ def test_error_reports_of_a_failed_compat_validation_show_no_code(transactional_
 
     require_postgres()
     settings.ADMINS = [("Ops", "ops@example.com")]
-    credential, key = make_credential(CompatCredential.Peer.OCTOPUSH, login="ops@example.org")
+    # The test sends its own text: its admin allows caller-supplied text.
+    credential, key = make_credential(
+        CompatCredential.Peer.OCTOPUSH, login="ops@example.org", caller_text_allowed=True
+    )
     peer = OctopushClient(credential.login, key)
     generated = peer.generate(
         {"phone_number": "+33611223344", "text": "code {code}", "code_length": 12,

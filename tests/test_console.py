@@ -199,7 +199,7 @@ def test_another_accounts_objects_are_404(signed_in):
 
 
 def test_only_owners_and_admins_rotate_tokens_and_disable(client, account):
-    member = factories.make_user(account=account, role="member")
+    member = factories.make_user(account=account, role="developer")
     stream, _ = factories.make_stream(account)
     client.force_login(member)
     before = stream.token_hash

@@ -120,7 +120,7 @@ def test_a_member_cannot_change_destinations_or_budgets(client, account, change)
     Budget.objects.create(
         account=account, stream=stream, period="day", unit="messages", limit=Decimal(100)
     )
-    member = factories.make_user(account=account, role="member")
+    member = factories.make_user(account=account, role="developer")
     client.force_login(member)
     page = client.get(wizard_url(stream, 2)).content.decode()
     assert "Only owners and admins change where a stream sends" in page
@@ -146,14 +146,16 @@ def test_what_a_member_cannot_submit_stays_as_it_was(client, account):
     """A member's browser does not submit the disabled destination fields: the stream
     keeps them, whatever the rest of the step saves."""
     stream, _ = factories.make_stream(account, blocked_countries=["GB"])
-    client.force_login(factories.make_user(account=account, role="member"))
-    assert client.post(wizard_url(stream, 2), code_step(allowed_countries=[])).status_code == 302
+    client.force_login(factories.make_user(account=account, role="developer"))
+    # Issue 13 (roles): the code settings are security settings too, so a developer's
+    # submission of this step is refused as a whole (403) and changes nothing.
+    assert client.post(wizard_url(stream, 2), code_step(allowed_countries=[])).status_code == 403
     stream.refresh_from_db()
     assert stream.blocked_countries == ["GB"] and stream.allowed_countries == []
 
 
 def test_account_budgets_page(client, account, owner):
-    member = factories.make_user(account=account, role="member")
+    member = factories.make_user(account=account, role="developer")
     client.force_login(member)
     assert client.get("/budgets/").status_code == 200
     assert client.post("/budgets/", {"budget-daily_messages": "10"}).status_code == 403

@@ -20,7 +20,7 @@ def test_a_missing_page_is_the_consoles_404(client, owner):
 
 
 def test_a_forbidden_action_is_the_consoles_403(client, account):
-    member = factories.make_user(account=account, role="member")
+    member = factories.make_user(account=account, role="developer")
     stream, _ = factories.make_stream(account)
     client.force_login(member)
     response = client.post(f"/streams/{stream.public_id}/rotate-token/")

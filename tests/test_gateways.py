@@ -297,11 +297,20 @@ def test_a_receipt_of_another_accounts_gateway_changes_nothing(db, client, state
 
 @pytest.fixture
 def broker_backlog(monkeypatch):
-    """Deliveries published but not yet picked up by a worker: their message ids."""
+    """Deliveries published but not yet picked up by a worker: their message ids (a
+    batch trigger stands for the messages queued when it was published)."""
     backlog = []
+
+    def trigger(channel):
+        queued = OutboundMessage.objects.filter(status="queued", channel=channel)
+        backlog.extend(i for i in queued.order_by("created_at").values_list("id", flat=True)
+                       if i not in backlog)  # fmt: skip
+        return True
+
     monkeypatch.setattr(
         services, "publish", lambda message_id, *_, **__: backlog.append(message_id) or True
     )
+    monkeypatch.setattr(services, "trigger_batch", trigger)
     return backlog
 
 

@@ -22,13 +22,13 @@ pytestmark = pytest.mark.usefixtures("eager_tasks")
 ROUTES = all_routes()
 CONSOLE = [r for r in ROUTES if r.area == "console"]
 # Strings only account A's data contains: none may appear on B's pages.
-A_MARKERS = ["Alpha Corp", "Alpha Secret Stream", "AlphaSnd", "Adalbert", "+14155552671"]
+A_MARKERS = ["Alpha Corp", "Alpha Secret Stream", "AlphaSnd", "Adalbert", "+14155550142"]
 
 
 def account_with_data(name: str, stream_name: str, sender: str, first_name: str, phone: str):
     account = factories.make_account(name=name)
     owner = factories.make_user(account=account, role="owner")
-    factories.make_user(account=account, role="member")
+    factories.make_user(account=account, role="developer")
     field = ContactField.objects.create(account=account, key="plan", name="Plan")
     contact = Contact.objects.create(account=account, phone=phone, first_name=first_name)
     contact_import = ContactImport.objects.create(account=account, total_rows=1)
@@ -81,7 +81,7 @@ def account_with_data(name: str, stream_name: str, sender: str, first_name: str,
 @pytest.fixture
 def tenants(db):
     a, a_token = account_with_data(
-        "Alpha Corp", "Alpha Secret Stream", "AlphaSnd", "Adalbert", "+14155552671"
+        "Alpha Corp", "Alpha Secret Stream", "AlphaSnd", "Adalbert", "+14155550142"
     )
     b, b_token = account_with_data("Beta Ltd", "Beta Stream", "BetaSnd", "Bea", "+14155550123")
     return a, a_token, b, b_token

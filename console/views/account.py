@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from ..context import SESSION_KEY, account_view
 
 
-@account_view  # signed out: to the sign-in page first, as every page
+@account_view(viewers_may_post=True)  # signed out: to the sign-in page first, as every page
 @require_POST
 def switch_account(request):
     wanted = request.POST.get("account")

@@ -27,7 +27,9 @@ def account_budgets(request):
         if not can_manage or form.attempted_change():
             raise PermissionDenied("Only owners and admins change budgets.")
         if form.is_valid():
-            services.save_budgets(account=request.account, limits=form.limits())
+            services.save_budgets(
+                account=request.account, limits=form.limits(), by=request.membership
+            )
             messages.success(request, "The account's budgets are saved.")
             return redirect("console:budgets")
     context = {"form": form, "usage": otp_selectors.budget_usage(request.account)}

@@ -77,6 +77,7 @@ def _detail_context(
         "account_budget_usage": otp_selectors.budget_usage(request.account),
         "new_token": token,
         "previews": previews.api_previews(request, stream),
+        "changes": selectors.stream_changes(stream)[:50],
     }
 
 
@@ -86,7 +87,7 @@ def stream_toggle(request, public_id):
     stream = get_object_or_404(selectors.account_streams(request.account), public_id=public_id)
     enabled = request.POST.get("enabled") == "1"
     try:
-        services.set_stream_enabled(stream=stream, enabled=enabled)
+        services.set_stream_enabled(stream=stream, enabled=enabled, by=request.membership)
     except services.Refused as refusal:
         messages.error(request, str(refusal))
     else:
@@ -99,7 +100,7 @@ def stream_toggle(request, public_id):
 def stream_rotate(request, public_id):
     stream = get_object_or_404(selectors.account_streams(request.account), public_id=public_id)
     try:
-        token = services.rotate_token(stream=stream)
+        token = services.rotate_token(stream=stream, by=request.membership)
     except services.Refused as refusal:
         messages.error(request, str(refusal))
         return redirect("console:detail", public_id=stream.public_id)

@@ -71,12 +71,11 @@ def _render_step(request, stream: Stream, step: int, context: dict, status: int 
 
 def _details_step(request, stream: Stream):
     if request.method == "POST":
-        form = DetailsForm(
-            request.POST,
-            instance=stream,
-            account=request.account,
-            ip_list=request.POST.getlist("allowed_ips"),
-        )
+        ip_list = request.POST.getlist("allowed_ips")
+        if "allowed_ips" not in request.POST and not request.membership.can_manage:
+            # Developers are not offered the list: what they save keeps the stream's.
+            ip_list = list(stream.allowed_ips)
+        form = DetailsForm(request.POST, instance=stream, account=request.account, ip_list=ip_list)
         if form.is_valid():
             data = form.cleaned_data
             services.save_stream_details(
@@ -89,6 +88,7 @@ def _details_step(request, stream: Stream):
                 new_tag_names=data["new_tag_names"],
                 default_sender=data.get("default_sender"),
                 new_sender=data.get("new_sender"),
+                by=request.membership,
             )
             return _after_save(request, stream, 1)
         return _render_step(request, stream, 1, {"form": form}, status=400)
@@ -118,12 +118,18 @@ def _code_step(request, stream: Stream):
         return _render_step(request, stream, 2, context)
     if destinations.attempted_change() or budgets.attempted_change():
         raise PermissionDenied("Only owners and admins change destinations and budgets.")
+    if not can_manage:
+        # Every setting of this step is a security setting: a developer is shown it
+        # read-only, and "Next" passes it unchanged.
+        if set(request.POST) & set(CodeForm.base_fields):
+            raise services.NotAllowed("Only owners and admins can change these settings.")
+        return _after_save(request, stream, 2)
     if not (form.is_valid() and destinations.is_valid() and budgets.is_valid()):
         return _render_step(request, stream, 2, context, status=400)
-    services.save_code_handling(stream=stream, changes=form.changes())
-    if can_manage:
-        services.save_destinations(stream=stream, **destinations.changes())
-        services.save_budgets(account=request.account, stream=stream, limits=budgets.limits())
+    by = request.membership
+    services.save_code_handling(stream=stream, changes=form.changes(), by=by)
+    services.save_destinations(stream=stream, **destinations.changes(), by=by)
+    services.save_budgets(account=request.account, stream=stream, limits=budgets.limits(), by=by)
     return _after_save(request, stream, 2)
 
 
@@ -151,7 +157,12 @@ def _content_step(request, stream: Stream):
                 if given
                 else {}
             )
-            services.save_templates(stream=stream, changes=formset.changes(), settings=settings)
+            services.save_templates(
+                stream=stream,
+                changes=formset.changes(),
+                settings=settings,
+                by=request.membership,
+            )
             return _after_save(request, stream, 3)
         status = 400
     else:
@@ -298,7 +309,7 @@ def _summary_step(request, stream: Stream):
                 messages.error(request, "Only owners and admins can create streams.")
             else:
                 try:
-                    token = services.activate_stream(stream=stream)
+                    token = services.activate_stream(stream=stream, by=request.membership)
                 except services.Refused as refusal:
                     messages.error(request, str(refusal))
                 else:

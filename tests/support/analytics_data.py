@@ -51,6 +51,7 @@ def seed(
     start = start or datetime.now(UTC) - timedelta(hours=hours)
     verifications, messages = [], []
     inserted = datetime.now(UTC)
+    pending: dict[tuple, Verification | None] = {}
     for _ in range(count):
         created = start + timedelta(seconds=rng.randrange(hours * 3600))
         status, message_status = rng.choices(OUTCOMES, weights=[o[2] for o in OUTCOMES])[0][:2]
@@ -60,10 +61,19 @@ def seed(
         decided = None
         if status != "pending":
             decided = created + timedelta(seconds=rng.choice([4, 9, 25, 40, 75, 200]))
+        event_key = rng.choice(["login", "reset"])
+        if status == "pending":
+            # One pending code per (stream, recipient, event), as the product keeps it:
+            # an earlier one was replaced by this send.
+            key = (stream.pk, RECIPIENTS[country], event_key)
+            if key in pending:
+                pending[key].status, pending[key].reason = "canceled", "replaced"
+                pending[key].decided_at = created
+            pending[key] = None
         v = Verification(
             id=uuid.uuid4(),
             stream=stream,
-            event_key=rng.choice(["login", "reset"]),
+            event_key=event_key,
             recipient=RECIPIENTS[country],
             country=country,
             channel=channel,
@@ -75,6 +85,8 @@ def seed(
             decided_at=decided,
             changed_at=inserted,  # written now, whatever time the data set says
         )
+        if status == "pending":
+            pending[key] = v
         verifications.append((v, created))
         sent = created + timedelta(seconds=1) if message_status != "queued" else None
         gateway = rng.choice(gateways) if message_status not in ("queued", "failed") else None
@@ -99,6 +111,10 @@ def seed(
                 created,
             )
         )
+    for stream_id, recipient, event_key in pending:  # replaced by this data set's sends
+        Verification.objects.filter(
+            stream_id=stream_id, recipient=recipient, event_key=event_key
+        ).cancel(now=inserted)
     Verification.objects.bulk_create([v for v, _ in verifications])
     OutboundMessage.objects.bulk_create([m for m, _ in messages])
     # auto_now_add stamps the insert time: set the times the data set says.

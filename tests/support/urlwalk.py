@@ -106,6 +106,7 @@ MODEL_BY_PREFIX = {
     "senders/": "senderid",
     "contacts/import/": "contactimport",
     "contacts/": "contact",
+    "members/": "membership",
     "contact-fields/": "contactfield",
 }
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('streams', '0004_i16_message_content'),
+        ('streams', '0005_i13_roles_audit'),
     ]
 
     operations = [

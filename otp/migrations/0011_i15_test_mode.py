@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('otp', '0009_i15_reasons_timeline'),
+        ('otp', '0010_i15_reasons_timeline'),
     ]
 
     operations = [

@@ -23,8 +23,8 @@ def give_reasons(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('otp', '0008_i17_analytics_rollups'),
-        ('streams', '0005_i15_resend_fallback'),
+        ('otp', '0009_i19_one_pending_code'),
+        ('streams', '0006_i15_resend_fallback'),
     ]
 
     operations = [

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('streams', '0005_i15_resend_fallback'),
+        ('streams', '0006_i15_resend_fallback'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('streams', '0006_i15_webhooks'),
+        ('streams', '0007_i15_webhooks'),
     ]
 
     operations = [
