@@ -27,10 +27,13 @@ TARGET_P95_MS = 300.0
 VERIFICATIONS_SQL = """
 INSERT INTO otp_verification (
     id, stream_id, event_template_id, event_key, recipient, country, channel, code_hash,
-    status, attempts, max_attempts, expires_at, created_at, decided_at, changed_at,
+    status, reason, attempts, max_attempts, expires_at, created_at, decided_at, changed_at,
     caller_ip, end_user_ip, idempotency_key, locale)
 SELECT gen_random_uuid(), s.stream_id, NULL, s.event_key, s.recipient, s.country, s.channel,
-       repeat('0', 64), s.status, 0, 5, s.created_at + interval '5 minutes', s.created_at,
+       repeat('0', 64), s.status,
+       CASE s.status WHEN 'pending' THEN '' WHEN 'canceled' THEN 'canceled_by_client'
+            WHEN 'failed' THEN 'undeliverable' ELSE s.status END,
+       0, 5, s.created_at + interval '5 minutes', s.created_at,
        CASE WHEN s.status = 'pending' THEN NULL
             ELSE s.created_at + make_interval(secs => 3 + (s.h %% 97)) END,
        s.created_at, NULL, NULL, '', ''
@@ -156,7 +159,9 @@ def main(argv=None) -> int:
     )
     # An incremental refresh after a burst of changes: 1,000 codes entered.
     pending = Verification.objects.filter(status="pending").values("id")[:1000]
-    Verification.objects.filter(id__in=pending).update(status="approved", changed_at=django_now())
+    Verification.objects.filter(id__in=pending).update(
+        status="approved", reason="approved", changed_at=django_now()
+    )
     started = time.perf_counter()
     hours = refresh_rollups()
     figures["incremental_refresh_seconds"] = round(time.perf_counter() - started, 2)

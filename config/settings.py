@@ -190,6 +190,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("GATEWAY_REQUEUE_EVERY_SECONDS", default=30.0),
     },
     "expire-verifications": {"task": "otp.expire_verifications", "schedule": 60.0},
+    "sweep-webhooks": {
+        "task": "streams.sweep_webhooks",
+        "schedule": env.float("WEBHOOK_SWEEP_EVERY_SECONDS", default=10.0),
+    },
+    # The timed fallback triggers (no delivered report / no check within N seconds).
+    "fire-due-fallbacks": {
+        "task": "otp.fire_due_fallbacks",
+        "schedule": env.float("OTP_FALLBACK_EVERY_SECONDS", default=5.0),
+    },
     "prune-verifications": {"task": "otp.prune_verifications", "schedule": 3600.0},
     "prune-messages": {"task": "gateways.prune_messages", "schedule": 3600.0},
     "refresh-rollups": {"task": "otp.refresh_rollups", "schedule": 60.0},
@@ -332,6 +341,16 @@ GATEWAY_REQUEUE_AFTER_SECONDS = env.int("GATEWAY_REQUEUE_AFTER_SECONDS", default
 GATEWAY_CLAIM_LEASE_SECONDS = env.int(
     "GATEWAY_CLAIM_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30
 )
+# Event webhooks (otp/webhooks.py): each delivery is retried with exponential backoff
+# (base doubling up to the maximum) for WEBHOOK_RETRY_FOR_SECONDS (25 h), then given up.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=5.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+WEBHOOK_RETRY_FOR_SECONDS = env.int("WEBHOOK_RETRY_FOR_SECONDS", default=90000)
+# A claim older than this belongs to a dead worker; the sweep re-enqueues chains idle
+# for longer than the grace (their task was lost).
+WEBHOOK_CLAIM_LEASE_SECONDS = env.int("WEBHOOK_CLAIM_LEASE_SECONDS", default=60)
+WEBHOOK_SWEEP_GRACE_SECONDS = env.float("WEBHOOK_SWEEP_GRACE_SECONDS", default=10.0)
 # Contact CSV import: the largest file taken (refused whole above it, never cut), and the
 # number of rows imported within the request; larger files are imported by a worker.
 CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)

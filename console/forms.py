@@ -157,12 +157,18 @@ class CodeForm(forms.ModelForm):
             "send_limit_enabled",
             "send_limit_count",
             "send_limit_cooldown_minutes",
+            "resend_policy",
+            "resend_grace_seconds",
+            "fallback_channel",
+            "fallback_trigger",
+            "fallback_after_seconds",
             "weak_codes_accepted",
             "caller_text_allowed",
             "guard_mode",
         ]
         widgets = {
             "code_generator": forms.RadioSelect,
+            "resend_policy": forms.RadioSelect,
             "guard_mode": forms.RadioSelect,
             "send_limit_enabled": forms.CheckboxInput(attrs={"role": "switch"}),
         }
@@ -176,6 +182,11 @@ class CodeForm(forms.ModelForm):
             "send_limit_enabled": "Limit messages per recipient",
             "send_limit_count": "Messages per recipient",
             "send_limit_cooldown_minutes": "Cooldown (minutes)",
+            "resend_policy": "When a code is sent again while one is pending",
+            "resend_grace_seconds": "Grace period of the previous code (seconds)",
+            "fallback_channel": "Fallback channel (the same code)",
+            "fallback_trigger": "Fall back when",
+            "fallback_after_seconds": "After (seconds)",
             "weak_codes_accepted": "I accept weak codes",
             "caller_text_allowed": "Caller-supplied text",
             "guard_mode": "Fraud guard",
@@ -197,9 +208,21 @@ class CodeForm(forms.ModelForm):
         "max_attempts",
     )
     LIMIT_FIELDS = ("send_limit_count", "send_limit_cooldown_minutes")
+    # Resend and fallback: a form that leaves them out keeps the stream's settings.
+    LIFECYCLE_FIELDS = (
+        "resend_policy",
+        "resend_grace_seconds",
+        "fallback_channel",
+        "fallback_trigger",
+        "fallback_after_seconds",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["fallback_channel"].choices = [
+            ("", "No fallback"),
+            *Stream._meta.get_field("fallback_channel").choices,
+        ]
         if not self.is_bound:
             self.initial["code_ttl_minutes"] = max(1, self.instance.code_ttl_seconds // 60)
             self.initial["guard_safe_list"] = "\n".join(self.instance.guard_safe_list or [])
@@ -215,6 +238,9 @@ class CodeForm(forms.ModelForm):
             self.fields["code_ttl_minutes"].required = True
         if not self.data.get("send_limit_enabled"):
             for name in self.LIMIT_FIELDS:
+                self.fields.pop(name)
+        for name in self.LIFECYCLE_FIELDS:
+            if name not in self.data:
                 self.fields.pop(name)
 
     def clean_guard_safe_list(self) -> list[str]:
@@ -725,6 +751,40 @@ class ContactImportForm(forms.Form):
             return data, contact_import.parse_csv(data)
         except contact_import.ImportRefused as exc:
             raise ValidationError(str(exc)) from None
+
+
+class EndpointForm(forms.Form):
+    """A webhook endpoint of a stream: where its events are POSTed."""
+
+    url = forms.URLField(max_length=500, label="Endpoint URL", assume_scheme="https")
+
+
+class TestNumbersForm(forms.Form):
+    """Test mode's numbers, one a line: ``+15005550006 123456 delivered``."""
+
+    numbers = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        label="Test numbers",
+        help_text="One a line: number, fixed code, outcome (delivered, undelivered, "
+        "submit_failure, never_delivered).",
+    )
+
+    @classmethod
+    def for_stream(cls, stream: Stream) -> TestNumbersForm:
+        lines = [f"{n['number']} {n['code']} {n['outcome']}" for n in stream.test_numbers]
+        return cls(initial={"numbers": "\n".join(lines)})
+
+    def clean_numbers(self) -> list[dict]:
+        entries = []
+        for number, line in enumerate(self.cleaned_data["numbers"].splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 3:
+                raise forms.ValidationError(f"Line {number}: give a number, a code and an outcome.")
+            entries.append(dict(zip(("number", "code", "outcome"), parts, strict=True)))
+        return entries
 
 
 class MemberInviteForm(forms.Form):

@@ -9,6 +9,7 @@ from .views import (
     overview,
     senders,
     streams,
+    webhooks,
     wizard,
 )
 
@@ -23,6 +24,38 @@ urlpatterns = [
     path("streams/<uuid:public_id>/step/<int:step>/", wizard.wizard, name="wizard"),
     path("streams/<uuid:public_id>/toggle/", streams.stream_toggle, name="toggle"),
     path("streams/<uuid:public_id>/rotate-token/", streams.stream_rotate, name="rotate"),
+    path("streams/<uuid:public_id>/test-token/", streams.stream_test_token, name="test_token"),
+    path(
+        "streams/<uuid:public_id>/test-numbers/",
+        streams.stream_test_numbers,
+        name="test_numbers",
+    ),
+    path("streams/<uuid:public_id>/webhooks/", webhooks.endpoint_list, name="webhooks"),
+    path(
+        "streams/<uuid:public_id>/webhooks/<int:endpoint_pk>/",
+        webhooks.endpoint_log,
+        name="webhook_log",
+    ),
+    path(
+        "streams/<uuid:public_id>/webhooks/<int:endpoint_pk>/toggle/",
+        webhooks.endpoint_toggle,
+        name="webhook_toggle",
+    ),
+    path(
+        "streams/<uuid:public_id>/webhooks/<int:endpoint_pk>/delete/",
+        webhooks.endpoint_delete,
+        name="webhook_delete",
+    ),
+    path(
+        "streams/<uuid:public_id>/webhooks/<int:endpoint_pk>/test/",
+        webhooks.endpoint_test,
+        name="webhook_test",
+    ),
+    path(
+        "streams/<uuid:public_id>/webhooks/<int:endpoint_pk>/<int:delivery_pk>/redeliver/",
+        webhooks.delivery_redeliver,
+        name="webhook_redeliver",
+    ),
     path("senders/", senders.sender_list, name="senders"),
     path("senders/<int:pk>/", senders.sender_edit, name="sender_edit"),
     path("senders/<int:pk>/delete/", senders.sender_delete, name="sender_delete"),

@@ -343,6 +343,10 @@ class OutboundMessage(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     # The provider's last delivery-report status, as it said it.
     provider_status = models.CharField(max_length=40, blank=True)
+    # Test mode: the scripted outcome played instead of a gateway (delivered,
+    # undelivered, submit_failure, never_delivered); empty for a real message. Test
+    # messages reach no provider and count against no budget.
+    test_outcome = models.CharField(max_length=16, blank=True, default="", db_default="")
     # Sent again after a worker was lost during the provider call, which may have
     # reached the provider: the recipient may get it twice.
     possibly_duplicated = models.BooleanField(default=False)

@@ -25,6 +25,23 @@ def messages_for_verification(verification_id: UUID) -> QuerySet[OutboundMessage
     return messages.defer(*SEALED).order_by("-created_at")
 
 
+def messages_of_verifications(verification_ids: Iterable[UUID]) -> QuerySet[OutboundMessage]:
+    """The messages of several verifications with their gateways, oldest first."""
+    return (
+        OutboundMessage.objects.filter(verification_id__in=list(verification_ids))
+        .select_related("gateway")
+        .order_by("created_at", "id")
+    )
+
+
+def verifications_with_delivered_message(verification_ids: Iterable[UUID]) -> set[UUID]:
+    """Those of these verifications with a message a delivery report says delivered."""
+    delivered = OutboundMessage.objects.filter(
+        verification_id__in=list(verification_ids), status=OutboundMessage.Status.DELIVERED
+    )
+    return set(delivered.values_list("verification_id", flat=True))
+
+
 def latest_message_by_verification(
     verification_ids: Iterable[UUID],
 ) -> dict[UUID, OutboundMessage]:

@@ -37,8 +37,13 @@ from .prices import Estimate
 log = logging.getLogger(__name__)
 Status = OutboundMessage.Status
 
-# Sent with ``verification_id`` when a message ends failed: otp marks its verification.
+# Sent with ``verification_id``, ``message_id`` and ``status`` when a message ends
+# failed (no gateway took it) or a delivery report says undelivered/failed: otp falls
+# back to another channel or ends the verification. Sent once per message: only by the
+# change that moved it.
 message_failed = Signal()
+# Sent with ``verification_id`` and ``message_id`` when a delivery report says delivered.
+message_delivered = Signal()
 
 # The delivery task, named rather than imported: tasks.py imports this module, and the
 # app registers the task at start-up (GatewaysConfig.ready), so eager mode still runs
@@ -63,14 +68,16 @@ def queue_message(
     voice_language: str = "",
     voice_gender: str = "",
     voice: dict | None = None,
+    test_outcome: str = "",
     estimate: Estimate | None = None,
 ) -> OutboundMessage:
     """Write the message in the caller's transaction and enqueue its delivery after
     commit. ``masked_text`` is ``text`` with its code masked (empty: there is no code),
     kept to replace ``text`` once ``expires_at`` passes or :func:`forget_codes` says the
-    code no longer counts; the segments are those of the real text. ``estimate`` is
-    :func:`gateways.prices.estimate` of this text, when the caller made one already (to
-    check a budget); otherwise it is made here."""
+    code no longer counts; the segments are those of the real text. A ``test_outcome``
+    (test mode) is played by the worker instead of handing the message to a gateway.
+    ``estimate`` is :func:`gateways.prices.estimate` of this text, when the caller made
+    one already (to check a budget); otherwise it is made here."""
     if estimate is None:
         estimate = prices.estimate(
             account_id=account_id,
@@ -93,6 +100,7 @@ def queue_message(
         voice_language=voice_language,
         voice_gender=voice_gender,
         voice=voice or {},
+        test_outcome=test_outcome,
     )
     del message.estimated_cost  # the expression, not its value: read again when asked
     enqueue_delivery(message)
@@ -183,6 +191,8 @@ def deliver_message(message_id) -> str | None:
             return Status.CANCELED
         log.info("message %s not queued (claimed already, or done)", message_id)
         return None
+    if message.test_outcome:
+        return _play_test_outcome(message)
     return _walk(message, route_for(message))
 
 
@@ -239,6 +249,25 @@ def _walk(message: OutboundMessage, hops: list[Gateway], first: _Try | None = No
         message.route_position += 1
         message.hop_attempts = 0
     return _failed(message)
+
+
+def _play_test_outcome(message: OutboundMessage) -> str:
+    """Test mode: what a gateway and its delivery report would have done, through the
+    same state changes and signals, with no provider called."""
+    if message.test_outcome == "submit_failure":
+        message.last_error = "test mode: submit failure"
+        return _failed(message)
+    messages = OutboundMessage.objects.filter(id=message.id)
+    messages.mark_sent(gateway=None, provider_message_id=f"test-{message.id}")
+    report = {"delivered": Status.DELIVERED, "undelivered": Status.UNDELIVERED}.get(
+        message.test_outcome
+    )
+    if report is None:  # never_delivered: sent, and no report ever comes
+        return Status.SENT
+    messages.apply_receipt_status(report, provider_status=f"test:{message.test_outcome}")
+    message.refresh_from_db()
+    _tell_outcome(message)
+    return message.status
 
 
 def record_sent(message: OutboundMessage, gateway: Gateway, provider_id: str, started) -> str:
@@ -333,9 +362,12 @@ def deliver_batch(*, channel: str, limit: int | None = None) -> int:
     with transaction.atomic():
         messages = OutboundMessage.objects.claim_batch(channel=channel, limit=limit)
         hops_of = {m.id: route_for(m) for m in messages}
-        concurrent, alone, give_back = [], [], []
+        concurrent, alone, give_back, test_mode = [], [], [], []
         for message in messages:
             hops = hops_of[message.id]
+            if message.test_outcome:
+                test_mode.append(message)  # played here, never handed to a gateway
+                continue
             if message.route_position < len(hops) and _wide(hops[message.route_position]):
                 concurrent.append(message)
             elif message.route_position >= len(hops) or not any(
@@ -361,6 +393,8 @@ def deliver_batch(*, channel: str, limit: int | None = None) -> int:
         _record_sent(gateway, sent)
     for message in alone:
         _walk(message, hops_of[message.id])
+    for message in test_mode:
+        _play_test_outcome(message)
     return len(messages)
 
 
@@ -500,7 +534,12 @@ def _failed(message: OutboundMessage) -> str:
     )
     log.warning("message %s failed: %s", message.id, message.last_error)
     if message.verification_id:
-        message_failed.send(sender=OutboundMessage, verification_id=message.verification_id)
+        message_failed.send(
+            sender=OutboundMessage,
+            verification_id=message.verification_id,
+            message_id=message.id,
+            status=Status.FAILED,
+        )
     return Status.FAILED
 
 
@@ -520,11 +559,22 @@ def apply_receipt(gateway: Gateway, receipt: Receipt) -> OutboundMessage | None:
             gateway.name,
         )
         return None
-    OutboundMessage.objects.filter(id=message.id).apply_receipt_status(
+    moved = OutboundMessage.objects.filter(id=message.id).apply_receipt_status(
         receipt.status, provider_status=receipt.raw_status, error=receipt.error
     )
     message.refresh_from_db()
+    if moved and message.verification_id:
+        _tell_outcome(message)
     return message
+
+
+def _tell_outcome(message: OutboundMessage) -> None:
+    """Tell otp what a delivery report said, once: a duplicate report moves nothing."""
+    facts = {"verification_id": message.verification_id, "message_id": message.id}
+    if message.status == Status.DELIVERED:
+        message_delivered.send(sender=OutboundMessage, **facts)
+    elif message.status in (Status.UNDELIVERED, Status.FAILED):
+        message_failed.send(sender=OutboundMessage, status=message.status, **facts)
 
 
 def message_of_receipt(gateway: Gateway, provider_message_id: str) -> OutboundMessage | None:

@@ -104,6 +104,11 @@ class ErrorCode(StrEnum):
         403,
         "The recipient's country is not allowed by the stream.",
     )
+    TEST_NUMBERS_ONLY = (
+        "test_numbers_only",
+        403,
+        "A test token sends only to the stream's test numbers.",
+    )
     UNKNOWN_EVENT = (
         "unknown_event",
         400,

@@ -1,7 +1,7 @@
 """Verifications: one code sent to one recipient for one event of a stream."""
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connections, models
 from django.db.models import Case, F, Q, Value, When, sql
@@ -23,7 +23,7 @@ class VerificationQuerySet(models.QuerySet):
         return (
             self.pending()
             .filter(expires_at__gt=now)
-            .update(status=Verification.Status.APPROVED, decided_at=now, changed_at=now)
+            .update(**_decided(Verification.Status.APPROVED, Verification.Reason.APPROVED, now))
         )
 
     def count_wrong_attempt(self, *, now: datetime) -> int:
@@ -56,28 +56,84 @@ class VerificationQuerySet(models.QuerySet):
                 default=F("status"),
             ),
             "decided_at": Case(When(last, then=Value(now)), default=F("decided_at")),
+            "reason": Case(
+                When(last, then=Value(Verification.Reason.MAX_ATTEMPTS_REACHED)),
+                default=F("reason"),
+            ),
+            "sealed": Case(
+                When(last, then=Value("")), default=F("sealed"), output_field=models.TextField()
+            ),
             "changed_at": now,
         }
 
     def cancel(self, *, now: datetime) -> int:
-        """Canceled by the client, or replaced by a newer code."""
+        """Canceled by the client."""
         return self.pending().update(
-            status=Verification.Status.CANCELED, decided_at=now, changed_at=now
+            **_decided(Verification.Status.CANCELED, Verification.Reason.CANCELED_BY_CLIENT, now)
+        )
+
+    def replace(self, *, now: datetime, by: uuid.UUID, grace_seconds: int = 0) -> int:
+        """A newer send for the same recipient and event replaced these: canceled now, or
+        — with a grace period — still valid until ``now + grace_seconds`` (or their own
+        expiry, if sooner), when ``expire_due`` cancels them as replaced."""
+        if grace_seconds <= 0:
+            return self.pending().update(
+                replaced_by_id=by,
+                **_decided(Verification.Status.CANCELED, Verification.Reason.REPLACED, now),
+            )
+        until = now + timedelta(seconds=grace_seconds)
+        return (
+            self.pending()
+            .filter(replaced_by_id__isnull=True)
+            .update(
+                replaced_by_id=by,
+                sealed="",  # nothing resends a replaced code
+                changed_at=now,
+                expires_at=Case(
+                    When(expires_at__gt=until, then=Value(until)), default=F("expires_at")
+                ),
+            )
         )
 
     def expire_due(self, *, now: datetime) -> int:
-        """Past their time to live: expired, decided when they expired."""
+        """Past their time to live: expired (or, for a replaced code whose grace period
+        ended, canceled as replaced), decided when they expired."""
+        replaced = Q(replaced_by_id__isnull=False)
         return (
             self.pending()
             .filter(expires_at__lte=now)
-            .update(status=Verification.Status.EXPIRED, decided_at=F("expires_at"), changed_at=now)
+            .update(
+                status=Case(
+                    When(replaced, then=Value(Verification.Status.CANCELED)),
+                    default=Value(Verification.Status.EXPIRED),
+                ),
+                reason=Case(
+                    When(replaced, then=Value(Verification.Reason.REPLACED)),
+                    default=Value(Verification.Reason.EXPIRED),
+                ),
+                decided_at=F("expires_at"),
+                sealed="",
+                changed_at=now,
+            )
         )
 
-    def fail(self, *, now: datetime) -> int:
-        """The message could not be delivered: the code can never be entered."""
-        return self.pending().update(
-            status=Verification.Status.FAILED, decided_at=now, changed_at=now
-        )
+    def fail(self, *, now: datetime, reason: str = "undeliverable") -> int:
+        """The code can never be entered: its message could not be delivered
+        (``undeliverable``), or the guard refused the send (``blocked``)."""
+        return self.pending().update(**_decided(Verification.Status.FAILED, reason, now))
+
+
+def _decided(status: str, reason: str, now: datetime) -> dict:
+    """The fields every final state change writes: the status, the reason, when; and the
+    recoverable code is dropped, since nothing may resend it any more; and ``changed_at``,
+    so the rollups recompute the row's hour."""
+    return {
+        "status": status,
+        "reason": reason,
+        "decided_at": now,
+        "sealed": "",
+        "changed_at": now,
+    }
 
 
 class Verification(models.Model):
@@ -91,6 +147,17 @@ class Verification(models.Model):
         EXPIRED = "expired", "Expired"
         MAX_ATTEMPTS_REACHED = "max_attempts_reached", "Max attempts reached"
         FAILED = "failed", "Failed"  # the message could not be delivered
+
+    class Reason(models.TextChoices):
+        """Why a verification is no longer pending: one precise reason per ending."""
+
+        APPROVED = "approved", "Approved"
+        EXPIRED = "expired", "Expired"
+        MAX_ATTEMPTS_REACHED = "max_attempts_reached", "Max attempts reached"
+        CANCELED_BY_CLIENT = "canceled_by_client", "Canceled by the client"
+        REPLACED = "replaced", "Replaced by a newer verification"
+        UNDELIVERABLE = "undeliverable", "Undeliverable"
+        BLOCKED = "blocked", "Blocked by the guard"
 
     Channel = channels.Channel
 
@@ -117,6 +184,18 @@ class Verification(models.Model):
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Why it is no longer pending (blank while pending), and the verification that
+    # replaced it (reason ``replaced``; set at once when a grace period keeps it valid).
+    reason = models.CharField(
+        max_length=24, choices=Reason.choices, blank=True, default="", db_default=""
+    )
+    replaced_by_id = models.UUIDField(null=True, blank=True)
+    # The code (and the template's variables) encrypted, for a resend of the same code or
+    # a fallback channel: kept only while pending, emptied by every final state change.
+    sealed = models.TextField(blank=True, default="", db_default="", editable=False)
+    # Sent with the stream's test token to a test number: its messages reach no gateway,
+    # and only the test token finds it.
+    is_test = models.BooleanField(default=False, db_default=False)
     # Stamped by every state change (the queryset methods above): the rollups
     # (``otp/rollups.py``) recompute the hours whose rows changed since their last run.
     changed_at = models.DateTimeField(default=timezone.now)
@@ -148,11 +227,12 @@ class Verification(models.Model):
                 name="unique_idempotency_key_per_stream",
             ),
             # Only the newest code works, however many sends race: at most one pending
-            # verification per (stream, recipient, event). A send that loses the race
-            # gets an IntegrityError and retries (see ``otp.services.send_otp``).
+            # verification per (stream, recipient, event) besides those replaced ones
+            # still in their grace period. A send that loses the race gets an
+            # IntegrityError and retries (see ``otp.services.send_otp``).
             models.UniqueConstraint(
                 fields=["stream", "recipient", "event_key"],
-                condition=Q(status="pending"),
+                condition=Q(status="pending", replaced_by_id__isnull=True),
                 name="one_pending_verification_per_event",
             ),
             models.CheckConstraint(
@@ -172,6 +252,10 @@ class Verification(models.Model):
                 condition=Q(attempts__lte=models.F("max_attempts")),
                 name="verification_attempts_within_limit",
             ),
+            models.CheckConstraint(
+                condition=Q(status="pending", reason="") | (~Q(status="pending") & ~Q(reason="")),
+                name="verification_reason_when_decided",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -181,13 +265,43 @@ class Verification(models.Model):
     def attempts_left(self) -> int:
         return max(self.max_attempts - self.attempts, 0)
 
+    def current(self, now: datetime | None = None) -> tuple[str, str]:
+        """The status and reason as everyone should see them (the API, the console, the
+        webhooks): a pending code past its expiry is expired — or, replaced by a newer
+        code and past its grace period, canceled as replaced — even before the periodic
+        clean-up writes so."""
+        now = now or timezone.now()
+        if self.status != self.Status.PENDING or now < self.expires_at:
+            return self.status, self.reason
+        if self.replaced_by_id is not None:
+            return self.Status.CANCELED, self.Reason.REPLACED
+        return self.Status.EXPIRED, self.Reason.EXPIRED
+
+    @property
+    def current_status(self) -> str:
+        return self.current()[0]
+
+    @property
+    def current_reason(self) -> str:
+        return self.current()[1]
+
+    @property
+    def current_status_display(self) -> str:
+        return self.Status(self.current_status).label
+
+    @property
+    def current_reason_display(self) -> str:
+        reason = self.current_reason
+        return self.Reason(reason).label if reason else ""
+
     # The state changes of this row: each says whether it moved the row (False: another
     # request decided it first, or it was not pending) and, if so, updates this object.
 
     def approve(self, *, now: datetime) -> bool:
         if not self._this().approve(now=now):
             return False
-        self.status, self.decided_at = self.Status.APPROVED, now
+        self.status, self.reason, self.decided_at = self.Status.APPROVED, self.Reason.APPROVED, now
+        self.sealed = ""
         return True
 
     def count_wrong_attempt(self, *, now: datetime) -> bool:
@@ -196,23 +310,74 @@ class Verification(models.Model):
             return False
         [(self.attempts, self.status)] = moved
         if self.status == self.Status.MAX_ATTEMPTS_REACHED:
-            self.decided_at = now
+            self.decided_at, self.reason, self.sealed = now, self.Reason.MAX_ATTEMPTS_REACHED, ""
         return True
 
     def cancel(self, *, now: datetime) -> bool:
         if not self._this().cancel(now=now):
             return False
-        self.status, self.decided_at = self.Status.CANCELED, now
+        self.status, self.reason = self.Status.CANCELED, self.Reason.CANCELED_BY_CLIENT
+        self.decided_at, self.sealed = now, ""
+        return True
+
+    def fail(self, *, now: datetime, reason: str = "undeliverable") -> bool:
+        if not self._this().fail(now=now, reason=reason):
+            return False
+        self.status, self.reason, self.decided_at, self.sealed = self.Status.FAILED, reason, now, ""
         return True
 
     def expire_if_due(self, *, now: datetime) -> bool:
         if not self._this().expire_due(now=now):
             return False
-        self.status, self.decided_at = self.Status.EXPIRED, self.expires_at
+        self.refresh_from_db(fields=["status", "reason", "decided_at", "sealed"])
         return True
 
     def _this(self) -> VerificationQuerySet:
         return Verification.objects.filter(pk=self.pk)
+
+
+class Check(models.Model):
+    """One verification request against a verification: the timeline's checks."""
+
+    class Result(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        WRONG_CODE = "wrong_code", "Wrong code"
+        REFUSED = "refused", "Refused (not pending)"
+
+    verification = models.ForeignKey(Verification, on_delete=models.CASCADE, related_name="checks")
+    checked_at = models.DateTimeField()
+    result = models.CharField(max_length=12, choices=Result.choices)
+
+    class Meta:
+        ordering = ["checked_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.verification_id} at {self.checked_at}: {self.result}"
+
+
+class Fallback(models.Model):
+    """A fallback step that fired: the same code sent again on another channel. One row
+    per (verification, step), so a step fires at most once however often the trigger
+    is seen (a duplicate report, two schedulers)."""
+
+    verification = models.ForeignKey(
+        Verification, on_delete=models.CASCADE, related_name="fallbacks"
+    )
+    step = models.PositiveSmallIntegerField(default=1)
+    trigger = models.CharField(max_length=20)
+    from_channel = models.CharField(max_length=5, choices=channels.Channel.choices)
+    to_channel = models.CharField(max_length=5, choices=channels.Channel.choices)
+    message_id = models.UUIDField(null=True, blank=True)
+    fired_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["fired_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["verification", "step"], name="unique_fallback_step"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.verification_id} step {self.step}: {self.from_channel} -> {self.to_channel}"
 
 
 class SendCounter(models.Model):

@@ -8,7 +8,6 @@ from streams.validators import EVENT_KEY_RE
 
 from .api import StrictSerializer
 from .models import Verification
-from .services import effective_status
 
 VOICE_LANGUAGE_RE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 
@@ -84,6 +83,14 @@ class SendRequestSerializer(StrictSerializer):
         return value
 
 
+class ResendRequestSerializer(StrictSerializer):
+    channel = serializers.ChoiceField(
+        choices=Verification.Channel.choices,
+        required=False,
+        help_text="Send on this channel instead (sms or voice); default: the verification's.",
+    )
+
+
 class VerifyRequestSerializer(StrictSerializer):
     id = serializers.UUIDField(required=False, help_text="The verification's id.")
     recipient = serializers.CharField(
@@ -119,10 +126,56 @@ class MessageSerializer(serializers.Serializer):
     error = serializers.CharField(source="last_error", allow_blank=True)
 
 
+class SendEntrySerializer(serializers.Serializer):
+    message_id = serializers.UUIDField(source="id")
+    channel = serializers.CharField(help_text="sms or voice")
+    gateway = serializers.CharField(source="gateway.name", default=None, allow_null=True)
+    status = serializers.CharField(
+        help_text="Delivery status: queued, sending, sent, delivered, undelivered, failed"
+    )
+    queued_at = serializers.DateTimeField(source="created_at")
+    sent_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField(help_text="When the status last changed.")
+    error = serializers.CharField(source="last_error", allow_blank=True)
+
+
+class CheckEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField(source="checked_at")
+    result = serializers.CharField(help_text="approved, wrong_code or refused (not pending)")
+
+
+class FallbackEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField(source="fired_at")
+    step = serializers.IntegerField()
+    trigger = serializers.CharField(help_text="undelivered, no_delivery_report or no_check")
+    from_channel = serializers.CharField()
+    to_channel = serializers.CharField()
+    message_id = serializers.UUIDField(allow_null=True)
+
+
+class TimelineSerializer(serializers.Serializer):
+    sends = SendEntrySerializer(many=True)
+    checks = CheckEntrySerializer(many=True)
+    fallbacks = FallbackEntrySerializer(many=True)
+
+
 class VerificationSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.SerializerMethodField(
         help_text="pending, approved, canceled, expired, max_attempts_reached, failed"
+    )
+    reason = serializers.SerializerMethodField(
+        help_text="Why it is no longer pending (empty while pending): approved, expired, "
+        "max_attempts_reached, canceled_by_client, replaced, undeliverable, blocked"
+    )
+    test = serializers.BooleanField(
+        source="is_test", help_text="Sent in test mode: no gateway was used."
+    )
+    replaced_by = serializers.UUIDField(
+        source="replaced_by_id",
+        allow_null=True,
+        help_text="The newer verification that replaced this one (reason `replaced`).",
     )
     channel = serializers.CharField()
     recipient = serializers.CharField()
@@ -138,12 +191,23 @@ class VerificationSerializer(serializers.Serializer):
 
     @extend_schema_field(serializers.CharField())
     def get_status(self, verification: Verification) -> str:
-        return effective_status(verification)
+        return verification.current_status
+
+    @extend_schema_field(serializers.CharField())
+    def get_reason(self, verification: Verification) -> str:
+        return verification.current_reason
 
     @extend_schema_field(MessageSerializer(allow_null=True))
     def get_message(self, verification: Verification) -> dict | None:
         message = self.context.get("message", getattr(verification, "latest_message", None))
         return MessageSerializer(message).data if message is not None else None
+
+
+class VerificationDetailSerializer(VerificationSerializer):
+    """The verification resource: its status and reason, and everything that happened
+    to it, for as long as it is retained."""
+
+    timeline = TimelineSerializer()
 
 
 class ErrorBodySerializer(serializers.Serializer):

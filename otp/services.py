@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
@@ -31,9 +32,10 @@ from streams import locales, phones, placeholders, policy, wording
 from streams.messages import MessageFormat, compose_sms
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
-from . import budgets, codes, destinations, guard, limits, velocity
+from . import budgets, codes, destinations, guard, limits, velocity, webhooks
 from .errors import ErrorCode, OtpError
-from .models import Verification
+from .models import Check, Verification
+from .selectors import timelines
 
 Status = Verification.Status
 Channel = Verification.Channel
@@ -70,6 +72,7 @@ class SendResult:
     verification: Verification
     message: OutboundMessage | None
     replayed: bool = False  # an idempotent retry answered with the original send
+    resent: bool = False  # the same code sent again on an existing verification
 
 
 # --- The auth request ---------------------------------------------------------------
@@ -118,14 +121,24 @@ def send_otp(
             overrides=overrides,
         )
     except guard.GuardRefusal as refusal:
-        record = partial(_keep_decision, refusal, stream, recipient, channel, end_user_ip)
-        # The send's transaction is rolled back by now: the decision outlives it. A
-        # caller's transaction would roll it back too: then its handler settles it.
-        if transaction.get_connection().in_atomic_block:
-            refusal.unsettled = record
-        else:
-            record()
+        _settle_refusal(refusal, stream, recipient, channel, end_user_ip)
         raise
+
+
+def _settle_refusal(
+    refusal: guard.GuardRefusal,
+    stream: Stream,
+    recipient: str,
+    channel: str,
+    end_user_ip: str | None,
+) -> None:
+    record = partial(_keep_decision, refusal, stream, recipient, channel, end_user_ip)
+    # The send's transaction is rolled back by now: the decision outlives it. A
+    # caller's transaction would roll it back too: then its handler settles it.
+    if transaction.get_connection().in_atomic_block:
+        refusal.unsettled = record
+    else:
+        record()
 
 
 def _keep_decision(
@@ -174,13 +187,16 @@ def _send(
         if earlier is not None:
             return earlier
 
+    test_number = _test_number(stream, recipient)
     template, text = _template_text(stream, event_key, o)
     contact = _ContactLookup(stream.account_id, recipient)
     text, locale_used = _localized_text(stream, template, text, _locale(locale), contact, o)
     sender_value = _sender(stream, sender, o)
     code = _code(stream, code, o)
     length = o.length or stream.code_length
-    if stream.platform_generates_code:
+    if test_number is not None:
+        code = test_number["code"]  # the test number's fixed code
+    elif stream.platform_generates_code:
         try:
             chars = codes.alphabet(
                 digits=_pick(o.digits, stream.code_digits),
@@ -210,7 +226,6 @@ def _send(
         )
     ttl = o.ttl_seconds or stream.code_ttl_seconds
     values = _values(stream, text, contact, variables or {}, ttl, locale_used)
-    voice = None
     if channel == Channel.VOICE:
         voice_language = voice_language or locale_used
         refusal = voice_language_refusal(stream.account_id, voice_language)
@@ -220,33 +235,15 @@ def _send(
                 refusal,
                 fields={"voice_language": "Not spoken by the account's voice gateways."},
             )
-        # The text around each occurrence of the code, for the call's script (split on
-        # a marker no variable can hold).
-        marker = f"\x00{uuid.uuid4().hex}\x00"
-        pieces = _render(text, {**values, placeholders.CODE: marker}).split(marker)
-        script = VoiceScript(
-            intro=wording.voice_intro(locale_used),
-            pieces=tuple(pieces),
-            code=code,
-            repeat=stream.voice_repeat,
-            rate=stream.voice_rate,
-        )
-        voice = script.as_dict()  # the script without the code (see gateways.voice)
-        rendered = script.plain_text()
-        masked = replace(script, code=MASK * len(code)).plain_text()
-    else:
-        fmt = MessageFormat.of(stream, template if o.text is None else None)
-        rendered, masked = (
-            compose_sms(
-                _render(text, {**values, placeholders.CODE: shown}),
-                code=shown,
-                locale=locale_used,
-                fmt=fmt,
-            )
-            for shown in (code, MASK * len(code))
-        )
-        if stream.smart_encoding:
-            rendered, masked = smart_encode(rendered), smart_encode(masked)
+    rendered, masked, voice = _compose(
+        stream,
+        template if o.text is None else None,
+        text,
+        values,
+        code=code,
+        channel=channel,
+        locale_used=locale_used,
+    )
     if not rendered:
         raise OtpError(ErrorCode.EMPTY_MESSAGE, "The message would be empty: nothing to send.")
     estimate = prices.estimate(
@@ -276,8 +273,12 @@ def _send(
         caller_ip=caller_ip or None,
         end_user_ip=end_user_ip or None,
         idempotency_key=idempotency_key,
+        is_test=test_number is not None,
     )
     verification.code_hash = codes.hash_code(verification.id, code)
+    verification.sealed = codes.seal(
+        codes.Sealed(code=code, variables=variables or {}, sender=sender_value)
+    )
     message_fields = {
         "account_id": stream.account_id,
         "channel": channel,
@@ -290,13 +291,18 @@ def _send(
         "voice_language": voice_language,
         "voice_gender": voice_gender,
         "voice": voice,
+        "test_outcome": test_number["outcome"] if test_number else "",
         "estimate": estimate,
     }
+    # The stream's resend policy is the product API's; the compatibility APIs keep their
+    # peers' rule (every send a new code, the previous one canceled at once).
+    policy = _Resend(
+        follows=overrides is None, variables=variables or {}, voice_gender=voice_gender
+    )
     retries = SEND_RACE_RETRIES
     while True:
         try:
-            message = _store_send(stream, verification, message_fields, now)
-            return SendResult(verification=verification, message=message)
+            return _store_send(stream, verification, message_fields, now, policy)
         except IntegrityError:
             # Two requests raced with one idempotency key: the other one won; answer as it did.
             if idempotency_key:
@@ -323,30 +329,263 @@ def _send(
 SEND_RACE_RETRIES = 3
 
 
+@dataclass(frozen=True)
+class _Resend:
+    """What a send needs to follow the stream's resend policy."""
+
+    follows: bool
+    variables: dict
+    voice_gender: str
+
+
+@sensitive_variables()
 def _store_send(
-    stream: Stream, verification: Verification, message_fields: dict, now
-) -> OutboundMessage:
-    """Count the send, cancel the earlier pending code and write the verification and its
-    message: one transaction, all or nothing."""
+    stream: Stream, verification: Verification, message_fields: dict, now, policy: _Resend
+) -> SendResult:
+    """Count the send, then (policy *same code*) send the pending code again, or replace
+    the earlier pending code and write the verification and its message: one
+    transaction, all or nothing."""
+    recipient, event_key = verification.recipient, verification.event_key
     with transaction.atomic():
-        limits.reserve_send(stream=stream, recipient=verification.recipient, now=now)
-        budgets.reserve(stream=stream, estimate=message_fields["estimate"], now=now)
-        # Only the newest code of (stream, recipient, event) works: the earlier one is
-        # canceled, and its message too if still queued.
+        limits.reserve_send(stream=stream, recipient=recipient, now=now)
+        if not verification.is_test:  # test mode spends nothing
+            budgets.reserve(stream=stream, estimate=message_fields["estimate"], now=now)
+        if policy.follows and stream.resend_policy == Stream.ResendPolicy.SAME_CODE:
+            current = _pending_to_resend(stream, recipient, event_key, now)
+            if current is not None:
+                current.stream = stream
+                channel = message_fields["channel"]
+                message = send_code_again(
+                    current,
+                    channel=channel,
+                    variables=policy.variables,
+                    voice_language=message_fields["voice_language"],
+                    voice_gender=policy.voice_gender,
+                    estimate=message_fields["estimate"] if channel == current.channel else None,
+                )
+                return SendResult(verification=current, message=message, resent=True)
+        # Only the newest code of (stream, recipient, event) works — after the stream's
+        # grace period, during which the previous one still does. Without one, the
+        # earlier code is canceled at once, and its message too if queued.
+        grace = stream.resend_grace_seconds if policy.follows else 0
         earlier = Verification.objects.filter(
-            stream=stream, recipient=verification.recipient, event_key=verification.event_key
+            stream=stream, recipient=recipient, event_key=event_key
         )
-        if earlier.cancel(now=now):
+        replaced = (
+            list(earlier.pending().values_list("id", flat=True))
+            if stream.webhooks_enabled and not grace
+            else []
+        )
+        if earlier.replace(now=now, by=verification.id, grace_seconds=grace) and not grace:
             forget_codes(earlier.values("id"))
+            webhooks.record_endings(replaced)
         verification.save(force_insert=True)
-        return queue_message(**message_fields)
+        webhooks.record(stream=stream, type=webhooks.Type.PENDING, verification=verification)
+        return SendResult(verification=verification, message=queue_message(**message_fields))
 
 
 def _pending_verification(stream: Stream, recipient: str, event_key: str) -> Verification | None:
     return (
         Verification.objects.pending()
-        .filter(stream=stream, recipient=recipient, event_key=event_key)
+        .filter(
+            stream=stream, recipient=recipient, event_key=event_key, replaced_by_id__isnull=True
+        )
         .first()
+    )
+
+
+@sensitive_variables()
+def _compose(
+    stream: Stream,
+    template: EventTemplate | None,
+    text: str,
+    values: dict[str, str],
+    *,
+    code: str,
+    channel: str,
+    locale_used: str,
+) -> tuple[str, str, dict | None]:
+    """The message of ``code``: its text, the same text with the code masked, and for
+    a voice call its script (without the code; see gateways.voice)."""
+    if channel == Channel.VOICE:
+        # The text around each occurrence of the code, for the call's script (split on
+        # a marker no variable can hold).
+        marker = f"\x00{uuid.uuid4().hex}\x00"
+        pieces = _render(text, {**values, placeholders.CODE: marker}).split(marker)
+        script = VoiceScript(
+            intro=wording.voice_intro(locale_used),
+            pieces=tuple(pieces),
+            code=code,
+            repeat=stream.voice_repeat,
+            rate=stream.voice_rate,
+        )
+        masked = replace(script, code=MASK * len(code)).plain_text()
+        return script.plain_text(), masked, script.as_dict()
+    fmt = MessageFormat.of(stream, template)
+    rendered, masked = (
+        compose_sms(
+            _render(text, {**values, placeholders.CODE: shown}),
+            code=shown,
+            locale=locale_used,
+            fmt=fmt,
+        )
+        for shown in (code, MASK * len(code))
+    )
+    if stream.smart_encoding:
+        rendered, masked = smart_encode(rendered), smart_encode(masked)
+    return rendered, masked, None
+
+
+def _pending_to_resend(stream: Stream, recipient: str, event_key: str, now) -> Verification | None:
+    """The pending verification whose code a new send repeats (policy *same code*),
+    locked until the send commits: a check that approves it meanwhile waits, and then
+    the code it repeated is the one approved."""
+    return (
+        Verification.objects.select_for_update()
+        .pending()
+        .filter(stream=stream, recipient=recipient, event_key=event_key, expires_at__gt=now)
+        .exclude(sealed="")
+        .order_by("-created_at")
+        .first()
+    )
+
+
+@sensitive_variables()
+def send_code_again(
+    verification: Verification,
+    *,
+    channel: str,
+    variables: dict[str, str],
+    voice_language: str = "",
+    voice_gender: str = "",
+    estimate: prices.Estimate | None = None,
+) -> OutboundMessage:
+    """Queue the verification's own code once more (on ``channel``), in the language it
+    was first sent in: its lifetime and attempts stay as they are. Runs in the caller's
+    transaction, the row locked (a resend of the same code, a fallback). ``estimate``:
+    the one a budget was checked with, if any (else the message is priced here)."""
+    sealed = codes.unseal(verification.sealed)
+    stream = verification.stream
+    template = _enabled_template(stream, verification.event_key)
+    locale_used = verification.locale or stream.default_locale
+    text = template.text_for(locale_used)[0] if template.variants else template.text
+    contact = _ContactLookup(stream.account_id, verification.recipient)
+    ttl = max(int((verification.expires_at - timezone.now()).total_seconds()), 1)
+    values = _values(stream, text, contact, variables, ttl, locale_used)
+    rendered, masked, voice = _compose(
+        stream, template, text, values, code=sealed.code, channel=channel, locale_used=locale_used
+    )
+    return queue_message(
+        account_id=stream.account_id,
+        channel=channel,
+        recipient=verification.recipient,
+        sender=sealed.sender,
+        text=rendered,
+        masked_text=masked,
+        expires_at=verification.expires_at,
+        verification_id=verification.id,
+        voice_language=(voice_language or locale_used) if channel == Channel.VOICE else "",
+        voice_gender=voice_gender,
+        voice=voice,
+        # Test mode scripts the first message; what follows it (a resend, a fallback)
+        # is delivered, so a fallback can be tried end to end.
+        test_outcome="delivered" if verification.is_test else "",
+        estimate=estimate,
+    )
+
+
+def _enabled_template(stream: Stream, event_key: str) -> EventTemplate:
+    """The stream's enabled event template ``event_key`` (refused if there is none)."""
+    return _template_text(stream, event_key, CodeOverrides())[0]
+
+
+def _test_number(stream: Stream, recipient: str) -> dict | None:
+    """With the stream's test token: the recipient's test-number entry, or the refusal
+    (a test token reaches no live number). With the live token: None — a test number
+    is then an ordinary number, with a real code and a real gateway."""
+    if not getattr(stream, "test_mode", False):
+        return None
+    entry = stream.test_number(recipient)
+    if entry is None:
+        raise OtpError(
+            ErrorCode.TEST_NUMBERS_ONLY,
+            "This is the stream's test token: it sends only to the stream's test numbers.",
+            fields={"recipient": "Not a test number of this stream."},
+        )
+    return entry
+
+
+@sensitive_variables()
+def resend_verification(
+    *,
+    stream: Stream,
+    verification_id: uuid.UUID | str,
+    channel: str = "",
+    caller_ip: str | None = None,
+) -> SendResult:
+    """Send a pending verification's code again, the stream's resend policy deciding
+    which: *same code* — the same code on the same verification (counted against the
+    send limit; its lifetime not extended); *new code* — a new verification for the
+    same recipient and event, the previous code valid for the grace period. ``channel``
+    switches between SMS and voice (default: the verification's)."""
+    now = timezone.now()
+    verification = _find_verification(stream, verification_id, "", "", "")
+    refusal = _not_pending(verification, now)
+    if refusal is not None:
+        raise refusal
+    channel = channel or verification.channel
+    sealed = codes.unseal(verification.sealed)
+    if stream.resend_policy == Stream.ResendPolicy.SAME_CODE and sealed is not None:
+        try:
+            normalize_recipient(verification.recipient, channel=channel, stream=stream)
+            _enabled_template(stream, verification.event_key)  # refused if it is gone
+            return _resend_same_code(stream, verification, channel, sealed, now)
+        except guard.GuardRefusal as refusal:  # the destination policy, a budget
+            _settle_refusal(refusal, stream, verification.recipient, channel, None)
+            raise
+    return send_otp(
+        stream=stream,
+        recipient=verification.recipient,
+        event_key=verification.event_key,
+        channel=channel,
+        sender=sealed.sender if sealed and stream.is_customized_sender else "",
+        code=sealed.code if sealed and not stream.platform_generates_code else "",
+        variables=sealed.variables if sealed else None,
+        caller_ip=caller_ip,
+    )
+
+
+@sensitive_variables()
+def _resend_same_code(
+    stream: Stream, verification: Verification, channel: str, sealed: codes.Sealed, now
+) -> SendResult:
+    """The same code once more on the same verification: counted against the send limit
+    and (but in test mode) the budgets, like any send."""
+    with transaction.atomic():
+        limits.reserve_send(stream=stream, recipient=verification.recipient, now=now)
+        locked = _pending_to_resend(stream, verification.recipient, verification.event_key, now)
+        if locked is not None:
+            locked.stream = stream
+        if locked is None or locked.id != verification.id:
+            # Decided (or replaced) since it was read: say what it became.
+            verification.refresh_from_db()
+            raise _not_pending(verification, now) or OtpError(
+                ErrorCode.VERIFICATION_CANCELED,
+                "This verification was replaced by a newer code.",
+                details={"status": "canceled", "reason": "replaced"},
+            )
+        message = send_code_again(locked, channel=channel, variables=sealed.variables)
+        if not locked.is_test:  # test mode spends nothing
+            budgets.reserve(stream=stream, estimate=_estimate_of(message), now=now)
+    return SendResult(verification=locked, message=message, resent=True)
+
+
+def _estimate_of(message: OutboundMessage) -> prices.Estimate:
+    return prices.estimate(
+        account_id=message.account_id,
+        channel=message.channel,
+        country=phones.region_of(message.recipient),
+        text=message.text,
     )
 
 
@@ -662,34 +901,72 @@ def check_code(
     """
     now = timezone.now()
     verification = _find_verification(stream, verification_id, recipient, event_key, country)
+    if not verification_id and stream.resend_grace_seconds:
+        verification = _in_grace_matching(verification, code.strip(), now) or verification
     refusal = _not_pending(verification, now)
     if refusal is not None:
+        _record_check(verification, now, Check.Result.REFUSED)
         raise refusal
     if codes.code_matches(verification.id, code.strip(), verification.code_hash):
-        if verification.approve(now=now):
-            velocity.note_approved(
-                stream=stream, recipient=verification.recipient, now=now.timestamp()
+        # The approving check is the verification's decision (``decided_at``): no row of
+        # its own, so the right code costs one UPDATE (and, for a stream with webhooks,
+        # its event in the same transaction).
+        with transaction.atomic() if stream.webhooks_enabled else nullcontext():
+            if verification.approve(now=now):
+                velocity.note_approved(
+                    stream=stream, recipient=verification.recipient, now=now.timestamp()
+                )
+                webhooks.record_ending(verification)
+                # Outside a transaction without webhooks (the verify path's query
+                # budget): if this write is lost, the expiry sweep masks the code.
+                forget_codes([verification.id])
+                return verification
+    else:
+        with transaction.atomic():
+            counted = verification.count_wrong_attempt(now=now)
+            if counted:
+                _record_check(verification, now, Check.Result.WRONG_CODE)
+                if verification.status != Status.PENDING:  # that was the last attempt
+                    forget_codes([verification.id])
+                    webhooks.record_ending(verification)
+        if counted:
+            left = verification.attempts_left
+            raise OtpError(
+                ErrorCode.WRONG_CODE,
+                "The code is wrong. "
+                + (f"{left} attempt(s) left." if left else "No attempts left: the code is locked."),
+                fields={"code": "Wrong code."},
+                details={"attempts_left": left, "status": verification.status},
             )
-            # Outside a transaction (the verify path's query budget): if this write is
-            # lost, the expiry sweep masks the code.
-            forget_codes([verification.id])
-            return verification
-    elif verification.count_wrong_attempt(now=now):
-        if verification.status != Status.PENDING:  # that was the last attempt
-            forget_codes([verification.id])
-        left = verification.attempts_left
-        raise OtpError(
-            ErrorCode.WRONG_CODE,
-            "The code is wrong. "
-            + (f"{left} attempt(s) left." if left else "No attempts left: the code is locked."),
-            fields={"code": "Wrong code."},
-            details={"attempts_left": left, "status": verification.status},
-        )
     # Another request decided the row first: say what it became.
     verification.refresh_from_db()
+    _record_check(verification, now, Check.Result.REFUSED)
     raise _not_pending(verification, now) or OtpError(
         ErrorCode.SERVICE_UNAVAILABLE, "The verification changed meanwhile; retry."
     )
+
+
+def _in_grace_matching(newest: Verification, code: str, now) -> Verification | None:
+    """Found by recipient and event: when the code is not the newest verification's, the
+    replaced one whose grace period is running and whose code it is."""
+    if codes.code_matches(newest.id, code, newest.code_hash):
+        return None
+    graced = Verification.objects.pending().filter(
+        stream_id=newest.stream_id,
+        recipient=newest.recipient,
+        event_key=newest.event_key,
+        replaced_by_id__isnull=False,
+        expires_at__gt=now,
+    )
+    for candidate in graced.order_by("-created_at")[:5]:
+        if codes.code_matches(candidate.id, code, candidate.code_hash):
+            return candidate
+    return None
+
+
+def _record_check(verification: Verification, now, result: str) -> None:
+    """The timeline's entry for one verification request."""
+    Check.objects.create(verification=verification, checked_at=now, result=result)
 
 
 def _find_verification(
@@ -699,7 +976,8 @@ def _find_verification(
     event_key: str,
     country: str,
 ) -> Verification:
-    found = Verification.objects.filter(stream=stream)
+    # The test token finds only test verifications, the live token only live ones.
+    found = Verification.objects.filter(stream=stream, is_test=getattr(stream, "test_mode", False))
     if verification_id:
         found = found.filter(id=verification_id)
     else:
@@ -715,6 +993,7 @@ def _find_verification(
             "No verification of this stream matches.",
             fields={"id": "Not found."} if verification_id else {"recipient": "Not found."},
         )
+    verification.stream = stream  # the caller's (cached) stream: no query to read it
     return verification
 
 
@@ -722,8 +1001,12 @@ def _not_pending(verification: Verification, now) -> OtpError | None:
     """The refusal for a verification that can no longer be approved, if it is one.
     A pending verification past its expiry is marked expired here."""
     expired_now = verification.status == Status.PENDING and now >= verification.expires_at
-    if expired_now and not verification.expire_if_due(now=now):
-        verification.refresh_from_db()  # another request decided it first
+    if expired_now:
+        with transaction.atomic():
+            if verification.expire_if_due(now=now):
+                webhooks.record_ending(verification)
+            else:
+                verification.refresh_from_db()  # another request decided it first
     refusals = {
         Status.EXPIRED: (ErrorCode.VERIFICATION_EXPIRED, "The code has expired."),
         Status.MAX_ATTEMPTS_REACHED: (
@@ -736,7 +1019,9 @@ def _not_pending(verification: Verification, now) -> OtpError | None:
         ),
         Status.CANCELED: (
             ErrorCode.VERIFICATION_CANCELED,
-            "This verification was canceled or replaced by a newer code.",
+            "This verification was replaced by a newer code."
+            if verification.reason == Verification.Reason.REPLACED
+            else "This verification was canceled.",
         ),
         Status.FAILED: (
             ErrorCode.VERIFICATION_FAILED,
@@ -745,11 +1030,14 @@ def _not_pending(verification: Verification, now) -> OtpError | None:
     }
     if verification.status in refusals:
         code, message = refusals[verification.status]
-        return OtpError(
-            code,
-            message,
-            details={"status": verification.status, "attempts_left": verification.attempts_left},
-        )
+        details = {
+            "status": verification.status,
+            "reason": verification.reason,
+            "attempts_left": verification.attempts_left,
+        }
+        if verification.replaced_by_id:
+            details["replaced_by"] = str(verification.replaced_by_id)
+        return OtpError(code, message, details=details)
     return None
 
 
@@ -762,6 +1050,7 @@ def cancel_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> 
         with transaction.atomic():
             if verification.cancel(now=now):
                 forget_codes([verification.id])
+                webhooks.record_ending(verification)
                 return verification
         verification.refresh_from_db()
         refusal = _not_pending(verification, now)
@@ -774,21 +1063,18 @@ def cancel_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> 
 
 
 def get_verification(*, stream: Stream, verification_id: uuid.UUID | str) -> Verification:
-    """A verification of ``stream`` with its latest message (``latest_message``)."""
-    verification = Verification.objects.filter(stream=stream, id=verification_id).first()
+    """A verification of ``stream`` — whatever its status, for as long as it is retained
+    — with its latest message (``latest_message``) and its timeline (``timeline``)."""
+    test_mode = getattr(stream, "test_mode", False)
+    found = Verification.objects.filter(stream=stream, id=verification_id, is_test=test_mode)
+    verification = found.first()
     if verification is None:
         raise OtpError(
             ErrorCode.VERIFICATION_NOT_FOUND,
             "No verification of this stream has this id.",
             fields={"id": "Not found."},
         )
-    verification.latest_message = messages_for_verification(verification.id).first()
+    verification.timeline = timelines([verification])[verification.id]
+    sends = verification.timeline.sends
+    verification.latest_message = sends[-1] if sends else None
     return verification
-
-
-def effective_status(verification: Verification) -> str:
-    """The status as a client should see it: a pending code past its expiry is expired
-    even before the periodic clean-up writes so."""
-    if verification.status == Status.PENDING and timezone.now() >= verification.expires_at:
-        return Status.EXPIRED
-    return verification.status

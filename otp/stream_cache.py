@@ -51,11 +51,13 @@ def stream_and_hits(
     stream = (
         Stream.objects.select_related("account", "default_sender")
         .annotate(has_budgets=Exists(budgets))
-        .filter(token_hash=token_hash)
+        .filter(Q(token_hash=token_hash) | Q(test_token_hash=token_hash))
         .first()
     )
     if stream is None:
         return None, found.decisions
+    # Called with the test token: test mode (only test numbers, nothing reaches a gateway).
+    stream.test_mode = stream.test_token_hash == token_hash
     stream.enabled_templates = {t.key: t for t in stream.templates.filter(enabled=True)}
     if ttl and not found.cache_down:
         ratelimit.remember(_key(token_hash), stream, ttl)
@@ -70,28 +72,37 @@ def forget(token_hashes: Iterable[str | None]) -> None:
 
 def _remember_old_hash(sender, instance: Stream, **kwargs) -> None:
     if instance.pk:
-        instance._old_token_hash = (
-            Stream.objects.filter(pk=instance.pk).values_list("token_hash", flat=True).first()
+        old = (
+            Stream.objects.filter(pk=instance.pk)
+            .values_list("token_hash", "test_token_hash")
+            .first()
         )
+        instance._old_token_hashes = list(old or [])
 
 
 def _stream_changed(sender, instance: Stream, **kwargs) -> None:
-    forget([instance.token_hash, getattr(instance, "_old_token_hash", None)])
+    forget(
+        [instance.token_hash, instance.test_token_hash, *getattr(instance, "_old_token_hashes", [])]
+    )
 
 
 def _template_changed(sender, instance: EventTemplate, **kwargs) -> None:
-    forget(Stream.objects.filter(pk=instance.stream_id).values_list("token_hash", flat=True))
+    _forget_streams(Stream.objects.filter(pk=instance.stream_id))
 
 
 def _sender_changed(sender, instance: SenderID, **kwargs) -> None:
-    forget(Stream.objects.filter(default_sender=instance).values_list("token_hash", flat=True))
+    _forget_streams(Stream.objects.filter(default_sender=instance))
+
+
+def _forget_streams(streams) -> None:
+    forget(h for pair in streams.values_list("token_hash", "test_token_hash") for h in pair)
 
 
 def _budget_changed(sender, instance: Budget, **kwargs) -> None:
     streams = Stream.objects.filter(account_id=instance.account_id)
     if instance.stream_id:
         streams = streams.filter(pk=instance.stream_id)
-    forget(streams.values_list("token_hash", flat=True))
+    _forget_streams(streams)
 
 
 def connect() -> None:

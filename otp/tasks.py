@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import housekeeping, rollups
+from . import fallbacks, housekeeping, rollups
 
 
 @shared_task(name="otp.expire_verifications")
@@ -13,6 +13,11 @@ def expire_verifications_task() -> int:
 @shared_task(name="otp.prune_verifications")
 def prune_verifications_task() -> int:
     return housekeeping.prune_verifications()
+
+
+@shared_task(name="otp.fire_due_fallbacks")
+def fire_due_fallbacks_task() -> int:
+    return fallbacks.fire_due_fallbacks()
 
 
 @shared_task(name="otp.refresh_rollups")

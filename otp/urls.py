@@ -8,5 +8,6 @@ urlpatterns = [
     path("otp/verify", views.VerifyView.as_view(), name="verify"),
     path("otp/<uuid:verification_id>", views.VerificationView.as_view(), name="verification"),
     path("otp/<uuid:verification_id>/cancel", views.CancelView.as_view(), name="cancel"),
+    path("otp/<uuid:verification_id>/resend", views.ResendView.as_view(), name="resend"),
     path("analytics", views.AnalyticsView.as_view(), name="analytics"),
 ]

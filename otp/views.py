@@ -24,7 +24,9 @@ from .serializers import (
     AnalyticsQuerySerializer,
     AnalyticsSerializer,
     ErrorSerializer,
+    ResendRequestSerializer,
     SendRequestSerializer,
+    VerificationDetailSerializer,
     VerificationSerializer,
     VerifyRequestSerializer,
 )
@@ -111,6 +113,7 @@ class SendView(OtpAPIView):
                 ErrorCode.INVALID_PHONE,
                 ErrorCode.NOT_MOBILE,
                 ErrorCode.COUNTRY_NOT_ALLOWED,
+                ErrorCode.TEST_NUMBERS_ONLY,
                 ErrorCode.UNKNOWN_EVENT,
                 ErrorCode.SENDER_NOT_ALLOWED,
                 ErrorCode.SENDER_REQUIRED,
@@ -220,14 +223,18 @@ class VerifyView(OtpAPIView):
 class VerificationView(OtpAPIView):
     @extend_schema(
         operation_id="get_verification",
-        summary="A verification's status, with its message's delivery status",
-        responses={200: VerificationSerializer, **_errors(ErrorCode.VERIFICATION_NOT_FOUND)},
+        summary="A verification's status and reason, with its timeline of sends, checks "
+        "and fallbacks (answered for as long as the verification is retained)",
+        responses={
+            200: VerificationDetailSerializer,
+            **_errors(ErrorCode.VERIFICATION_NOT_FOUND),
+        },
     )
     def get(self, request, verification_id):
         verification = services.get_verification(
             stream=request.auth, verification_id=verification_id
         )
-        return Response(VerificationSerializer(verification).data)
+        return Response(VerificationDetailSerializer(verification).data)
 
 
 class CancelView(OtpAPIView):
@@ -252,6 +259,48 @@ class CancelView(OtpAPIView):
             stream=request.auth, verification_id=verification_id
         )
         return Response(VerificationSerializer(verification, context={"message": None}).data)
+
+
+class ResendView(OtpAPIView):
+    @extend_schema(
+        operation_id="resend_verification",
+        summary="Resend a pending verification's code, by the stream's resend policy",
+        description="Policy *same code*: the same code again on the same verification "
+        "(its lifetime unchanged). Policy *new code*: a new verification for the same "
+        "recipient and event (the previous code valid for the stream's grace period). "
+        "Either counts against the send limit and the budgets, and passes the destination "
+        "policy. `channel` switches SMS and voice.",
+        request=ResendRequestSerializer,
+        responses={
+            201: VerificationSerializer,
+            **_errors(
+                *BODY_ERRORS,
+                ErrorCode.VERIFICATION_NOT_FOUND,
+                ErrorCode.VERIFICATION_EXPIRED,
+                ErrorCode.MAX_ATTEMPTS_REACHED,
+                ErrorCode.ALREADY_APPROVED,
+                ErrorCode.VERIFICATION_CANCELED,
+                ErrorCode.VERIFICATION_FAILED,
+                ErrorCode.NOT_MOBILE,
+                ErrorCode.UNKNOWN_EVENT,
+                ErrorCode.SEND_LIMIT_REACHED,
+                ErrorCode.DESTINATION_NOT_ALLOWED,
+                ErrorCode.BUDGET_EXHAUSTED,
+                ErrorCode.SEND_BLOCKED,
+            ),
+        },
+    )
+    def post(self, request, verification_id):
+        serializer = ResendRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.resend_verification(
+            stream=request.auth,
+            verification_id=verification_id,
+            channel=serializer.validated_data.get("channel", ""),
+            caller_ip=request.caller_ip,
+        )
+        body = VerificationSerializer(result.verification, context={"message": result.message}).data
+        return Response(body, status=201)
 
 
 class AnalyticsView(OtpAPIView):

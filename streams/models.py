@@ -1,6 +1,7 @@
 """Tenancy and stream configuration: accounts, members, sender IDs, contacts, tags,
 streams and their event templates."""
 
+import secrets
 import uuid
 
 from django.conf import settings
@@ -10,7 +11,8 @@ from django.db import models
 from django.db.models import Q, Value
 from django.utils import timezone
 
-from . import locales, placeholders, policy, validators
+from . import channels, locales, placeholders, policy, validators
+from .crypto import EncryptedTextField
 from .tokens import IssuedToken
 
 
@@ -217,6 +219,15 @@ class Stream(models.Model):
         PLATFORM = "platform", "The platform generates the code"
         CLIENT = "client", "I will generate and send the code myself"
 
+    class ResendPolicy(models.TextChoices):
+        SAME_CODE = "same_code", "Send the same code again"
+        NEW_CODE = "new_code", "Send a new code (the previous one stays valid for a grace period)"
+
+    class FallbackTrigger(models.TextChoices):
+        UNDELIVERED = "undelivered", "The delivery report says undelivered or failed"
+        NO_DELIVERY_REPORT = "no_delivery_report", "No delivered report within N seconds"
+        NO_CHECK = "no_check", "No successful check within N seconds"
+
     class GuardMode(models.TextChoices):
         ENFORCE = "enforce", "Enforce: refuse what the guard finds"
         SHADOW = "shadow", "Shadow: record what the guard finds, refuse nothing"
@@ -333,6 +344,39 @@ class Stream(models.Model):
         validators=[validators.validate_number_kind_list],
         help_text="Number types refused by default that this stream may send to.",
     )
+    # What a new send for the same recipient and event does while a code is pending.
+    resend_policy = models.CharField(
+        max_length=10,
+        choices=ResendPolicy.choices,
+        default=ResendPolicy.NEW_CODE,
+        db_default=ResendPolicy.NEW_CODE,
+    )
+    resend_grace_seconds = models.PositiveSmallIntegerField(
+        default=0,
+        db_default=0,
+        validators=policy.RESEND_GRACE_SECONDS.validators(),
+        help_text="New code: how long the previous code still works after a newer send.",
+    )
+    # One fallback step: the same code again on another channel, when the trigger fires.
+    fallback_channel = models.CharField(
+        max_length=5, choices=channels.Channel.choices, blank=True, default="", db_default=""
+    )
+    fallback_trigger = models.CharField(
+        max_length=20,
+        choices=FallbackTrigger.choices,
+        default=FallbackTrigger.UNDELIVERED,
+        db_default=FallbackTrigger.UNDELIVERED,
+    )
+    fallback_after_seconds = models.PositiveIntegerField(
+        default=30,
+        db_default=30,
+        validators=policy.FALLBACK_AFTER_SECONDS.validators(),
+        help_text="For the timed triggers: seconds after the send.",
+    )
+
+    # Whether any enabled webhook endpoint listens: the API's hot paths write event rows
+    # only then, without a query to find out (kept by streams.services).
+    webhooks_enabled = models.BooleanField(default=False, db_default=False, editable=False)
 
     # --- Message content (wizard step 3)
     brand = models.CharField(
@@ -400,6 +444,15 @@ class Stream(models.Model):
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     token_prefix = models.CharField(max_length=16, blank=True, editable=False)
     token_issued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Test mode: a second token that reaches only the test numbers, each with its fixed
+    # code and scripted outcome ({"number", "code", "outcome"}); nothing reaches a gateway.
+    test_token_hash = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, editable=False
+    )
+    test_token_prefix = models.CharField(max_length=16, blank=True, db_default="", editable=False)
+    test_numbers = models.JSONField(
+        default=list, db_default=[], blank=True, validators=[validators.validate_test_numbers]
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -424,6 +477,13 @@ class Stream(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(status__in=["draft", "active", "disabled"]), name="stream_status"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    resend_grace_seconds__gte=policy.RESEND_GRACE_SECONDS.minimum,
+                    resend_grace_seconds__lte=policy.RESEND_GRACE_SECONDS.maximum,
+                ),
+                name="stream_resend_grace",
             ),
         ]
 
@@ -495,6 +555,10 @@ class Stream(models.Model):
     @property
     def platform_generates_code(self) -> bool:
         return self.code_generator == self.CodeGenerator.PLATFORM
+
+    def test_number(self, number: str) -> dict | None:
+        """The test number's entry ({"number", "code", "outcome"}), if it is one."""
+        return next((n for n in self.test_numbers if n.get("number") == number), None)
 
     @property
     def code_alphabet_size(self) -> int:
@@ -647,6 +711,95 @@ class EventTemplate(models.Model):
         (``None``: the default text)."""
         tag = locales.resolve_variant(self.variants or {}, locale) if locale else None
         return (self.variants[tag], tag) if tag else (self.text, None)
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookEndpoint(models.Model):
+    """Where a stream's events are POSTed, signed with the endpoint's secret."""
+
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    # Signs every delivery (HMAC-SHA256); shown to the account, encrypted at rest.
+    secret = EncryptedTextField(default=new_webhook_secret, editable=False)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookEvent(models.Model):
+    """The outbox: one row per event, written in the transaction of the state change it
+    reports (otp's), so no event is lost when the broker is down (a beat sweep sends
+    it). ``verification_id`` is a plain reference: otp sits above."""
+
+    class Type(models.TextChoices):
+        PENDING = "verification.pending"
+        DELIVERED = "verification.delivered"
+        APPROVED = "verification.approved"
+        FAILED = "verification.failed"
+        EXPIRED = "verification.expired"
+        CANCELED = "verification.canceled"
+        BLOCKED = "verification.blocked"
+        FALLBACK = "verification.fallback"
+        BUDGET_ALERT = "budget.alert"
+        TEST = "test"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    stream = models.ForeignKey(Stream, on_delete=models.CASCADE, related_name="webhook_events")
+    type = models.CharField(max_length=30, choices=Type.choices)
+    verification_id = models.UUIDField(null=True, blank=True)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["created_at"], name="webhook_event_created")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint. Deliveries of one chain (an endpoint and a
+    verification) go out one at a time in the order they were written."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"  # retried for the whole retry period, then given up
+
+    id = models.BigAutoField(primary_key=True)  # the order within a chain
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    chain = models.CharField(max_length=64)  # the verification id, or the event's own
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["endpoint", "chain", "status", "id"], name="webhook_chain"),
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} to {self.endpoint_id}: {self.status}"
 
 
 class StreamChange(models.Model):

@@ -30,6 +30,8 @@ class Range:
 CODE_LENGTH = Range(4, 32)
 CODE_TTL_SECONDS = Range(30, 86400)
 MAX_ATTEMPTS = Range(1, 20)
+RESEND_GRACE_SECONDS = Range(0, 300)
+FALLBACK_AFTER_SECONDS = Range(5, 3600)
 
 DIGITS = string.digits
 UPPER = string.ascii_uppercase

@@ -15,6 +15,8 @@ from .models import (
     SenderID,
     Stream,
     StreamChange,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 
@@ -49,6 +51,15 @@ def account_contacts(account: Account, search: str = "") -> QuerySet[Contact]:
             | Q(last_name__icontains=search)
         )
     return contacts
+
+
+def stream_webhook_endpoints(stream: Stream) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(stream=stream).order_by("created_at", "id")
+
+
+def endpoint_deliveries(endpoint: WebhookEndpoint) -> QuerySet[WebhookDelivery]:
+    """An endpoint's delivery log, newest first, with each delivery's event."""
+    return WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event").order_by("-id")
 
 
 def stream_changes(stream: Stream) -> QuerySet[StreamChange]:

@@ -8,9 +8,10 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 from django.utils.text import slugify
 
-from . import placeholders
+from . import placeholders, webhooks
 from .models import (
     Account,
     Budget,
@@ -22,6 +23,9 @@ from .models import (
     Stream,
     StreamChange,
     Tag,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
 )
 from .tokens import issue_token
 
@@ -295,6 +299,11 @@ CODE_HANDLING_FIELDS = (
     "send_limit_enabled",
     "send_limit_count",
     "send_limit_cooldown_minutes",
+    "resend_policy",
+    "resend_grace_seconds",
+    "fallback_channel",
+    "fallback_trigger",
+    "fallback_after_seconds",
     "weak_codes_accepted",
     "caller_text_allowed",
     "guard_mode",
@@ -307,6 +316,7 @@ def save_code_handling(
     *, stream: Stream, changes: Mapping[str, object], by: Membership | None = None
 ) -> Stream:
     """Wizard step 2: who generates the code, its shape and life, the send limit,
+    the resend policy and the channel fallback, the guard.
     Settings not in ``changes`` keep their value. All of them are
     security settings: only owners and admins change them (resending the same values
     is no change)."""
@@ -585,6 +595,88 @@ def delete_contact_field(*, contact_field: ContactField) -> None:
     for contact in Contact.objects.filter(account=account, custom_fields__has_key=key):
         contact.custom_fields.pop(key, None)
         contact.save(update_fields=["custom_fields", "updated_at"])
+
+
+@transaction.atomic
+def save_webhook_endpoint(
+    *, stream: Stream, url: str, enabled: bool = True, endpoint: WebhookEndpoint | None = None
+) -> WebhookEndpoint:
+    """Add (or change) where the stream's events are POSTed. Its secret is made once."""
+    endpoint = endpoint or WebhookEndpoint(stream=stream)
+    endpoint.url, endpoint.enabled = url, enabled
+    try:
+        endpoint.full_clean(exclude=["stream", "secret"])
+    except ValidationError as exc:
+        raise Refused("; ".join(exc.messages)) from None
+    endpoint.save()
+    _note_webhooks(stream)
+    return endpoint
+
+
+@transaction.atomic
+def delete_webhook_endpoint(*, endpoint: WebhookEndpoint) -> None:
+    stream = endpoint.stream
+    endpoint.delete()
+    _note_webhooks(stream)
+
+
+def _note_webhooks(stream: Stream) -> None:
+    """Keep ``Stream.webhooks_enabled`` true exactly when an enabled endpoint listens
+    (saved through ``save()``, so the API's stream cache forgets the old value)."""
+    listening = stream.webhook_endpoints.filter(enabled=True).exists()
+    if stream.webhooks_enabled != listening:
+        stream.webhooks_enabled = listening
+        stream.save(update_fields=["webhooks_enabled", "updated_at"])
+
+
+def redeliver_webhook(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery's event to its endpoint again, now (a new delivery at the end of
+    its chain), whatever became of the first."""
+    with transaction.atomic():
+        again = WebhookDelivery.objects.create(
+            endpoint=delivery.endpoint,
+            event=delivery.event,
+            chain=delivery.chain,
+            created_at=timezone.now(),
+        )
+        transaction.on_commit(lambda: webhooks.publish(again.endpoint_id, again.chain))
+    return again
+
+
+def send_test_webhook(*, endpoint: WebhookEndpoint) -> WebhookEvent:
+    """A ``test`` event to this endpoint only: how a receiver is tried out."""
+    data = {"message": "A test event from OTP Streams.", "endpoint": endpoint.url}
+    with transaction.atomic():
+        return webhooks.write_event(
+            stream=endpoint.stream, type=WebhookEvent.Type.TEST, data=data, endpoints=[endpoint]
+        )
+
+
+# --- Test mode --------------------------------------------------------------------------
+
+
+def issue_test_token(*, stream: Stream) -> str:
+    """Issue (or replace) the stream's test token and return it: the only time it is
+    seen. It reaches only the test numbers; the live token is untouched."""
+    if stream.status == Stream.Status.DRAFT:
+        raise Refused("A draft gets its tokens when it is created.")
+    token = issue_token()
+    stream.test_token_hash, stream.test_token_prefix = token.hash, token.prefix
+    stream.save(update_fields=["test_token_hash", "test_token_prefix", "updated_at"])
+    return token.plaintext
+
+
+def save_test_numbers(*, stream: Stream, numbers: list[dict]) -> Stream:
+    """The stream's test numbers, each ``{"number", "code", "outcome"}``."""
+    stream.test_numbers = numbers
+    try:
+        stream.full_clean(
+            exclude=[f.name for f in Stream._meta.concrete_fields if f.name != "test_numbers"]
+        )
+    except ValidationError as exc:
+        raise Refused("; ".join(exc.messages)) from None
+    stream.save(update_fields=["test_numbers", "updated_at"])
+    return stream
 
 
 # --- Members -------------------------------------------------------------------------

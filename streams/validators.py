@@ -148,3 +148,29 @@ def validate_app_hash(value: str) -> None:
             "The app hash has exactly 11 characters: letters, digits, + and /.",
             code="invalid_app_hash",
         )
+
+
+# What a test number's message does instead of reaching a gateway.
+TEST_OUTCOMES = ("delivered", "undelivered", "submit_failure", "never_delivered")
+TEST_CODE_RE = re.compile(r"^[0-9A-Za-z]{4,32}$")
+
+
+def validate_test_numbers(value) -> None:
+    """A list of {"number": E.164, "code": 4-32 letters or digits, "outcome": one of
+    TEST_OUTCOMES}, each number once."""
+    if not isinstance(value, list):
+        raise ValidationError("A list of test numbers.")
+    seen = set()
+    for entry in value:
+        if not isinstance(entry, dict) or set(entry) != {"number", "code", "outcome"}:
+            raise ValidationError("Each test number has a number, a code and an outcome.")
+        validate_e164(entry["number"])
+        if not TEST_CODE_RE.match(str(entry["code"])):
+            raise ValidationError(f"{entry['number']}: the code is 4 to 32 letters or digits.")
+        if entry["outcome"] not in TEST_OUTCOMES:
+            raise ValidationError(
+                f"{entry['number']}: the outcome is one of {', '.join(TEST_OUTCOMES)}."
+            )
+        if entry["number"] in seen:
+            raise ValidationError(f"{entry['number']} is listed twice.")
+        seen.add(entry["number"])

@@ -654,6 +654,7 @@ def test_openapi_schema_documents_every_endpoint_and_error_code(client):
         "/api/v1/otp/verify",
         "/api/v1/otp/{verification_id}",
         "/api/v1/otp/{verification_id}/cancel",
+        "/api/v1/otp/{verification_id}/resend",
         "/api/v1/analytics",
     }
     text = json.dumps(schema)

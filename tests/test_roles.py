@@ -87,10 +87,18 @@ def team(db):
     contact_import = ContactImport.objects.create(account=account, total_rows=1)
     objects = {"active": active, "draft": draft, "sender": sender, "contact": contact}
     contact_field = ContactField.objects.create(account=account, key="plan", name="Plan")
+    endpoint = services.save_webhook_endpoint(stream=active, url="http://127.0.0.1:9/hook")
+    services.send_test_webhook(endpoint=endpoint)
     return (
         account,
         users,
-        {**objects, "contactimport": contact_import, "contactfield": contact_field},
+        {
+            **objects,
+            "contactimport": contact_import,
+            "contactfield": contact_field,
+            "endpoint": endpoint,
+            "delivery": endpoint.deliveries.first(),
+        },
     )
 
 
@@ -103,6 +111,8 @@ def paths_for(objects: dict, stream: Stream, membership: Membership) -> list[str
         "contactimport": objects["contactimport"],
         "contactfield": objects["contactfield"],
         "membership": membership,
+        "endpoint": objects["endpoint"],
+        "delivery": objects["delivery"],
     }
     paths = []
     for route in CONSOLE:

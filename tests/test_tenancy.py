@@ -11,7 +11,8 @@ from django.test import Client
 from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
 from otp.models import Verification
 from otp.rollups import refresh_rollups
-from streams.models import Contact, ContactField, ContactImport, Membership, Tag
+from streams import services as stream_services
+from streams.models import Contact, ContactField, ContactImport, Membership, Tag, WebhookDelivery
 from tests.support import factories
 from tests.support.otp_client import OtpClient
 from tests.support.urlwalk import ADMIN, API, AUTH, CALLBACK, CannotFill, all_routes, fill, snapshot
@@ -37,6 +38,7 @@ def account_with_data(name: str, stream_name: str, sender: str, first_name: str,
     )
     stream.tags.add(tag)
     draft, _ = factories.make_stream(account, name=f"{stream_name} draft", active=False)
+    endpoint = stream_services.save_webhook_endpoint(stream=stream, url="http://127.0.0.1:9/hook")
     sent = OtpClient(token).send(recipient=phone)
     assert sent.status_code == 201, sent.content
     verification = Verification.objects.get(id=sent.json()["id"])
@@ -68,6 +70,10 @@ def account_with_data(name: str, stream_name: str, sender: str, first_name: str,
         "messageattempt": MessageAttempt.objects.get(message=message),
         "attempt": MessageAttempt.objects.get(message=message),
         "gateway": gateway,
+        "webhookendpoint": endpoint,
+        "endpoint": endpoint,
+        "webhookdelivery": WebhookDelivery.objects.filter(endpoint=endpoint).first(),
+        "delivery": WebhookDelivery.objects.filter(endpoint=endpoint).first(),
     }
     return objects, token
 

@@ -14,6 +14,7 @@ from streams.models import Stream
 from .. import previews
 from ..context import account_view
 from ..filters import StreamFilter
+from ..forms import TestNumbersForm
 
 
 @account_view
@@ -43,21 +44,31 @@ def stream_new(request):
 # A rotated token waits in the session for the page that shows it: POST, redirect,
 # GET, so reloading the page neither rotates again nor shows the token twice.
 NEW_TOKEN_SESSION_KEY = "new_token:{}"  # noqa: S105 - a session key, not a secret
+NEW_TEST_TOKEN_SESSION_KEY = "new_test_token:{}"  # noqa: S105 - a session key, not a secret
 
 
 @account_view
 def stream_detail(request, public_id):
     stream = get_object_or_404(selectors.account_streams(request.account), public_id=public_id)
     token = request.session.pop(NEW_TOKEN_SESSION_KEY.format(stream.public_id), None)
-    response = render(request, "console/detail.html", _detail_context(request, stream, token))
+    test_token = request.session.pop(NEW_TEST_TOKEN_SESSION_KEY.format(stream.public_id), None)
+    title = "New test token" if test_token and not token else ""
+    token = token or test_token
+    response = render(
+        request, "console/detail.html", _detail_context(request, stream, token, token_title=title)
+    )
     if token:
         response["Cache-Control"] = "no-store"  # the token must not come back from a cache
     return response
 
 
-def _detail_context(request, stream: Stream, token: str | None = None) -> dict:
+def _detail_context(
+    request, stream: Stream, token: str | None = None, test_form=None, token_title: str = ""
+) -> dict:
     return {
         "stream": stream,
+        "test_numbers_form": test_form or TestNumbersForm.for_stream(stream),
+        "token_title": token_title or "New API token",
         "templates": stream.templates.all(),
         "message_previews": previews.message_previews(stream),
         "verifications": otp_selectors.recent_verifications(stream),
@@ -95,3 +106,34 @@ def stream_rotate(request, public_id):
         return redirect("console:detail", public_id=stream.public_id)
     request.session[NEW_TOKEN_SESSION_KEY.format(stream.public_id)] = token
     return redirect("console:detail", public_id=stream.public_id)
+
+
+@require_POST
+@account_view(manage=True)
+def stream_test_token(request, public_id):
+    """Issue the stream's test token (shown once), for test mode."""
+    stream = get_object_or_404(selectors.account_streams(request.account), public_id=public_id)
+    try:
+        token = services.issue_test_token(stream=stream)
+    except services.Refused as refusal:
+        messages.error(request, str(refusal))
+        return redirect("console:detail", public_id=stream.public_id)
+    request.session[NEW_TEST_TOKEN_SESSION_KEY.format(stream.public_id)] = token
+    return redirect("console:detail", public_id=stream.public_id)
+
+
+@require_POST
+@account_view(manage=True)
+def stream_test_numbers(request, public_id):
+    stream = get_object_or_404(selectors.account_streams(request.account), public_id=public_id)
+    form = TestNumbersForm(request.POST)
+    if form.is_valid():
+        try:
+            services.save_test_numbers(stream=stream, numbers=form.cleaned_data["numbers"])
+        except services.Refused as refusal:
+            form.add_error("numbers", str(refusal))
+        else:
+            messages.success(request, "Test numbers saved.")
+            return redirect("console:detail", public_id=stream.public_id)
+    context = _detail_context(request, stream, test_form=form)
+    return render(request, "console/detail.html", context, status=400)

@@ -33,6 +33,9 @@ OUTCOMES = [
     ("pending", "sent", 5),
 ]
 
+# The final reason each status stands for here (pending: none).
+REASON_OF_STATUS = {"pending": "", "canceled": "canceled_by_client", "failed": "undeliverable"}
+
 
 def seed(
     account: Account,
@@ -64,7 +67,7 @@ def seed(
             # an earlier one was replaced by this send.
             key = (stream.pk, RECIPIENTS[country], event_key)
             if key in pending:
-                pending[key].status = "canceled"
+                pending[key].status, pending[key].reason = "canceled", "replaced"
                 pending[key].decided_at = created
             pending[key] = None
         v = Verification(
@@ -76,6 +79,7 @@ def seed(
             channel=channel,
             code_hash="0" * 64,
             status=status,
+            reason=REASON_OF_STATUS.get(status, status),
             max_attempts=5,
             expires_at=created + timedelta(minutes=5),
             decided_at=decided,
