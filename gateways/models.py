@@ -187,25 +187,31 @@ class OutboundMessageQuerySet(models.QuerySet):
         (never sent), what is being sent is masked once recorded (``expires_at``), and
         the text of what is done is replaced by its masked copy, so that not even the
         encryption key reveals the code any more. Returns how many rows it touched."""
+        rows, values = self.forgetting_codes(now=now)
+        # One statement: it runs in the request that approves a code.
+        return rows.update(**values)
+
+    def forgetting_codes(self, *, now: datetime) -> tuple[OutboundMessageQuerySet, dict]:
+        """:meth:`forget_codes` as the rows it changes and their new values, for a caller
+        that sends it within a larger statement (``streams.statements``)."""
         queued, sending = Q(status=Status.QUEUED), Q(status=Status.SENDING)
         has_mask = ~Q(masked_text="")
         counts = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
         text = self.model._meta.get_field("text")
-        # One statement: it runs in the request that approves a code.
-        return self.filter(queued | sending | has_mask).update(
-            status=Case(When(queued, then=Value(Status.CANCELED)), default=F("status")),
-            text=Case(
+        return self.filter(queued | sending | has_mask), {
+            "status": Case(When(queued, then=Value(Status.CANCELED)), default=F("status")),
+            "text": Case(
                 When(sending | ~has_mask, then=F("text")),
                 default=F("masked_text"),
                 output_field=text,
             ),
-            masked_text=Case(
+            "masked_text": Case(
                 When(sending, then=F("masked_text")), default=Value(""), output_field=text
             ),
-            expires_at=Case(When(sending & counts, then=Value(now)), default=F("expires_at")),
-            next_attempt_at=Case(When(queued, then=Value(None)), default=F("next_attempt_at")),
-            updated_at=now,
-        )
+            "expires_at": Case(When(sending & counts, then=Value(now)), default=F("expires_at")),
+            "next_attempt_at": Case(When(queued, then=Value(None)), default=F("next_attempt_at")),
+            "updated_at": now,
+        }
 
     def release(self, *, retry_at: datetime | None = None, **progress) -> int:
         """sending -> queued: the claim given back, to be tried again at ``retry_at``."""
