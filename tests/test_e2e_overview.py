@@ -52,7 +52,7 @@ def test_the_overview_draws_its_charts_with_the_apis_numbers(page, live_server, 
     _, owner, stream, token = known
     url = live_server.url
     sign_in(page, url, owner)
-    page.goto(f"{url}/overview/?period=7d&stream={stream.pk}")
+    page.goto(f"{url}/?period=7d&stream={stream.pk}")
     expect(page.locator("h1")).to_have_text("Overview")
     page.wait_for_function("window.overviewCharts && Object.keys(window.overviewCharts).length")
     api = requests.get(
