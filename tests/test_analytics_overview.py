@@ -174,6 +174,12 @@ def decisions_in_sql(account, period: dict, **where) -> dict[str, int]:
         return {f"{code}:{rule}:{outcome}": n for code, rule, outcome, n in cursor}
 
 
+def period_of(html: str) -> dict[str, str]:
+    """The period a page says it shows (whole hours, UTC)."""
+    start, end = re.search(r'id="period-label">([^ ]+) to ([^ ]+) UTC', html).groups()
+    return {"start": f"{start}+00:00", "end": f"{end}+00:00"}
+
+
 def refusals_shown(html: str) -> dict[str, int]:
     rows = re.findall(r'<tr data-refusal="([^"]+)">.*?<td>(\d+)</td></tr>', html)
     return {key: int(n) for key, n in rows}
@@ -193,12 +199,8 @@ def test_the_guards_refusals_equal_the_decision_rows(signed_in, account, known, 
     stream = known[0]
     query = query.format(stream=stream.pk)
     where = {k: (stream.pk if v == "{stream}" else v) for k, v in where.items()}
-    response = signed_in.get(f"/?{query}")
-    html = response.content.decode()
-    period = re.search(r'id="period-label">([^ ]+) to ([^ ]+) UTC', html)
-    truth = decisions_in_sql(
-        account, {"start": period.group(1) + "+00:00", "end": period.group(2) + "+00:00"}, **where
-    )
+    html = signed_in.get(f"/?{query}").content.decode()
+    truth = decisions_in_sql(account, period_of(html), **where)
     assert truth, "the data set has decisions for this view"
     assert refusals_shown(html) == truth
     rows = list(csv.reader(io.StringIO(signed_in.get(f"/overview.csv?{query}").content.decode())))
@@ -224,3 +226,31 @@ def test_refusals_without_an_event_or_gateway_are_not_counted_under_those_filter
     truth = decisions_in_sql(stream.account, period, stream_id=stream.pk)
     counted = {f"{r['code']}:{r['rule']}:{r['outcome']}": r["count"] for r in answer["refusals"]}
     assert counted == truth and answer["refusals_note"] is None
+
+
+def test_a_streams_page_shows_its_numbers_for_the_period(signed_in, known):
+    stream, _, other = known
+    html = signed_in.get(f"/streams/{stream.public_id}/?period=30d").content.decode()
+    mine = Verification.objects.filter(stream=stream)
+    assert 'id="numbers"' in html and 'id="chart-series"' in html and 'id="by-gateway"' in html
+    assert metric(html, "requested") == mine.count() < Verification.objects.count()
+    assert metric(html, "approved") == mine.filter(status="approved").count()
+    by_country = dict(re.findall(r'<th scope="row">([A-Z]{2})</th><td>(\d+)</td>', html))
+    for country in analytics_data.RECIPIENTS:
+        assert int(by_country.get(country, 0)) == mine.filter(country=country).count()
+    account = stream.account
+    truth = decisions_in_sql(account, period_of(html), stream_id=stream.pk)
+    assert refusals_shown(html) == truth
+    # The same period, more filters, in the overview; the same numbers as CSV.
+    assert f'href="/?stream={stream.pk}&amp;period=30d"' in html
+    assert f'href="/overview.csv?stream={stream.pk}&amp;period=30d"' in html
+
+
+def test_a_streams_page_refuses_a_bad_period_and_a_draft_has_no_numbers(signed_in, account):
+    stream, _ = factories.make_stream(account)
+    response = signed_in.get(f"/streams/{stream.public_id}/?period=custom&first=2026-02-10")
+    assert response.status_code == 400
+    assert "A custom period needs a first and a last day." in response.content.decode()
+    draft, _ = factories.make_stream(account, active=False)
+    html = signed_in.get(f"/streams/{draft.public_id}/").content.decode()
+    assert 'id="numbers"' not in html
