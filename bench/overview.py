@@ -48,7 +48,9 @@ FROM (
            CASE WHEN h %% 100 < 71 THEN 'approved' WHEN h %% 100 < 81 THEN 'expired'
                 WHEN h %% 100 < 84 THEN 'max_attempts_reached'
                 WHEN h %% 100 < 90 THEN 'canceled' WHEN h %% 100 < 94 THEN 'failed'
-                ELSE 'pending' END AS status,
+                -- One pending code per recipient and event (a constraint): the first
+                -- 10,000 rows have distinct recipients; older codes have expired.
+                WHEN i <= 10000 THEN 'pending' ELSE 'expired' END AS status,
            now() - make_interval(secs => (i::bigint * 2591) %% (30 * 86400)) AS created_at
     FROM (SELECT i, (i::bigint * 2654435761) %% 1000003 AS h
           FROM generate_series(1, %(count)s) AS i) AS seq

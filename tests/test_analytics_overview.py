@@ -229,7 +229,7 @@ def test_refusals_without_an_event_or_gateway_are_not_counted_under_those_filter
 
 
 def test_a_streams_page_shows_its_numbers_for_the_period(signed_in, known):
-    stream, _, other = known
+    stream = known[0]
     html = signed_in.get(f"/streams/{stream.public_id}/?period=30d").content.decode()
     mine = Verification.objects.filter(stream=stream)
     assert 'id="numbers"' in html and 'id="chart-series"' in html and 'id="by-gateway"' in html

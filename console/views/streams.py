@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from otp import selectors as otp_selectors
@@ -69,14 +69,13 @@ def _stream_numbers(request, stream: Stream) -> dict:
     stream alone; none for a draft, which has sent nothing), and the query that shows
     the same period in the overview and its CSV."""
     form = PeriodForm(request.GET)
-    query = QueryDict(mutable=True)
-    query["stream"] = str(stream.pk)
-    query.update({k: v for k, v in request.GET.items() if k in form.fields})
+    period = {name: value for name, value in request.GET.items() if name in form.fields}
     numbers = None
     if stream.status != Stream.Status.DRAFT and form.is_valid():
         filters = form.filters(now=timezone.now(), stream_ids=(stream.pk,))
         numbers = otp_selectors.analytics_overview(request.account, filters)
-    return {"period_form": form, "numbers": numbers, "numbers_query": query.urlencode()}
+    query = urlencode({"stream": stream.pk, **period})
+    return {"period_form": form, "numbers": numbers, "numbers_query": query}
 
 
 def _detail_context(
