@@ -69,7 +69,7 @@ def _stream_numbers(request, stream: Stream) -> dict:
     stream alone; none for a draft, which has sent nothing), and the query that shows
     the same period in the overview and its CSV."""
     form = PeriodForm(request.GET)
-    period = {name: value for name, value in request.GET.items() if name in form.fields}
+    period = {name: value for name, value in request.GET.items() if name in form.fields and value}
     numbers = None
     if stream.status != Stream.Status.DRAFT and form.is_valid():
         filters = form.filters(now=timezone.now(), stream_ids=(stream.pk,))
