@@ -11,7 +11,7 @@ import requests
 
 from gateways.models import Gateway, Price
 from otp.rollups import refresh_rollups
-from streams.models import Stream
+from streams.models import SenderID, Stream
 from tests.support import analytics_data, factories
 from tests.support.browser import shot
 
@@ -155,6 +155,22 @@ def test_confirm_dialogs_and_rotate_once(page, live_server, known):
     assert token not in page.content()
     stream.refresh_from_db()
     assert stream.token_hash == rotated
+
+    # Deleting asks first too; cancel keeps, confirm deletes.
+    spare = factories.make_sender(stream.account, "Spare")
+    page.goto(f"{url}/senders/")
+    row = page.locator("tr", has_text="Spare")
+    row.locator("button:has-text('Delete')").click()
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Delete Spare?")
+    shot(page, "dialog-delete")
+    page.click("#confirm-cancel")
+    expect(dialog).to_be_hidden()
+    assert SenderID.objects.filter(pk=spare.pk).exists()
+    row.locator("button:has-text('Delete')").click()
+    page.click("#confirm-ok")
+    expect(page.locator("tr", has_text="Spare")).to_have_count(0)
+    assert not SenderID.objects.filter(pk=spare.pk).exists()
     assert page.errors == []
 
 
@@ -342,4 +358,31 @@ def test_a_first_account_made_on_the_command_line_signs_in_to_its_overview(page,
     page.click("#overview-empty >> text=Create your first stream")
     expect(page.locator("h1")).to_contain_text("Create stream")
     shot(page, "first-account")
+    assert page.errors == []
+
+
+def test_the_block_list_picker_saves_what_it_shows_on_a_phone(page, live_server):
+    from playwright.sync_api import expect
+
+    account = factories.make_account(name="Blocks Co")
+    owner = factories.make_user(account=account, role="owner")
+    draft, _ = factories.make_stream(account, active=False)
+    page.set_viewport_size(PHONE)
+    sign_in(page, live_server.url, owner)
+    page.goto(f"{live_server.url}/streams/{draft.public_id}/step/2/")
+    blocked = page.locator("#field-blocked_countries .country-picker")
+    expect(page.locator("#id_blocked_countries")).to_be_hidden()
+    search = blocked.locator("input[type=search]")
+    search.fill("nige")
+    expect(blocked.locator("[data-country=NG]")).to_have_text("Nigeria (NG, +234)")
+    blocked.locator("[data-country=NG]").click()
+    search.fill("indon")
+    search.press("Enter")
+    expect(blocked.locator(".chips li")).to_have_count(2)
+    assert horizontal_overflow(page) <= 0
+    shot(page, "phone-block-list")
+    page.click("#save-next")
+    expect(page.locator("[aria-current=step]")).to_contain_text("Message content")
+    draft.refresh_from_db()
+    assert sorted(draft.blocked_countries) == ["ID", "NG"]
     assert page.errors == []
