@@ -568,6 +568,17 @@ def apply_receipt(gateway: Gateway, receipt: Receipt) -> OutboundMessage | None:
     return message
 
 
+def apply_bound_receipt(gateway_id: int, receipt: Receipt) -> str | None:
+    """A receipt read from a gateway's own connection (an SMPP bind) rather than
+    posted to its URL: the same flow, bound to the gateway whose session read it. The
+    status the message is left in; ``None`` for a message unknown to that gateway."""
+    gateway = Gateway.objects.filter(pk=gateway_id).first()
+    if gateway is None:
+        return None
+    message = apply_receipt(gateway, receipt)
+    return message.status if message is not None else None
+
+
 def _tell_outcome(message: OutboundMessage) -> None:
     """Tell otp what a delivery report said, once: a duplicate report moves nothing."""
     facts = {"verification_id": message.verification_id, "message_id": message.id}

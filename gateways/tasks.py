@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from . import services
+from .adapters import Receipt
 
 
 @shared_task(name="gateways.deliver_message")
@@ -13,6 +14,17 @@ def deliver_message_task(message_id: str) -> str | None:
 @shared_task(name="gateways.deliver_batch")
 def deliver_batch_task(channel: str) -> int:
     return services.deliver_batch(channel=channel)
+
+
+@shared_task(name="gateways.apply_smpp_receipt")
+def apply_smpp_receipt_task(
+    gateway_id: int, provider_message_id: str, status: str, error: str, raw_status: str
+) -> str | None:
+    """A delivery receipt an SMPP session read from its bind (``deliver_sm``)."""
+    return services.apply_bound_receipt(
+        gateway_id,
+        Receipt(provider_message_id, status, error=error, raw_status=raw_status),
+    )
 
 
 @shared_task(name="gateways.requeue_stale_messages")

@@ -13,6 +13,7 @@ from .base import (
 from .console import ConsoleAdapter
 from .kannel import KannelAdapter
 from .noop import NoopAdapter
+from .smpp import SmppAdapter
 from .twilio import TwilioAdapter
 from .vonage import VonageAdapter
 from .webhook import WebhookAdapter
@@ -21,6 +22,7 @@ REGISTRY: dict[str, type[Adapter]] = {
     "console": ConsoleAdapter,
     "noop": NoopAdapter,
     "kannel": KannelAdapter,
+    "smpp": SmppAdapter,
     "twilio": TwilioAdapter,
     "vonage": VonageAdapter,
     "webhook": WebhookAdapter,

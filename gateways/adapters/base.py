@@ -72,6 +72,8 @@ class SettingSpec:
     required: bool = False
     secret: bool = False
     help: str = ""
+    # The only values a text setting may take (empty: any).
+    choices: tuple[str, ...] = ()
 
     @property
     def type_name(self) -> str:
@@ -141,6 +143,9 @@ class Adapter:
                     problems.append(f"{spec.name!r} is required.")
             elif not spec.accepts(values[spec.name]):
                 problems.append(f"{spec.name!r} must be {spec.type_name}.")
+            elif spec.choices and values[spec.name] not in spec.choices:
+                allowed = ", ".join(repr(c) for c in spec.choices)
+                problems.append(f"{spec.name!r} must be one of {allowed}.")
         return problems
 
     def __init__(self, gateway: Gateway):
