@@ -1,9 +1,10 @@
 """Thin Celery tasks: ids in, services do the work; each may run twice without harm."""
 
 from celery import shared_task
+from celery.signals import worker_process_shutdown
 
 from . import services
-from .adapters import Receipt
+from .adapters import Receipt, smpp
 
 
 @shared_task(name="gateways.deliver_message")
@@ -40,3 +41,9 @@ def forget_expired_codes_task() -> int:
 @shared_task(name="gateways.prune_messages")
 def prune_messages_task() -> int:
     return services.prune_messages()
+
+
+@worker_process_shutdown.connect
+def _unbind_smpp_sessions(**kwargs) -> None:
+    """A worker process that stops unbinds from its SMSCs instead of dropping the link."""
+    smpp.close_all()

@@ -13,6 +13,7 @@ from .base import (
 from .console import ConsoleAdapter
 from .kannel import KannelAdapter
 from .noop import NoopAdapter
+from . import smpp
 from .smpp import SmppAdapter
 from .twilio import TwilioAdapter
 from .vonage import VonageAdapter
@@ -47,4 +48,5 @@ __all__ = [
     "RetryableError",
     "SettingSpec",
     "adapter_for",
+    "smpp",
 ]

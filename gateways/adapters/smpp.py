@@ -263,11 +263,12 @@ class Session:
         return [self._answer(p) for p in pending]
 
     def _wait_until_bound(self) -> None:
-        if self._bound.wait(self.config.timeout):
-            return
-        if self._refused:
-            raise PermanentError(f"bind refused: {self._last_error}")
-        raise RetryableError(f"not bound: {self._last_error}")
+        deadline = time.monotonic() + self.config.timeout
+        while not self._bound.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+            if self._refused:  # no wait cures a refused password
+                raise PermanentError(self._last_error)
+            if time.monotonic() >= deadline:
+                raise RetryableError(f"not bound: {self._last_error}")
 
     def _submit(self, part: smpp_codec.Submit, own_id: str, source, destination) -> _Pending:
         if not self._window.acquire(timeout=self.config.timeout):
@@ -387,8 +388,9 @@ class Session:
             )
         except smpplib.exceptions.PDUError as exc:
             status = exc.args[1] if len(exc.args) > 1 else None
+            self._last_error = f"bind refused: {exc.args[0]}"
             self._refused = status in REFUSED_BINDS
-            raise ConnectionError(f"bind refused: {exc.args[0]}") from exc
+            raise ConnectionError(self._last_error) from exc
         except smpplib.exceptions.ConnectionError as exc:
             self._refused = False
             raise ConnectionError(
