@@ -1,5 +1,6 @@
 """Gateway adapters: one module per provider, one line per adapter in ``REGISTRY``."""
 
+from . import smpp
 from .base import (
     UNKNOWN,
     Adapter,
@@ -13,7 +14,6 @@ from .base import (
 from .console import ConsoleAdapter
 from .kannel import KannelAdapter
 from .noop import NoopAdapter
-from . import smpp
 from .smpp import SmppAdapter
 from .twilio import TwilioAdapter
 from .vonage import VonageAdapter
