@@ -3,6 +3,7 @@ server our ESME binds to, its MT route forwarding to an upstream sink SMSC that
 records the exact ``submit_sm`` bytes and answers with delivery receipts, which Jasmin
 relays back to our bind. Between our ESME and Jasmin, a TCP link the tests can cut."""
 
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,11 +12,18 @@ import pytest
 import smpplib.gsm
 
 from gateways import services
-from gateways.adapters import PermanentError, smpp
+from gateways.adapters import PermanentError, RetryableError, smpp
 from gateways.adapters.smpp_codec import decode_septets, unpack
 from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
 from tests.support import factories
-from tests.support.jasmin import PASSWORD, SYSTEM_ID, Jasmin, require_jasmin
+from tests.support.jasmin import (
+    PASSWORD,
+    SYSTEM_ID,
+    THROTTLED_RATE,
+    THROTTLED_SYSTEM_ID,
+    Jasmin,
+    require_jasmin,
+)
 from tests.support.services import require_postgres, require_redis, wait_for
 from tests.support.smsc import Link, SinkSmsc, Submitted
 
@@ -63,7 +71,7 @@ def smpp_route(account, smsc: Smsc, **settings) -> Gateway:
     gateway = Gateway.objects.create(
         name=f"smpp-{uuid.uuid4().hex[:8]}",
         kind="smpp",
-        settings={"host": "127.0.0.1", "port": smsc.link.port, "system_id": SYSTEM_ID, **settings},
+        settings={"host": "127.0.0.1", "port": smsc.link.port, "system_id": SYSTEM_ID} | settings,
         credentials={"password": PASSWORD},
     )
     Route.objects.create(account=account, gateway=gateway)
@@ -252,14 +260,8 @@ def test_throughput_cap_holds_each_second_to_its_count(transactional_db, smsc):
     account = factories.make_account()
 
     def burst(gateway: Gateway, number: str) -> list[float]:
-        adapter = smpp.SmppAdapter(gateway)
-        messages = [
-            OutboundMessage(id=uuid.uuid4(), recipient=number, sender="Acme", text=f"burst {i}")
-            for i in range(8)
-        ]
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            ids = list(pool.map(adapter.send, messages))
-        assert len(set(ids)) == 8
+        ids = send_at_once(gateway, number, 8)
+        assert all(isinstance(i, str) for i in ids) and len(set(ids)) == 8
         return sorted(part.at for part in received(smsc, number, count=8))
 
     capped = burst(smpp_route(account, smsc, throughput=2.0), new_number())
@@ -270,3 +272,40 @@ def test_throughput_cap_holds_each_second_to_its_count(transactional_db, smsc):
     assert counts == [2, 2, 2, 2]
     uncapped = burst(smpp_route(account, smsc), new_number())
     assert max(uncapped) - min(uncapped) < 1  # the same burst, in one window
+
+
+@pytest.mark.slow
+def test_submits_faster_than_the_smsc_allows_are_throttled_retryably_and_the_cap_prevents_it(
+    transactional_db, smsc
+):
+    """Jasmin holds this account to 4 submit_sm a second: a burst without a cap meets
+    ESME_RTHROTTLED, a retryable error; the same burst capped at 2 a second passes."""
+    account = factories.make_account()
+    uncapped = smpp_route(account, smsc, system_id=THROTTLED_SYSTEM_ID)
+    outcomes = send_at_once(uncapped, new_number(), 6)
+    throttled = [o for o in outcomes if isinstance(o, RetryableError)]
+    assert throttled, outcomes
+    assert {o.reason for o in throttled} == {"submit_sm refused: 0x58 ESME_RTHROTTLED"}
+    smpp.close_all()
+    time.sleep(1)  # Jasmin measures from the account's last submit_sm
+    capped = smpp_route(account, smsc, system_id=THROTTLED_SYSTEM_ID, throughput=THROTTLED_RATE / 2)
+    outcomes = send_at_once(capped, new_number(), 6)
+    assert all(isinstance(o, str) for o in outcomes), outcomes
+
+
+def send_at_once(gateway: Gateway, number: str, count: int) -> list[str | Exception]:
+    """``count`` sends from a pool of as many threads, as a batch makes them: the
+    provider id or the error of each."""
+    adapter = smpp.SmppAdapter(gateway)
+
+    def send(i: int) -> str | Exception:
+        message = OutboundMessage(
+            id=uuid.uuid4(), recipient=number, sender="Acme", text=f"at once {i}"
+        )
+        try:
+            return adapter.send(message)
+        except (RetryableError, PermanentError) as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(send, range(count)))

@@ -31,8 +31,11 @@ AMQP_SPEC = VENV / "lib/python3.11/site-packages/txamqp/specs/standard/amqp0-9-1
 # submit_sm_resp handler raises AttributeError); 0.11.0 does.
 VERSION = "jasmin==0.11.0"
 
-# Our ESME's account on Jasmin.
+# Our ESME's account on Jasmin, and one that Jasmin holds to THROTTLED_RATE submit_sm
+# a second (it answers ESME_RTHROTTLED to a submit_sm closer than 1/rate to the last).
 SYSTEM_ID = "otp"
+THROTTLED_SYSTEM_ID = "otpslow"
+THROTTLED_RATE = 4
 PASSWORD = "otp-pwd"
 
 
@@ -113,6 +116,14 @@ class Jasmin:
         with JCli(self.jcli_port) as jcli:
             jcli.add("group", gid="otp")
             jcli.add("user", username=SYSTEM_ID, password=PASSWORD, gid="otp", uid="otp")
+            jcli.add(
+                "user",
+                username=THROTTLED_SYSTEM_ID,
+                password=PASSWORD,
+                gid="otp",
+                uid=THROTTLED_SYSTEM_ID,
+                **{"mt_messaging_cred quota smpps_throughput": str(THROTTLED_RATE)},
+            )
             jcli.add(
                 "smppccm",
                 cid=self.connector,
