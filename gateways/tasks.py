@@ -17,15 +17,24 @@ def deliver_batch_task(channel: str) -> int:
     return services.deliver_batch(channel=channel)
 
 
-@shared_task(name="gateways.apply_smpp_receipt")
+@shared_task(name="gateways.apply_smpp_receipt", bind=True, max_retries=5, default_retry_delay=2)
 def apply_smpp_receipt_task(
-    gateway_id: int, provider_message_id: str, status: str, error: str, raw_status: str
+    self,
+    gateway_id: int,
+    account: list,
+    provider_message_id: str,
+    status: str,
+    error: str,
+    raw_status: str,
 ) -> str | None:
-    """A delivery receipt an SMPP session read from its bind (``deliver_sm``)."""
-    return services.apply_bound_receipt(
-        gateway_id,
-        Receipt(provider_message_id, status, error=error, raw_status=raw_status),
-    )
+    """A delivery receipt an SMPP session read from its bind (``deliver_sm``). One for
+    a message not known yet is tried again a few times: the SMSC may hand it to
+    another process's bind before the sender recorded the send."""
+    receipt = Receipt(provider_message_id, status, error=error, raw_status=raw_status)
+    applied = services.apply_bound_receipt(gateway_id, account, receipt)
+    if applied is None and not self.request.is_eager:
+        raise self.retry()
+    return applied
 
 
 @shared_task(name="gateways.requeue_stale_messages")

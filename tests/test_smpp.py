@@ -24,6 +24,7 @@ from tests.support.jasmin import (
     Jasmin,
     require_jasmin,
 )
+from tests.support.otp_client import OtpClient
 from tests.support.services import require_postgres, require_redis, wait_for
 from tests.support.smsc import Link, SinkSmsc, Submitted
 
@@ -64,7 +65,7 @@ def _sessions_closed():
 
 def new_number() -> str:
     """A recipient of this test alone: the sink's records are told apart by it."""
-    return f"+447700{uuid.uuid4().int % 10**6:06d}"
+    return f"+3361{uuid.uuid4().int % 10**7:07d}"  # a French mobile number
 
 
 def smpp_route(account, smsc: Smsc, **settings) -> Gateway:
@@ -205,6 +206,19 @@ def test_long_packed_message_parts_start_on_a_septet_boundary(transactional_db, 
     assert decode_septets([s for part in septets for s in part]) == text
 
 
+def test_payload_mode_sends_a_long_text_in_one_submit_sm(transactional_db, eager_tasks, smsc):
+    """Checked as Jasmin's SMPP server decoded it: Jasmin 0.11.0 forwards a
+    message_payload upstream only by chance (its PDU encoder checks the length against
+    the last TLV it decoded, and refuses the message after answering ESME_ROK)."""
+    account = factories.make_account()
+    gateway = smpp_route(account, smsc, long_messages="payload")
+    text = "Your code is 123456. " * 20
+    message = queue(account, new_number(), text)
+    sent = wait_for(lambda: OutboundMessage.objects.filter(id=message.id, gateway=gateway).first())
+    assert sent.provider_message_id  # Jasmin took it
+    assert smpplib.gsm.gsm_encode(text) in wait_for(smsc.jasmin.received_payloads)
+
+
 def test_undelivered_receipt_marks_the_message_undelivered(transactional_db, eager_tasks, smsc):
     account = factories.make_account()
     smpp_route(account, smsc)
@@ -227,6 +241,71 @@ def test_wrong_password_is_a_permanent_error(transactional_db, smsc):
     message = OutboundMessage(recipient=new_number(), sender="Acme", text="hello")
     with pytest.raises(PermanentError, match="bind refused"):
         smpp.SmppAdapter(gateway).send(message)
+
+
+@pytest.mark.parametrize(
+    ("guarantee", "error"),
+    [("at_least_once", RetryableError), ("at_most_once", PermanentError)],
+)
+def test_a_submit_the_smsc_never_answered_is_retried_or_not_by_the_delivery_guarantee(
+    transactional_db, smsc, guarantee, error
+):
+    """The link stalls after the submit_sm left: the SMSC may have taken it. An
+    at-least-once gateway retries it (and may duplicate it), an at-most-once one does
+    not. The stalled submit_sm does reach the SMSC afterwards: the reason for the rule."""
+    gateway = smpp_route(factories.make_account(), smsc, timeout=1.0)
+    gateway.delivery_guarantee = guarantee
+    gateway.save()
+    adapter = smpp.SmppAdapter(gateway)
+    number = new_number()
+    hello = OutboundMessage(id=uuid.uuid4(), recipient=number, sender="Acme", text="hello")
+    assert adapter.send(hello)  # bound
+    smsc.link.flowing.clear()
+    try:
+        stalled = OutboundMessage(id=uuid.uuid4(), recipient=number, sender="Acme", text="stalled")
+        with pytest.raises(error, match=r"no submit_sm_resp within 1\.0 s") as raised:
+            adapter.send(stalled)
+    finally:
+        smsc.link.flowing.set()
+    if guarantee == "at_most_once":
+        assert "not sent again" in raised.value.reason
+    assert [p.user_data for p in received(smsc, number, count=2)] == [b"hello", b"stalled"]
+
+
+def test_a_gateway_whose_settings_change_binds_anew(transactional_db, smsc):
+    gateway = smpp_route(factories.make_account(), smsc)
+    first = smpp.session_for(gateway)
+    assert smpp.session_for(gateway) is first  # kept across tasks
+    gateway.settings = {**gateway.settings, "window": 3}
+    gateway.save()
+    second = smpp.session_for(gateway)
+    assert second is not first
+    assert second.config.window == 3
+    message = OutboundMessage(id=uuid.uuid4(), recipient=new_number(), sender="Acme", text="hi")
+    assert smpp.SmppAdapter(gateway).send(message)
+
+
+def test_api_send_through_a_real_worker_is_delivered_or_undelivered_as_the_receipt_says(
+    transactional_db, smsc, celery_worker
+):
+    """API → PostgreSQL → broker → celery worker process (its own bind) → Jasmin → the
+    sink, and the receipts back over that bind into the worker's receipt task."""
+    account = factories.make_account()
+    smpp_route(account, smsc)
+    _, token = factories.make_stream(account, default_sender=factories.make_sender(account, "Acme"))
+    delivered_to, undelivered_to = new_number(), new_number()
+    smsc.sink.outcomes[undelivered_to.lstrip("+")] = "UNDELIV"
+    client = OtpClient(token)
+    sent = [client.send(recipient=number) for number in (delivered_to, undelivered_to)]
+    assert [response.status_code for response in sent] == [201, 201]
+    delivered = OutboundMessage.objects.get(recipient=delivered_to)
+    assert status_of(delivered, "delivered").provider_status == "smpp:DELIVRD"
+    undelivered = OutboundMessage.objects.get(recipient=undelivered_to)
+    assert status_of(undelivered, "undelivered").provider_status == "smpp:UNDELIV"
+    status = client.status(sent[0].json()["id"]).json()
+    assert status["message"]["status"] == "delivered"
+    [submitted] = received(smsc, delivered_to)
+    assert submitted.short_message == smpplib.gsm.gsm_encode(delivered.text)
 
 
 @pytest.mark.slow

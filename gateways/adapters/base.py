@@ -161,6 +161,12 @@ class Adapter:
         the provider cannot be asked."""
         return UNKNOWN
 
+    def bind_account(self) -> tuple | None:
+        """The account at the provider that receipts arriving over a connection (not a
+        URL) are addressed to: gateways that share it share their receipts (an SMSC
+        hands a receipt to any bind of the account). ``None``: receipts come by URL."""
+        return None
+
     def parse_receipt(self, request: HttpRequest) -> list[Receipt]:
         raise ReceiptRefused("this gateway does not take delivery reports")
 

@@ -111,6 +111,14 @@ class SmppAdapter(Adapter):
         )
         return ids[0]
 
+    def bind_account(self) -> tuple:
+        return (
+            "smpp",
+            self.settings.get("host"),
+            self.settings.get("port"),
+            self.settings.get("system_id"),
+        )
+
 
 def source_ton_npi(sender: str, settings: dict) -> tuple[int, int]:
     """Alphanumeric sender 5/0, a number in international form 1/1, a short code 3/0
@@ -142,6 +150,11 @@ class Config:
     enquire_link_interval: float = 30.0
     timeout: float = 10.0  # connect, bind, and each submit_sm_resp
     at_most_once: bool = False
+
+    @property
+    def account(self) -> list:
+        """What ``SmppAdapter.bind_account`` says of the gateway (a list: the task's JSON)."""
+        return ["smpp", self.host, self.port, self.system_id]
 
     @classmethod
     def of(cls, gateway) -> Config:
@@ -362,7 +375,7 @@ class Session:
                 self._read()
             except Exception as exc:  # the link is gone, whatever broke it
                 if not self._closing.is_set():
-                    log.warning("SMPP gateway %s: %s", self.gateway_id, exc)
+                    log.warning("SMPP gateway %s: %r", self.gateway_id, exc)
                 self._disconnect(str(exc) or exc.__class__.__name__)
             if self._closing.is_set():
                 return
@@ -460,7 +473,7 @@ class Session:
         receipt = Receipt(message_id, facts.status, facts.error, f"smpp:{facts.stat}")
         try:
             self._celery.signature(
-                RECEIPT_TASK, args=(self.gateway_id, *_fields(receipt))
+                RECEIPT_TASK, args=(self.gateway_id, self.config.account, *_fields(receipt))
             ).apply_async()
         except Exception as exc:  # kombu raises several types
             log.warning("SMPP receipt %s not handed on (%s)", facts.smsc_message_id, exc)

@@ -10,7 +10,9 @@ docs/operations.md ("An SMPP gateway, with Jasmin")."""
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import secrets
 import signal
 import socket
@@ -82,6 +84,13 @@ class Jasmin:
     @property
     def connector(self) -> str:
         return f"sink{self.run}"
+
+    def received_payloads(self) -> list[bytes]:
+        """The ``message_payload`` of each submit_sm its SMPP server decoded (its DEBUG
+        log prints every PDU it receives)."""
+        log = (self.workdir / "logs" / "default-smpps.log").read_text(errors="replace")
+        found = re.findall(r"^message_payload: (b'.*'|b\".*\")$", log, re.MULTILINE)
+        return [ast.literal_eval(value) for value in found]
 
     def start(self) -> Jasmin:
         config = self.workdir / "jasmin.cfg"

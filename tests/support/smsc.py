@@ -219,11 +219,14 @@ class Link:
     target_port: int
     port: int = field(default_factory=free_port)
     cuts: int = 0
+    # Cleared: bytes wait in the link (a stalled network), none is lost.
+    flowing: threading.Event = field(default_factory=threading.Event)
     _server: socket.socket | None = None
     _pairs: list[tuple[socket.socket, socket.socket]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> Link:
+        self.flowing.set()
         self._server = socket.socket()
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._server.bind(("127.0.0.1", self.port))
@@ -265,12 +268,13 @@ class Link:
             with self._lock:
                 self._pairs.append((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_relay, args=(a, b), daemon=True).start()
+                threading.Thread(target=_relay, args=(a, b, self.flowing), daemon=True).start()
 
 
-def _relay(source: socket.socket, target: socket.socket) -> None:
+def _relay(source: socket.socket, target: socket.socket, flowing: threading.Event) -> None:
     try:
         while chunk := source.recv(65536):
+            flowing.wait()
             target.sendall(chunk)
     except OSError:
         pass
