@@ -30,6 +30,8 @@ from tests.support.smsc import Link, SinkSmsc, Submitted
 
 pytestmark = pytest.mark.services
 
+ENQUIRE_LINK = 0x00000015  # its command id
+
 
 @dataclass
 class Smsc:
@@ -282,6 +284,19 @@ def test_a_gateway_whose_settings_change_binds_anew(transactional_db, smsc):
     assert second is not first
     assert second.config.window == 3
     message = OutboundMessage(id=uuid.uuid4(), recipient=new_number(), sender="Acme", text="hi")
+    assert smpp.SmppAdapter(gateway).send(message)
+
+
+def test_an_idle_bind_sends_enquire_link_on_its_interval_and_stays_bound(transactional_db, smsc):
+    """Each enquire_link answered within the 1 s timeout, or the bind would be dropped
+    and no further one sent."""
+    gateway = smpp_route(factories.make_account(), smsc, enquire_link_interval=0.3, timeout=1.0)
+    session = smpp.session_for(gateway)
+    message = OutboundMessage(id=uuid.uuid4(), recipient=new_number(), sender="Acme", text="hi")
+    assert smpp.SmppAdapter(gateway).send(message)
+    client, before = session._client, smsc.link.sent[ENQUIRE_LINK]
+    wait_for(lambda: smsc.link.sent[ENQUIRE_LINK] >= before + 3, timeout=10)
+    assert session._client is client  # answered by Jasmin: the same bind, never dropped
     assert smpp.SmppAdapter(gateway).send(message)
 
 

@@ -220,7 +220,7 @@ class _Pending:
 
 class Session:
     # Seconds the reader waits for a PDU before it checks the link and its stop flag.
-    POLL = 0.5
+    POLL = 0.1
     # Receipts name the SMSC's id; the last ones it gave us map back to our message,
     # for a receipt that arrives before the worker recorded the send.
     REMEMBERED = 50_000
@@ -415,19 +415,19 @@ class Session:
 
     def _read(self) -> None:
         client = self._client
-        last_heard = last_enquiry = time.monotonic()
+        last_heard, asked_at = time.monotonic(), None  # asked_at: an enquire_link unanswered
         while not self._closing.is_set():
             readable, _, _ = select.select([client._socket], [], [], self.POLL)
             now = time.monotonic()
             if not readable:
-                if last_enquiry > last_heard and now - last_enquiry > self.config.timeout:
+                if asked_at is not None and now - asked_at > self.config.timeout:
                     raise ConnectionError("no answer to enquire_link")
-                if now - max(last_heard, last_enquiry) >= self.config.enquire_link_interval:
+                if asked_at is None and now - last_heard >= self.config.enquire_link_interval:
                     self._send(smpplib.smpp.make_pdu("enquire_link", client=client))
-                    last_enquiry = now
+                    asked_at = now
                 continue
             pdu = client.read_pdu()  # the socket's timeout bounds a half-received PDU
-            last_heard = time.monotonic()
+            last_heard, asked_at = time.monotonic(), None
             if pdu.command == "submit_sm_resp":
                 self._answered(pdu.sequence, pdu.status, _text(getattr(pdu, "message_id", "")))
             elif pdu.command == "generic_nack":

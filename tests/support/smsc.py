@@ -13,6 +13,7 @@ import socket
 import struct
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from smpplib import smpp
@@ -221,6 +222,8 @@ class Link:
     cuts: int = 0
     # Cleared: bytes wait in the link (a stalled network), none is lost.
     flowing: threading.Event = field(default_factory=threading.Event)
+    # How many PDUs of each command id our ESME sent through the link.
+    sent: Counter = field(default_factory=Counter)
     _server: socket.socket | None = None
     _pairs: list[tuple[socket.socket, socket.socket]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -267,15 +270,26 @@ class Link:
             upstream.settimeout(None)
             with self._lock:
                 self._pairs.append((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_relay, args=(a, b, self.flowing), daemon=True).start()
+            for a, b, seen in ((client, upstream, self.sent), (upstream, client, None)):
+                threading.Thread(
+                    target=_relay, args=(a, b, self.flowing, seen), daemon=True
+                ).start()
 
 
-def _relay(source: socket.socket, target: socket.socket, flowing: threading.Event) -> None:
+def _relay(
+    source: socket.socket, target: socket.socket, flowing: threading.Event, seen: Counter | None
+) -> None:
+    stream = b""
     try:
         while chunk := source.recv(65536):
             flowing.wait()
             target.sendall(chunk)
+            if seen is not None:  # count whole PDUs: length, then command id
+                stream += chunk
+                while len(stream) >= 8 and len(stream) >= struct.unpack(">L", stream[:4])[0]:
+                    length, command = struct.unpack(">LL", stream[:8])
+                    seen[command] += 1
+                    stream = stream[length:]
     except OSError:
         pass
     finally:
