@@ -181,3 +181,37 @@ def test_settings_outside_their_choices_are_refused():
     ]
     assert SmppAdapter.check({**base, "port": "2775"}, specs) == ["'port' must be integer."]
     assert smpp_codec.LONG_MESSAGES == ("udh", "payload")
+
+
+def test_a_bind_receipt_moves_a_message_of_its_smsc_account_only(db):
+    """An SMSC hands a receipt to any bind of the account: one read on gateway B's bind
+    moves a message sent through gateway A when both bind as the same account, and a
+    bind of another account (C) moves nothing, whatever ids it names."""
+    from gateways import services
+    from gateways.adapters import Receipt
+    from gateways.models import Gateway, OutboundMessage
+    from tests.support import factories
+
+    def gateway(name: str, system_id: str) -> Gateway:
+        settings = {"host": "smsc.example", "port": 2775, "system_id": system_id}
+        return Gateway.objects.create(name=name, kind="smpp", settings=settings)
+
+    a, b, c = gateway("a", "otp"), gateway("b", "otp"), gateway("c", "other")
+    message = OutboundMessage.objects.create(
+        account=factories.make_account(),
+        channel="sms",
+        recipient="+33612345678",
+        text="x",
+        status="sending",
+    )
+    OutboundMessage.objects.filter(id=message.id).mark_sent(gateway=a, provider_message_id="S1")
+
+    def read_on(bind: Gateway, provider_id: str, status: str) -> str | None:
+        account = SmppAdapter(bind).bind_account()
+        return services.apply_bound_receipt(bind.pk, list(account), Receipt(provider_id, status))
+
+    assert read_on(c, "S1", "undelivered") is None
+    assert read_on(c, str(message.id), "undelivered") is None
+    message.refresh_from_db()
+    assert message.status == "sent"
+    assert read_on(b, "S1", "delivered") == "delivered"
