@@ -348,6 +348,32 @@ def test_a_dropped_bind_is_recovered_without_losing_or_duplicating_a_message(
 
 
 @pytest.mark.slow
+def test_a_restarted_smsc_is_bound_again_without_losing_or_duplicating_a_message(
+    transactional_db, smsc, celery_worker
+):
+    """Through the real worker: Jasmin stopped (SIGTERM) and started again while
+    messages are queued; until it is configured again the link refuses connections, as
+    an SMSC still starting would. Each message reaches the SMSC once and is delivered."""
+    account = factories.make_account()
+    smpp_route(account, smsc)
+    number = new_number()
+    before = queue(account, number, "before the restart")
+    status_of(before, "delivered")
+    smsc.link.open_.clear()
+    binds = smsc.sink.binds
+    smsc.jasmin.stop()
+    during = [queue(account, number, f"during the restart {i}") for i in range(3)]
+    smsc.jasmin.start().configure()
+    wait_for(lambda: smsc.sink.binds > binds, timeout=30)  # Jasmin's connector is up again
+    smsc.link.open_.set()
+    for message in during:
+        status_of(message, "delivered", timeout=60)
+    texts = sorted(part.user_data.decode() for part in smsc.sink.to(number.lstrip("+")))
+    assert texts == sorted(m.text for m in [before, *during])  # each once
+    assert not OutboundMessage.objects.filter(possibly_duplicated=True).exists()
+
+
+@pytest.mark.slow
 def test_throughput_cap_holds_each_second_to_its_count(transactional_db, smsc):
     """Five sends at once from a pool, as a batch makes them, with a cap of 1 a second:
     the SMSC sees one in each one-second window; without the cap, all in one."""

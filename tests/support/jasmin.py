@@ -97,6 +97,7 @@ class Jasmin:
         config.write_text(self._config())
         for store in ("store",):
             (self.workdir / store).mkdir(exist_ok=True)
+        since = self.log.stat().st_size if self.log.exists() else 0
         log = open(self.log, "ab")  # noqa: SIM115 - lives as long as the process
         self.process = subprocess.Popen(
             [
@@ -116,8 +117,8 @@ class Jasmin:
             # its config file: ours (REDIS_URL above all) must not reach it.
             env={"PATH": os.environ.get("PATH", ""), "HOME": str(self.workdir), "LANG": "C.UTF-8"},
         )
-        self._wait_for("jCli Started.")
-        self._wait_for("SMPPServer Started.")
+        self._wait_for("jCli Started.", since)
+        self._wait_for("SMPPServer Started.", since)
         return self
 
     def configure(self) -> Jasmin:
@@ -160,10 +161,10 @@ class Jasmin:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
-    def _wait_for(self, line: str, timeout: float = 60) -> None:
+    def _wait_for(self, line: str, since: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if line in self.log.read_text(errors="replace"):
+            if line.encode() in self.log.read_bytes()[since:]:
                 return
             if self.process.poll() is not None:
                 break

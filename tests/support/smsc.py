@@ -222,6 +222,8 @@ class Link:
     cuts: int = 0
     # Cleared: bytes wait in the link (a stalled network), none is lost.
     flowing: threading.Event = field(default_factory=threading.Event)
+    # Cleared: a connection is accepted and closed at once (the SMSC is down).
+    open_: threading.Event = field(default_factory=threading.Event)
     # How many PDUs of each command id our ESME sent through the link.
     sent: Counter = field(default_factory=Counter)
     _server: socket.socket | None = None
@@ -230,6 +232,7 @@ class Link:
 
     def start(self) -> Link:
         self.flowing.set()
+        self.open_.set()
         self._server = socket.socket()
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._server.bind(("127.0.0.1", self.port))
@@ -262,6 +265,9 @@ class Link:
                 client, _ = self._server.accept()
             except OSError:
                 return
+            if not self.open_.is_set():
+                _close(client)
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
             except OSError:
