@@ -156,6 +156,18 @@ def test_packed_gsm7_reaches_the_smsc_as_seven_bits_a_septet(transactional_db, e
     assert (submitted.source_ton, submitted.source_npi) == (3, 0)  # a short code
 
 
+def test_latin1_alphabet_reaches_the_smsc_as_iso_8859_1(transactional_db, eager_tasks, smsc):
+    account = factories.make_account()
+    smpp_route(account, smsc, alphabet="latin1")
+    number = new_number()
+    queue(account, number, "Café 4821 @ £5 ¿ñ?")
+    [submitted] = received(smsc, number)
+    assert (submitted.data_coding, submitted.short_message) == (
+        0,
+        "Café 4821 @ £5 ¿ñ?".encode("latin-1"),
+    )
+
+
 @pytest.mark.parametrize(
     "text",
     [
