@@ -56,6 +56,7 @@ def smsc(tmp_path_factory):
     finally:
         smpp.close_all()
         jasmin.stop()
+        jasmin.discard_queues()
         sink.stop()
 
 

@@ -161,6 +161,14 @@ class Jasmin:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
+    def discard_queues(self) -> None:
+        """Delete the RabbitMQ queue of this run's connector (Jasmin declares one per
+        connector and never deletes it)."""
+        from kombu import Connection
+
+        with Connection("amqp://guest:guest@127.0.0.1:5672//", connect_timeout=5) as broker:
+            broker.default_channel.queue_delete(f"submit.sm.{self.connector}")
+
     def _wait_for(self, line: str, since: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
