@@ -599,8 +599,9 @@ OVERRIDE_RANGES = {
 
 def _check_overrides(o: CodeOverrides, stream: Stream) -> None:
     """A request may only tighten the stream's policy: a longer code, a shorter life,
-    fewer attempts. Codes it asks for stay above the entropy floor unless the stream's
-    admin accepted weak codes. (Octopush clamps before calling here: compat/octopush.py.)"""
+    fewer attempts, and never fewer possible codes than the stream's (a narrower
+    alphabet needs a longer code). (Octopush clamps before calling here:
+    compat/octopush.py.)"""
     for name, allowed in OVERRIDE_RANGES.items():
         value = getattr(o, name)
         low, high = allowed.minimum, allowed.maximum
@@ -629,19 +630,25 @@ def _check_overrides(o: CodeOverrides, stream: Stream) -> None:
                 f"{name} may only tighten the stream's policy: {bound} {limit}.",
                 fields={name: f"{bound.capitalize()} {limit} (the stream's)."},
             )
-    if stream.platform_generates_code and not stream.weak_codes_accepted:
+    if stream.platform_generates_code:
         switches = {
             kind: _pick(getattr(o, kind), getattr(stream, f"code_{kind}"))
             for kind in ("digits", "upper", "lower", "special")
         }
         if any(switches.values()):
             size = len(policy.alphabet(**switches))
-            if policy.is_weak_code(o.length or stream.code_length, size):
+            if size ** (o.length or stream.code_length) < stream.code_space:
+                needed = policy.shortest_length(size, stream.code_space)
                 raise OtpError(
                     ErrorCode.INVALID_REQUEST,
-                    "These code settings make codes easier to guess than 6 digits; the "
-                    "stream's admin has not accepted weak codes.",
-                    fields={"length": "Too short for this alphabet."},
+                    "These code settings make codes easier to guess than the stream's "
+                    f"({stream.code_length} characters of its alphabet): a request may "
+                    "only tighten the stream's policy.",
+                    fields={
+                        "length": f"At least {needed} with these characters."
+                        if needed
+                        else "Too short for these characters."
+                    },
                 )
 
 
