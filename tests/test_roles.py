@@ -304,15 +304,19 @@ def test_weak_codes_need_an_admins_explicit_acceptance(team):
     }
     refused = owner.post(f"/streams/{stream.public_id}/step/2/", four_digits)
     assert refused.status_code == 400
-    assert "I accept weak codes" in refused.content.decode()
+    assert "easier to guess than 6 digits (under 20 bits)" in refused.content.decode()
     stream.refresh_from_db()
     assert stream.code_length == 6
+    step2 = f"/streams/{stream.public_id}/step/2/"
+    assert 'class="warning-box muted" id="weak-code-warning"' in owner.get(step2).content.decode()
     accepted = owner.post(
         f"/streams/{stream.public_id}/step/2/", {**four_digits, "weak_codes_accepted": "on"}
     )
     assert accepted.status_code == 302
     stream.refresh_from_db()
     assert (stream.code_length, stream.weak_codes_accepted) == (4, True)
+    # The wizard keeps warning while the stream's codes are weak.
+    assert 'class="warning-box" id="weak-code-warning"' in owner.get(step2).content.decode()
     # Six lower-case letters are far stronger than six digits: no acceptance needed.
     letters = {**four_digits, "code_length": "5", "code_lower": "on", "code_digits": ""}
     assert owner.post(f"/streams/{stream.public_id}/step/2/", letters).status_code == 302
