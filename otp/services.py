@@ -536,12 +536,21 @@ def resend_verification(
     channel = channel or verification.channel
     sealed = codes.unseal(verification.sealed)
     if stream.resend_policy == Stream.ResendPolicy.SAME_CODE and sealed is not None:
+        end_user_ip = verification.end_user_ip
         try:
             normalize_recipient(verification.recipient, channel=channel, stream=stream)
             _enabled_template(stream, verification.event_key)  # refused if it is gone
+            # Another message to the same range: judged and counted like a new send
+            # (pumping through resends of one unused code is pumping all the same).
+            velocity.check_send(
+                stream=stream,
+                recipient=verification.recipient,
+                end_user_ip=end_user_ip,
+                now=now.timestamp(),
+            )
             return _resend_same_code(stream, verification, channel, sealed, now)
-        except guard.GuardRefusal as refusal:  # the destination policy, a budget
-            _settle_refusal(refusal, stream, verification.recipient, channel, None)
+        except guard.GuardRefusal as refusal:  # destinations, the velocity guard, a budget
+            _settle_refusal(refusal, stream, verification.recipient, channel, end_user_ip)
             raise
     return send_otp(
         stream=stream,
@@ -552,6 +561,7 @@ def resend_verification(
         code=sealed.code if sealed and not stream.platform_generates_code else "",
         variables=sealed.variables if sealed else None,
         caller_ip=caller_ip,
+        end_user_ip=verification.end_user_ip,
     )
 
 

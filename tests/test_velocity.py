@@ -135,3 +135,32 @@ def test_an_end_users_ip_reaching_many_countries_is_blocked(stream_and_api):
     ]
     assert answers == [201, 201, 201, 403]
     assert SendDecision.objects.get().rule == "ip_countries"
+
+
+@pytest.mark.parametrize("policy", [Stream.ResendPolicy.SAME_CODE, Stream.ResendPolicy.NEW_CODE])
+def test_resending_one_unused_code_again_and_again_is_judged_like_any_send(
+    stream_and_api, policy
+):
+    """Pumping through the resend endpoint: one code, sent again and again to a number
+    whose range never converts, from one end user."""
+    stream, api = stream_and_api
+    stream.resend_policy = policy
+    stream.save()
+    (recipient,) = itertools.islice(numbers_in("+3361237"), 1)
+    vid = send(api, recipient, end_user_ip="203.0.113.9").json()["id"]
+    statuses = []
+    for _ in range(15):
+        resent = api.post(f"{vid}/resend", {})
+        statuses.append(resent.status_code)
+        if resent.status_code == 201:
+            vid = resent.json()["id"]
+    refusals = statuses[statuses.index(next(s for s in statuses if s != 201)) :]
+    assert 201 not in refusals and len(refusals) >= 5
+    decisions = SendDecision.objects.filter(stream=stream)
+    assert decisions.count() == len(refusals)
+    # The end user's IP counts the resends too (at most 10 codes an hour).
+    assert set(decisions.values_list("rule", flat=True)) <= {
+        "prefix_velocity",
+        "prefix_conversion",
+        "ip_velocity",
+    }
