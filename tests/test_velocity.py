@@ -138,9 +138,7 @@ def test_an_end_users_ip_reaching_many_countries_is_blocked(stream_and_api):
 
 
 @pytest.mark.parametrize("policy", [Stream.ResendPolicy.SAME_CODE, Stream.ResendPolicy.NEW_CODE])
-def test_resending_one_unused_code_again_and_again_is_judged_like_any_send(
-    stream_and_api, policy
-):
+def test_resending_one_unused_code_again_and_again_is_judged_like_any_send(stream_and_api, policy):
     """Pumping through the resend endpoint: one code, sent again and again to a number
     whose range never converts, from one end user."""
     stream, api = stream_and_api
