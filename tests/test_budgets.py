@@ -237,6 +237,30 @@ def test_operators_import_prices_in_the_admin(admin_client):
     assert Price.objects.get().amount == Decimal("0.04")
 
 
+def test_operators_edit_prices_in_the_admin_and_the_next_message_costs_the_new_price(
+    admin_client, account
+):
+    price = {"country": "US", "channel": "sms", "gateway": "", "amount": "0.0075"}
+    added = admin_client.post("/admin/gateways/price/add/", {**price, "currency": "EUR"})
+    assert added.status_code == 302, added.content
+    stored = Price.objects.get()
+    changed = admin_client.post(
+        f"/admin/gateways/price/{stored.pk}/change/", {**price, "amount": "0.01", "currency": "EUR"}
+    )
+    assert changed.status_code == 302
+    # A second any-gateway price for the same country and channel, a negative amount:
+    # refused on the form, nothing changed.
+    for bad in ({"amount": "0.02"}, {"country": "GB", "amount": "-1"}):
+        refused = admin_client.post(
+            "/admin/gateways/price/add/", {**price, **bad, "currency": "EUR"}
+        )
+        assert refused.status_code == 200 and "errornote" in refused.content.decode()
+    assert list(Price.objects.values_list("country", "amount")) == [("US", Decimal("0.01"))]
+    api, _ = make_api(account)
+    api.send(recipient=PHONE)
+    assert OutboundMessage.objects.get().estimated_cost == Decimal("0.01")
+
+
 def test_old_decisions_and_budget_counters_are_pruned(account):
     api, stream = make_api(account)
     set_budgets(account, stream, daily_messages=1)
