@@ -5,10 +5,13 @@ is never stopped; shadow mode records without refusing; the safe list is never
 judged; an end user's IP is limited in sends and countries per hour."""
 
 import itertools
+from datetime import timedelta
+from unittest import mock
 
 import phonenumbers
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from otp.models import SendDecision, Verification
 from streams.models import Stream
@@ -162,3 +165,28 @@ def test_resending_one_unused_code_again_and_again_is_judged_like_any_send(strea
         "prefix_conversion",
         "ip_velocity",
     }
+
+
+def test_a_country_that_never_converts_is_throttled_then_blocked_across_its_prefixes(
+    stream_and_api,
+):
+    """A pump spread thin over many prefixes of one country (each too rarely hit to be
+    judged on its own) is caught by the country's record."""
+    stream, api = stream_and_api
+    start = timezone.now()
+    clock = {"now": start}
+    recipients = (next(numbers_in(f"+336{n:04d}")) for n in itertools.count(1200))
+    results = []
+    with mock.patch("django.utils.timezone.now", lambda: clock["now"]):
+        for minute in range(12):
+            clock["now"] = start + timedelta(minutes=minute)
+            for _ in range(25):
+                response = send(api, next(recipients))
+                rule = None if response.status_code == 201 else response.json()["error"]["rule"]
+                results.append((response.status_code, rule))
+    sent = [i for i, (status, _) in enumerate(results) if status == 201]
+    # Free up to 40 codes; then at most 20 a minute; blocked from the 100th on.
+    assert results[40:45] == [(201, None)] * 5 and (429, "country_velocity") in results
+    assert len(sent) == 100 and set(results[sent[-1] + 1 :]) == {(403, "country_conversion")}
+    blocked = SendDecision.objects.filter(stream=stream, rule="country_conversion").first()
+    assert (blocked.country, blocked.measured, blocked.threshold) == ("FR", 0.0, 0.1)
