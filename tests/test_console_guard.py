@@ -209,11 +209,12 @@ def test_decisions_show_their_prefix_and_reason_on_the_stream_page_and_in_the_ad
     assert detail.status_code == 200 and reason in detail.content.decode()
 
 
-def test_the_summary_shows_destinations_and_budgets(signed_in, account):
+def test_the_summary_and_the_stream_page_show_destinations_and_budgets(signed_in, account):
     stream, _ = factories.make_stream(account, active=False, blocked_prefixes=["+1900"])
     Budget.objects.create(
         account=account, stream=stream, period="month", unit="messages", limit=Decimal(300)
     )
-    page = signed_in.get(wizard_url(stream, 4)).content.decode()
-    assert "Every country" in page and "<code>+1900</code>" in page
-    assert "300 messages: 0 used" in page
+    for url in (wizard_url(stream, 4), f"/streams/{stream.public_id}/"):  # and the stream page
+        page = signed_in.get(url).content.decode()
+        assert "Every country" in page and "<code>+1900</code>" in page
+        assert "300 messages: 0 used" in page
