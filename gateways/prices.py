@@ -84,15 +84,39 @@ def estimate(*, account_id: int, channel: str, country: str, text: str) -> Estim
 def price_queryset(*, account_id: int, channel: str, country: str) -> QuerySet:
     """The price of one unit to ``country`` as a one-row ``amount`` queryset: through
     the first gateway of the account's route that has a price, else through any."""
+    return (
+        _applicable_prices(account_id, channel)
+        .filter(country=country)
+        .values_list("amount", flat=True)[:1]
+    )
+
+
+def unit_prices(
+    *, account_id: int, channel: str, countries: Iterable[str] | None = None
+) -> dict[str, Decimal]:
+    """The price of one unit per country (of ``countries``; None: every priced one),
+    chosen as :func:`price_queryset` chooses it, in one query: what the message editor
+    shows before anything is sent."""
+    prices = _applicable_prices(account_id, channel)
+    if countries is not None:
+        prices = prices.filter(country__in=list(countries))
+    chosen: dict[str, Decimal] = {}
+    for country, amount in prices.values_list("country", "amount"):
+        chosen.setdefault(country, amount)  # the first in route order wins
+    return chosen
+
+
+def _applicable_prices(account_id: int, channel: str) -> QuerySet:
+    """Prices of ``channel`` usable by the account, the route's first gateway first,
+    then those for any gateway."""
     position = Route.objects.filter(
         account_id=account_id, gateway_id=OuterRef("gateway_id"), gateway__enabled=True
     ).values("position")[:1]
     return (
-        Price.objects.filter(country=country, channel=channel)
+        Price.objects.filter(channel=channel)
         .annotate(position=Subquery(position))
         .filter(Q(gateway__isnull=True) | Q(position__isnull=False))
         .order_by(F("position").asc(nulls_last=True))
-        .values_list("amount", flat=True)[:1]
     )
 
 

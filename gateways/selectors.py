@@ -1,5 +1,5 @@
-"""Reads other apps make of gateways' models: the messages of verifications, and the
-console's outbox."""
+"""Reads other apps make of gateways' models: the messages of verifications, the
+console's outbox, and the prices its message editor estimates with."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -10,6 +10,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 
 from streams.models import Account
 
+from . import prices
 from .adapters import REGISTRY
 from .models import Gateway, OutboundMessage, Route
 from .sms import SMART_REPLACEMENTS, SmsParts, smart_encode, sms_parts
@@ -107,6 +108,14 @@ def voice_language_refusal(account_id: int, language: str) -> str | None:
             for kind in sorted(kinds)
         )
         + "."
+    )
+
+
+def sms_unit_prices(account: Account, countries: Iterable[str] | None = None) -> dict:
+    """What one SMS segment to each country costs the account, as a send would be
+    estimated (``gateways.prices``); countries without a price are left out."""
+    return prices.unit_prices(
+        account_id=account.pk, channel=OutboundMessage.Channel.SMS, countries=countries
     )
 
 
