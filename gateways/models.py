@@ -32,6 +32,7 @@ class Gateway(models.Model):
         CONSOLE = "console", "Console outbox (development)"
         NOOP = "noop", "No-op (benchmarks)"
         KANNEL = "kannel", "Kannel (HTTP sendsms)"
+        SMPP = "smpp", "SMPP 3.4 (an SMSC, e.g. Jasmin)"
         TWILIO = "twilio", "Twilio"
         VONAGE = "vonage", "Vonage SMS"
         WEBHOOK = "webhook", "HTTP webhook (HMAC-signed JSON)"

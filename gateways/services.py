@@ -568,6 +568,34 @@ def apply_receipt(gateway: Gateway, receipt: Receipt) -> OutboundMessage | None:
     return message
 
 
+def apply_bound_receipt(gateway_id: int, account: tuple, receipt: Receipt) -> str | None:
+    """A receipt read from a connection of gateway ``gateway_id`` (an SMPP bind)
+    rather than posted to its URL: the same flow, bound to the ``account`` at the
+    provider that the connection authenticated as (``Adapter.bind_account``). The SMSC
+    hands a receipt to any bind of that account — another worker process's, another
+    gateway's with the same account, one of a gateway since deleted — so it may move a
+    message of any gateway bound to the account, and of no other. The status the
+    message is left in; ``None`` when no such gateway knows the message (yet)."""
+    for candidate in _bound_to(tuple(account), first=gateway_id):
+        if message_of_receipt(candidate, receipt.provider_message_id) is not None:
+            return apply_receipt(candidate, receipt).status
+    log.info("receipt for unknown message %r on %s", receipt.provider_message_id, account)
+    return None
+
+
+def _bound_to(account: tuple, *, first: int) -> list[Gateway]:
+    """The gateways bound to ``account``, gateway ``first`` first."""
+    gateways = sorted(Gateway.objects.filter(kind=account[0]), key=lambda g: g.pk != first)
+    bound = []
+    for gateway in gateways:
+        try:
+            if adapter_for(gateway).bind_account() == account:
+                bound.append(gateway)
+        except PermanentError:
+            continue
+    return bound
+
+
 def _tell_outcome(message: OutboundMessage) -> None:
     """Tell otp what a delivery report said, once: a duplicate report moves nothing."""
     facts = {"verification_id": message.verification_id, "message_id": message.id}

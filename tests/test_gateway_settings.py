@@ -102,13 +102,13 @@ def test_settings_credentials_and_capabilities_are_checked_field_by_field(
 
 
 def test_a_kind_without_an_adapter_cannot_be_chosen_or_saved(admin_client):
-    response = add_gateway(admin_client, kind="smpp")
+    response = add_gateway(admin_client, kind="ucp")
     assert response.status_code == 200
     assert "kind" in response.context["adminform"].form.errors
     assert not Gateway.objects.exists()
     with pytest.raises(ValidationError) as refused:
-        Gateway(name="smpp", kind="smpp").full_clean()
-    assert "No adapter handles the kind 'smpp'." in refused.value.message_dict["kind"]
+        Gateway(name="ucp", kind="ucp").full_clean()
+    assert "No adapter handles the kind 'ucp'." in refused.value.message_dict["kind"]
 
 
 def test_model_clean_holds_outside_the_admin(db):
