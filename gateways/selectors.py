@@ -8,10 +8,12 @@ from uuid import UUID
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
+from streams import phones
 from streams.models import Account
 
+from . import routes
 from .adapters import REGISTRY
-from .models import Gateway, OutboundMessage, Route
+from .models import Gateway, OutboundMessage
 from .sms import SMART_REPLACEMENTS, SmsParts, smart_encode, sms_parts
 
 # The encrypted fields, left unread where only a message's status is wanted.
@@ -80,24 +82,22 @@ def gateway_names(ids) -> dict[int, str]:
     return dict(Gateway.objects.filter(id__in=list(ids)).values_list("id", "name"))
 
 
-def account_gateways(account: Account) -> QuerySet[Gateway]:
-    """The gateways of the account's route, in route order."""
-    return Gateway.objects.filter(routes__account=account).order_by("routes__position")
-
-
-def voice_language_refusal(account_id: int, language: str) -> str | None:
-    """Why no voice gateway of the account's route can call in ``language``, or
-    ``None`` when one can. An account without a voice route uses the default gateway,
-    which takes any language (the console outbox)."""
-    kinds = {
-        route.gateway.kind
-        for route in Route.objects.filter(
-            account_id=account_id, gateway__enabled=True
-        ).select_related("gateway")
-        if route.gateway.carries(OutboundMessage.Channel.VOICE)
-    }
-    if not kinds:
+def voice_language_refusal(
+    *, account_id: int, stream_id: int | None, recipient: str, language: str
+) -> str | None:
+    """Why no gateway of the voice route to ``recipient`` can call in ``language``, or
+    ``None`` when one can. Without a voice rule the default gateway carries the call,
+    and it takes any language (the console outbox)."""
+    route = routes.plan(
+        account_id=account_id,
+        stream_id=stream_id,
+        channel=OutboundMessage.Channel.VOICE,
+        recipient=recipient,
+        country=phones.region_of(recipient),
+    )
+    if route.rule is None:
         return None
+    kinds = {gateway.kind for gateway in route.gateways}
     if any(REGISTRY[kind].speaks(language) is not None for kind in kinds):
         return None
     return (

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import services
+from . import learning, services
 
 
 @shared_task(name="gateways.deliver_message")
@@ -28,3 +28,8 @@ def forget_expired_codes_task() -> int:
 @shared_task(name="gateways.prune_messages")
 def prune_messages_task() -> int:
     return services.prune_messages()
+
+
+@shared_task(name="gateways.learn_routes")
+def learn_routes_task() -> int:
+    return len(learning.learn_routes())
