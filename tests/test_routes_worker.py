@@ -160,7 +160,7 @@ def test_traffic_leaves_a_gateway_whose_codes_stop_converting_and_comes_back(
     assert (demotion.action, demotion.gateway, demotion.conversion_rate) == ("demote", flaky, 0.0)
 
     # The worker's next messages leave flaky but for the probe share: a probe ignores the
-    # demotion and picks by weight, so flaky is first for 20 % × 1/2 of them.
+    # demotion and picks by weight, so flaky is first for half of 20 % of them.
     assert send(100, flaky_delivers=False)["flaky"] < 25
 
     recovering_since = OutboundMessage.objects.filter(gateway=flaky).count()
