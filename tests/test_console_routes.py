@@ -176,3 +176,74 @@ def test_the_tester_without_account_rules_names_the_platform_rule_or_the_default
     answer = client.get("/routes/", {"channel": "voice", "number": GB_MOBILE}).content.decode()
     assert "none: the default gateway" in answer
     assert "“Platform default” matches too but has no enabled gateway for this channel" in answer
+
+
+# --- The admin: platform rules with their hops, decisions read-only ---------------------
+
+
+@pytest.fixture
+def operator(db):
+    client = Client()
+    client.force_login(factories.make_user(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_an_operator_writes_a_platform_rule_with_its_hops_in_the_admin(operator, team):
+    account, *_rest, (alpha, beta), _private = team
+    assert operator.get("/admin/gateways/routerule/add/").status_code == 200
+    data = {
+        "name": "EU least cost",
+        "channel": "sms",
+        "country": "",
+        "prefix": "+33",
+        "priority": "10",
+        "mode": "least_cost",
+        "learn_threshold": "0.5",
+        "learn_min_sample": "50",
+        "learn_probe_percent": "10",
+        "hops-TOTAL_FORMS": "2",
+        "hops-INITIAL_FORMS": "0",
+        "hops-0-position": "0",
+        "hops-0-gateway": str(beta.pk),
+        "hops-0-weight": "1",
+        "hops-1-position": "1",
+        "hops-1-gateway": str(alpha.pk),
+        "hops-1-weight": "1",
+        "decisions-TOTAL_FORMS": "0",
+        "decisions-INITIAL_FORMS": "0",
+    }
+    response = operator.post("/admin/gateways/routerule/add/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rule = RouteRule.objects.get(name="EU least cost")
+    assert rule.account is None and rule.level == "platform"
+    assert [h.gateway.name for h in rule.hops.all()] == ["beta", "alpha"]
+    # A bad prefix is refused with its field.
+    refused = operator.post("/admin/gateways/routerule/add/", {**data, "prefix": "33"})
+    assert refused.status_code == 200 and "international form" in refused.content.decode()
+
+
+def test_the_admin_shows_decisions_and_lets_nobody_write_them(operator, team):
+    account, *_rest, (alpha, beta), _private = team
+    rule = factories.make_route(account, alpha, beta, learn=True)
+    decision = RouteDecision.objects.create(
+        rule=rule,
+        gateway=beta,
+        country="GB",
+        action="demote",
+        sample=60,
+        delivery_rate=0.5,
+        conversion_rate=0.1,
+        best_gateway=alpha,
+        best_sample=70,
+        best_conversion_rate=0.7,
+        threshold=Decimal("0.50"),
+        reason="below",
+    )
+    page = operator.get(f"/admin/gateways/routerule/{rule.pk}/change/").content.decode()
+    assert "Demoted" in page and "below" in page
+    assert operator.get("/admin/gateways/routedecision/").status_code == 200
+    assert operator.get("/admin/gateways/routedecision/add/").status_code == 403
+    change = operator.post(f"/admin/gateways/routedecision/{decision.pk}/change/", {"reason": "x"})
+    assert change.status_code == 403
+    decision.refresh_from_db()
+    assert decision.reason == "below"
