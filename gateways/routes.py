@@ -95,8 +95,9 @@ def plan(
     ``country``). ``message_id`` makes the weighted pick and the learning probe of one
     message; without it (the tester, the cost estimate) a weighted rule keeps its hops
     in failover order and no probe is made."""
+    version = _version()  # one cache round trip for every read below
     skipped = []
-    for level, rules in _levels(account_id, stream_id):
+    for level, rules in _levels(account_id, stream_id, version):
         matching = [
             rule
             for rule in rules
@@ -107,8 +108,8 @@ def plan(
             if not hops:
                 skipped.append(rule)
                 continue
-            return _ordered(rule, level, hops, channel, country, message_id, skipped)
-    gateway = default_gateway()
+            return _ordered(rule, level, hops, channel, country, message_id, skipped, version)
+    gateway = _cached_read(("default",), _read_default_gateway, version)
     why = "No rule matches: the platform's default gateway (OTP_DEFAULT_GATEWAY)."
     return Plan("default", None, [PlannedHop(gateway, "default gateway")], why, skipped=skipped)
 
@@ -140,8 +141,9 @@ def _ordered(
     country: str,
     message_id: uuid.UUID | None,
     skipped: list[RouteRule],
+    version: object,
 ) -> Plan:
-    demoted_ids = _demoted(rule.pk, country) if rule.learn else set()
+    demoted_ids = _demoted(rule.pk, country, version) if rule.learn else set()
     probing = bool(
         demoted_ids
         and message_id is not None
@@ -150,7 +152,9 @@ def _ordered(
     sick = set() if probing else demoted_ids
     healthy = [hop for hop in hops if hop.gateway_id not in sick]
     demoted = [hop for hop in hops if hop.gateway_id in sick]
-    prices = _unit_prices(channel, country)
+    # Prices order a least-cost rule and inform the tester; a delivery needs none else.
+    wants_prices = rule.mode == Mode.LEAST_COST or message_id is None
+    prices = _unit_prices(channel, country, version) if wants_prices else {}
 
     def price(hop: RouteHop) -> Decimal | None:
         return prices.get(hop.gateway_id, prices.get(None))
@@ -202,8 +206,10 @@ def _weighted_first(hops: list[RouteHop], message_id: uuid.UUID | None) -> list[
 # --- The cached reads ------------------------------------------------------------------
 
 
-def _levels(account_id: int, stream_id: int | None) -> list[tuple[str, list[RouteRule]]]:
-    rules = _cached_read(("rules", account_id), lambda: _read_rules(account_id))
+def _levels(
+    account_id: int, stream_id: int | None, version: object
+) -> list[tuple[str, list[RouteRule]]]:
+    rules = _cached_read(("rules", account_id), lambda: _read_rules(account_id), version)
     return [
         ("stream", [r for r in rules if stream_id and r.stream_id == stream_id]),
         ("account", [r for r in rules if r.account_id and not r.stream_id]),
@@ -229,8 +235,8 @@ def _read_rules(account_id: int) -> list[RouteRule]:
     return list(rules.values())
 
 
-def _demoted(rule_id: int, country: str) -> set[int]:
-    demotions = _cached_read(("demotions",), _read_demotions)
+def _demoted(rule_id: int, country: str, version: object) -> set[int]:
+    demotions = _cached_read(("demotions",), _read_demotions, version)
     return demotions.get((rule_id, country), set())
 
 
@@ -243,7 +249,7 @@ def _read_demotions() -> dict[tuple[int, str], set[int]]:
     return dict(found)
 
 
-def _unit_prices(channel: str, country: str) -> dict[int | None, Decimal]:
+def _unit_prices(channel: str, country: str, version: object) -> dict[int | None, Decimal]:
     """The price of one unit to ``country`` by gateway id (``None``: any gateway)."""
     return _cached_read(
         ("prices", channel, country),
@@ -252,16 +258,13 @@ def _unit_prices(channel: str, country: str) -> dict[int | None, Decimal]:
                 "gateway_id", "amount"
             )
         ),
+        version,
     )
 
 
-def default_gateway() -> Gateway:
+def _read_default_gateway() -> Gateway:
     """The gateway of messages no rule routes (``OTP_DEFAULT_GATEWAY``: a gateway name,
     or a kind — console or noop — created on first use)."""
-    return _cached_read(("default",), _read_default_gateway)
-
-
-def _read_default_gateway() -> Gateway:
     name = settings.OTP_DEFAULT_GATEWAY
     gateway = Gateway.objects.filter(name=name).first()
     if gateway is None:
@@ -272,9 +275,9 @@ def _read_default_gateway() -> Gateway:
     return gateway
 
 
-def _cached_read(key: tuple, read: Callable):
+def _cached_read(key: tuple, read: Callable, version: object):
+    """``read()`` as cached under ``version`` (see :func:`_version`)."""
     global _cached_version
-    version = _version()
     with _lock:
         if version is None or version != _cached_version:
             _cached.clear()

@@ -189,7 +189,7 @@ def operator(db):
 
 
 def test_an_operator_writes_a_platform_rule_with_its_hops_in_the_admin(operator, team):
-    account, *_rest, (alpha, beta), _private = team
+    _account, *_rest, (alpha, beta), _private = team
     assert operator.get("/admin/gateways/routerule/add/").status_code == 200
     data = {
         "name": "EU least cost",
