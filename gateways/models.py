@@ -197,7 +197,7 @@ class RouteRule(models.Model):
     @property
     def matches_text(self) -> str:
         """What it matches, in words: "SMS to GB, +447…"."""
-        channel = dict(self.CHANNEL_CHOICES)[self.channel].replace("Any channel", "any channel")
+        channel = self.get_channel_display() if self.channel else "any channel"
         where = [self.country or "", f"{self.prefix}…" if self.prefix else ""]
         return f"{channel} to {', '.join(w for w in where if w) or 'any number'}"
 
