@@ -11,7 +11,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
 from streams import phones
-from streams.models import Account, Stream
+from streams.models import Account, Membership, Stream
+from streams.services import NotAllowed
 
 from . import learning, prices, routes
 from .learning import Score
@@ -39,12 +40,24 @@ class Hop:
     weight: int = 1
 
 
+def _require_manager(by: Membership | None) -> None:
+    """``by``: the member changing routes from the console (``None``: the platform)."""
+    if by is not None and not by.can_manage:
+        raise NotAllowed("Only owners and admins can change routes.")
+
+
 def save_route_rule(
-    *, account: Account, rule: RouteRule | None = None, fields: dict, hops: list[Hop]
+    *,
+    account: Account,
+    rule: RouteRule | None = None,
+    fields: dict,
+    hops: list[Hop],
+    by: Membership | None = None,
 ) -> RouteRule:
     """Create or change one of ``account``'s rules with its hops in order (replacing
     the ones it had). Raises ``ValidationError`` for a rule that cannot route: no hop, a
     gateway twice, a gateway not offered to the account, another account's stream."""
+    _require_manager(by)
     rule = rule or RouteRule(account=account)
     if rule.account_id != account.pk:
         raise ValidationError("This rule belongs to another account.")
@@ -69,7 +82,8 @@ def save_route_rule(
     return rule
 
 
-def delete_route_rule(*, rule: RouteRule) -> None:
+def delete_route_rule(*, rule: RouteRule, by: Membership | None = None) -> None:
+    _require_manager(by)
     rule.delete()
 
 

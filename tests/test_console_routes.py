@@ -247,3 +247,20 @@ def test_the_admin_shows_decisions_and_lets_nobody_write_them(operator, team):
     assert change.status_code == 403
     decision.refresh_from_db()
     assert decision.reason == "below"
+
+
+def test_the_route_services_refuse_a_member_below_admin(team):
+    from gateways import rules
+    from streams.models import Membership
+    from streams.services import NotAllowed
+
+    account, _owner, developer, (alpha, _beta), _private = team
+    member = Membership.objects.get(user=developer)
+    with pytest.raises(NotAllowed):
+        rules.save_route_rule(
+            account=account, fields={"name": "x"}, hops=[rules.Hop(alpha)], by=member
+        )
+    rule = factories.make_route(account, alpha)
+    with pytest.raises(NotAllowed):
+        rules.delete_route_rule(rule=rule, by=member)
+    assert RouteRule.objects.filter(account=account).count() == 1

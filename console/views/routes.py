@@ -65,6 +65,7 @@ def route_edit(request, pk: int | None = None):
                 rule=rule,
                 fields=form.rule_fields(),
                 hops=form.cleaned_data["hops"],
+                by=request.membership,
             )
         except ValidationError as exc:
             _show_errors(form, exc)
@@ -79,7 +80,7 @@ def route_edit(request, pk: int | None = None):
 @account_view(manage=True)
 def route_delete(request, pk: int):
     rule = get_object_or_404(RouteRule, pk=pk, account=request.account)
-    rules.delete_route_rule(rule=rule)
+    rules.delete_route_rule(rule=rule, by=request.membership)
     messages.success(request, f"Rule “{rule}” deleted.")
     return redirect("console:routes")
 
