@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django import forms
 
+from gateways import rules
+from gateways import selectors as gateway_selectors
 from gateways.models import RouteRule
-from gateways.rules import RULE_FIELDS, Hop, offered_gateways
 from streams import channels
 from streams.models import Account
 
@@ -20,7 +21,7 @@ class RouteRuleForm(forms.ModelForm):
 
     class Meta:
         model = RouteRule
-        fields = list(RULE_FIELDS)
+        fields = list(rules.RULE_FIELDS)
         labels = {
             "stream": "Stream",
             "learn": "Learn from conversion",
@@ -39,7 +40,7 @@ class RouteRuleForm(forms.ModelForm):
             required=False,
             help_text=RouteRule._meta.get_field("country").help_text,
         )
-        gateways = offered_gateways(account).order_by("name")
+        gateways = gateway_selectors.offered_gateways(account).order_by("name")
         choices = [("", "—"), *((str(g.pk), g.name) for g in gateways)]
         self.gateways = {str(g.pk): g for g in gateways}
         current = list(self.instance.hops.order_by("position")) if self.instance.pk else []
@@ -73,12 +74,12 @@ class RouteRuleForm(forms.ModelForm):
             chosen = cleaned.get(f"hop_{row}_gateway")
             if chosen:
                 weight = cleaned.get(f"hop_{row}_weight")
-                hops.append(Hop(self.gateways[chosen], 1 if weight is None else weight))
+                hops.append(rules.Hop(self.gateways[chosen], 1 if weight is None else weight))
         cleaned["hops"] = hops
         return cleaned
 
     def rule_fields(self) -> dict:
-        return {name: self.cleaned_data[name] for name in RULE_FIELDS}
+        return {name: self.cleaned_data[name] for name in rules.RULE_FIELDS}
 
 
 class RouteTesterForm(forms.Form):

@@ -1,22 +1,18 @@
-"""Writing an account's routing rules (the console's; operators edit every rule in the
-admin), and the route tester's answer: which gateway a number would use, and why."""
+"""Writing an account's routing rules: the console's service (operators edit every rule
+in the admin). Their reads and the route tester are in ``gateways.selectors``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
 
-from streams import phones
-from streams.models import Account, Membership, Stream
+from streams.models import Account, Membership
 from streams.services import NotAllowed
 
-from . import learning, prices, routes
-from .learning import Score
-from .models import Gateway, RouteDecision, RouteHop, RouteRule
+from .models import Gateway, RouteHop, RouteRule
+from .selectors import offered_gateways
 
 # The fields of a rule an account's owners and admins set.
 RULE_FIELDS = (
@@ -85,92 +81,3 @@ def save_route_rule(
 def delete_route_rule(*, rule: RouteRule, by: Membership | None = None) -> None:
     _require_manager(by)
     rule.delete()
-
-
-# --- Reads ------------------------------------------------------------------------------
-
-
-def offered_gateways(account: Account):
-    """The gateways an account may route through: the enabled ones of the platform's
-    rules and of its own (an operator offers a gateway to every account by putting it
-    in a platform rule, or to one account by routing it there in the admin)."""
-    hops = RouteHop.objects.filter(gateway=OuterRef("pk")).filter(
-        Q(rule__account=account) | Q(rule__account__isnull=True)
-    )
-    return Gateway.objects.filter(Exists(hops), enabled=True)
-
-
-def account_rules(account: Account) -> list[RouteRule]:
-    """The account's rules, stream rules first, each level most specific first, with
-    their hops and gateways (``hop_list``)."""
-    rules = list(
-        RouteRule.objects.filter(account=account)
-        .select_related("stream")
-        .prefetch_related("hops__gateway")
-    )
-    return sorted(rules, key=lambda rule: (rule.stream_id is None, *rule.specificity()))
-
-
-def platform_rules() -> list[RouteRule]:
-    rules = RouteRule.objects.filter(account__isnull=True).prefetch_related("hops__gateway")
-    return sorted(rules, key=RouteRule.specificity)
-
-
-def decisions_of(account: Account, *, limit: int = 50) -> list[RouteDecision]:
-    """The newest decisions of the account's learning rules."""
-    return list(
-        RouteDecision.objects.filter(rule__account=account)
-        .select_related("rule", "gateway", "best_gateway")
-        .order_by("-created_at", "-id")[:limit]
-    )
-
-
-@dataclass(frozen=True)
-class ExplainedHop:
-    hop: routes.PlannedHop
-    figures: Score  # the gateway's window for the country
-    decision: RouteDecision | None  # the demotion, when it is demoted
-
-
-@dataclass(frozen=True)
-class RouteExplanation:
-    number: str
-    country: str
-    channel: str
-    plan: routes.Plan
-    hops: list[ExplainedHop]
-    unit_cost: Decimal | None  # what a budget counts per SMS segment or voice call
-
-
-def explain_route(
-    *, account: Account, stream: Stream | None, channel: str, number: str
-) -> RouteExplanation:
-    """What a message of ``stream`` (or of none) on ``channel`` to ``number`` would
-    walk, for the console's tester. Raises ``phones.PhoneNumberError``."""
-    parsed = phones.parse_phone(number)
-    plan = routes.plan(
-        account_id=account.pk,
-        stream_id=stream.pk if stream else None,
-        channel=channel,
-        recipient=parsed.e164,
-        country=parsed.region,
-    )
-    figures = learning.scores()
-    demotions = {}
-    if plan.rule is not None and plan.rule.learn:
-        for decision in RouteDecision.objects.filter(
-            rule=plan.rule, country=parsed.region, action=RouteDecision.Action.DEMOTE
-        ).order_by("created_at"):
-            demotions[decision.gateway_id] = decision
-    hops = [
-        ExplainedHop(
-            hop,
-            figures.get((hop.gateway.pk, parsed.region), learning.NO_SENDS),
-            demotions.get(hop.gateway.pk) if hop.demoted else None,
-        )
-        for hop in plan.hops
-    ]
-    unit_cost = prices.price_queryset(
-        gateway_ids=tuple(g.pk for g in plan.gateways), channel=channel, country=parsed.region
-    ).first()
-    return RouteExplanation(parsed.e164, parsed.region, channel, plan, hops, unit_cost)

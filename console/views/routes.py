@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from gateways import rules
-from gateways.models import RouteRule
+from gateways import selectors as gateway_selectors
 from streams import phones
 
 from ..context import account_view
@@ -24,7 +24,7 @@ def route_list(request):
     explained = None
     if tester.is_valid():
         try:
-            explained = rules.explain_route(
+            explained = gateway_selectors.explain_route(
                 account=request.account,
                 stream=tester.cleaned_data["stream"],
                 channel=tester.cleaned_data["channel"],
@@ -35,9 +35,9 @@ def route_list(request):
     context = {
         "tester": tester,
         "explained": explained,
-        "rules": rules.account_rules(request.account),
-        "platform_rules": rules.platform_rules(),
-        "decisions": rules.decisions_of(request.account),
+        "rules": gateway_selectors.account_rules(request.account),
+        "platform_rules": gateway_selectors.platform_rules(),
+        "decisions": gateway_selectors.decisions_of(request.account),
         "can_manage": request.membership.can_manage,
         "currency": settings.OTP_CURRENCY,
     }
@@ -48,7 +48,7 @@ def route_list(request):
 def route_edit(request, pk: int | None = None):
     rule = None
     if pk is not None:
-        rule = get_object_or_404(RouteRule, pk=pk, account=request.account)
+        rule = get_object_or_404(gateway_selectors.rules_of(request.account), pk=pk)
     can_manage = request.membership.can_manage
     if request.method == "POST" and not can_manage:
         raise PermissionDenied("Only owners and admins change routes.")
@@ -79,7 +79,7 @@ def route_edit(request, pk: int | None = None):
 @require_POST
 @account_view(manage=True)
 def route_delete(request, pk: int):
-    rule = get_object_or_404(RouteRule, pk=pk, account=request.account)
+    rule = get_object_or_404(gateway_selectors.rules_of(request.account), pk=pk)
     rules.delete_route_rule(rule=rule, by=request.membership)
     messages.success(request, f"Rule “{rule}” deleted.")
     return redirect("console:routes")
