@@ -180,7 +180,7 @@ def _ordered(
 
     planned_hops = [planned(hop, i, False) for i, hop in enumerate(healthy)]
     planned_hops += [planned(hop, len(healthy) + i, True) for i, hop in enumerate(demoted)]
-    why = f"The {level} rule “{rule}” matches ({rule.matches_text}); {rule.get_mode_display()}."
+    why = f"The {level} rule “{rule}” matches ({rule.matches_text}). {rule.get_mode_display()}."
     if probing:
         why += " This message probes the demoted gateways (the rule's probe share)."
     return Plan(level, rule, planned_hops, why, probing=probing, skipped=skipped)
