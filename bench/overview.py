@@ -48,7 +48,9 @@ FROM (
            CASE WHEN h %% 100 < 71 THEN 'approved' WHEN h %% 100 < 81 THEN 'expired'
                 WHEN h %% 100 < 84 THEN 'max_attempts_reached'
                 WHEN h %% 100 < 90 THEN 'canceled' WHEN h %% 100 < 94 THEN 'failed'
-                ELSE 'pending' END AS status,
+                -- One pending code per recipient and event (a constraint): the first
+                -- 10,000 rows have distinct recipients; older codes have expired.
+                WHEN i <= 10000 THEN 'pending' ELSE 'expired' END AS status,
            now() - make_interval(secs => (i::bigint * 2591) %% (30 * 86400)) AS created_at
     FROM (SELECT i, (i::bigint * 2654435761) %% 1000003 AS h
           FROM generate_series(1, %(count)s) AS i) AS seq
@@ -63,7 +65,7 @@ INSERT INTO gateways_outboundmessage (
     claimed_at, provider_status, possibly_duplicated, created_at, updated_at, sent_at,
     delivered_at)
 SELECT gen_random_uuid(), %(account)s, v.id, v.channel, v.recipient, 'Bench',
-       'Your code is ******', 'Your code is ******', NULL, 'gsm7', 1, '', '', '{}', m.status,
+       %(text)s, %(text)s, NULL, 'gsm7', 1, '', '', '{}', m.status,
        CASE WHEN m.status IN ('failed', 'queued') THEN NULL
             ELSE (%(gateways)s::bigint[])[1 + (hashtext(v.id::text) & 1)] END,
        '', 1, '', NULL, 0, 0, NULL, '', false, v.created_at, v.created_at,
@@ -78,6 +80,31 @@ CROSS JOIN LATERAL (SELECT CASE
     WHEN v.status = 'expired' AND (hashtext(v.id::text) & 1) = 0 THEN 'undelivered'
     WHEN (hashtext(v.id::text) & 7) = 0 THEN 'sent'
     ELSE 'delivered' END AS status) AS m
+"""
+
+
+# The guard's decisions: one refused send (or shadow finding) per 20 verifications,
+# spread like them over 30 days, the streams, channels, countries, codes and rules.
+DECISIONS_SQL = """
+INSERT INTO otp_senddecision (
+    stream_id, recipient, channel, country, prefix, end_user_ip, rule, code, reason,
+    measured, threshold, mode, outcome, created_at)
+SELECT (%(streams)s::bigint[])[1 + h %% 3], '+1415555' || lpad((i %% 10000)::text, 4, '0'),
+       CASE WHEN h %% 20 = 0 THEN 'voice' ELSE 'sms' END,
+       (ARRAY['US','GB','DE','FR','IN','BR','NG','ID'])[1 + (h / 7) %% 8], '', NULL,
+       r.rule, r.code, 'bench', NULL, NULL,
+       CASE WHEN r.outcome = 'allowed_in_shadow' THEN 'shadow' ELSE 'enforce' END, r.outcome,
+       now() - make_interval(secs => (i::bigint * 2591) %% (30 * 86400))
+FROM (SELECT i, (i::bigint * 2654435761) %% 1000003 AS h
+      FROM generate_series(1, %(count)s) AS i) AS seq
+CROSS JOIN LATERAL (SELECT * FROM (VALUES
+    (0, 'number_type', 'destination_not_allowed', 'blocked'),
+    (1, 'country_not_allowed', 'country_not_allowed', 'blocked'),
+    (2, 'budget', 'budget_exhausted', 'blocked'),
+    (3, 'prefix_conversion', 'send_blocked', 'blocked'),
+    (4, 'prefix_velocity', 'send_blocked', 'throttled'),
+    (5, 'country_conversion', 'send_blocked', 'allowed_in_shadow')
+) AS rules (n, rule, code, outcome) WHERE rules.n = seq.h %% 6) AS r
 """
 
 
@@ -107,6 +134,9 @@ def main(argv=None) -> int:
         DEBUG="false",
         SECRET_KEY=os.environ.get("SECRET_KEY", "bench-overview-secret-key-" + "x" * 40),
         OTP_HASH_KEY=os.environ.get("OTP_HASH_KEY", "bench-overview-hash-key-" + "y" * 40),
+        OTP_ENCRYPTION_KEY=os.environ.get(
+            "OTP_ENCRYPTION_KEY", "bench-overview-encryption-key-" + "z" * 40
+        ),
         OTP_ANALYTICS_MAX_AGE_SECONDS="100000000",  # measure reads, refresh separately
     )
     os.environ.pop("REDIS_URL", None)
@@ -121,6 +151,7 @@ def main(argv=None) -> int:
     from gateways.models import Gateway
     from otp.models import DailyRollup, Verification, VerificationRollup
     from otp.rollups import refresh_rollups
+    from streams import crypto
     from tests.support import factories
 
     call_command("migrate", verbosity=0)
@@ -139,11 +170,23 @@ def main(argv=None) -> int:
             VERIFICATIONS_SQL,
             {"streams": [s.pk for s in streams], "count": args.verifications},
         )
-        cursor.execute(MESSAGES_SQL, {"account": account.pk, "gateways": [g.pk for g in gateways]})
+        # The texts are encrypted at rest: one token serves every row.
+        text = crypto.encrypt("Your code is ******")
+        messages = {"account": account.pk, "gateways": [g.pk for g in gateways], "text": text}
+        cursor.execute(MESSAGES_SQL, messages)
+        cursor.execute(
+            DECISIONS_SQL,
+            {"streams": [s.pk for s in streams], "count": args.verifications // 20},
+        )
         cursor.execute("ANALYZE otp_verification")
         cursor.execute("ANALYZE gateways_outboundmessage")
+        cursor.execute("ANALYZE otp_senddecision")
     figures["load_seconds"] = round(time.perf_counter() - started, 1)
-    print(f"loaded {args.verifications:,} verifications in {figures['load_seconds']} s")
+    figures["decisions"] = args.verifications // 20
+    print(
+        f"loaded {args.verifications:,} verifications and {figures['decisions']:,} guard "
+        f"decisions in {figures['load_seconds']} s"
+    )
 
     started = time.perf_counter()
     refresh_rollups(full=True)
@@ -171,15 +214,17 @@ def main(argv=None) -> int:
     client.force_login(owner)
     country = "DE"
     variants = {
-        "today": "/overview/?period=today",
-        "7d": "/overview/?period=7d",
-        "30d": "/overview/?period=30d",
-        "30d, one stream": f"/overview/?period=30d&stream={streams[0].pk}",
-        "30d, one country": f"/overview/?period=30d&country={country}",
-        "30d, sms via one gateway": f"/overview/?period=30d&channel=sms&gateway={gateways[0].pk}",
+        "today": "/?period=today",
+        "7d": "/?period=7d",
+        "30d": "/?period=30d",
+        "30d, one stream": f"/?period=30d&stream={streams[0].pk}",
+        "30d, one country": f"/?period=30d&country={country}",
+        "30d, sms via one gateway": f"/?period=30d&channel=sms&gateway={gateways[0].pk}",
     }
+    # A stream's page shows the same numbers beside its settings and recent codes.
+    pages = {"stream page, 7d": f"/streams/{streams[0].public_id}/?period=7d"}
     timings: dict[str, list[float]] = {}
-    for name, url in variants.items():
+    for name, url in {**variants, **pages}.items():
         assert client.get(url).status_code == 200, url  # warm up
         samples = []
         for _ in range(args.requests):
@@ -188,7 +233,7 @@ def main(argv=None) -> int:
             samples.append((time.perf_counter() - started) * 1000)
             assert response.status_code == 200
         timings[name] = samples
-    everything = [t for samples in timings.values() for t in samples]
+    everything = [t for name in variants for t in timings[name]]
     table = {
         name: {
             "p50_ms": round(statistics.median(s), 1),

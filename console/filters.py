@@ -1,4 +1,5 @@
-"""The streams table's search and filters (django-filter), and the overview's."""
+"""The streams table's search and filters (django-filter), and the numbers' period and
+filters (the overview, a stream's page)."""
 
 import django_filters
 from django import forms
@@ -24,9 +25,9 @@ class StreamFilter(django_filters.FilterSet):
         self.filters["tag"].queryset = account.tags.all()
 
 
-class OverviewForm(forms.Form):
-    """The overview's period and filters (a GET form: every view of the numbers has a
-    URL). The choices are the account's streams and what its rollups hold."""
+class PeriodForm(forms.Form):
+    """The period of a view of the numbers (a GET form: every view has a URL): a stream
+    page's, and the overview's with its filters."""
 
     period = forms.ChoiceField(
         choices=list(otp_selectors.ANALYTICS_PERIODS.items()), required=False
@@ -37,6 +38,35 @@ class OverviewForm(forms.Form):
     last = forms.DateField(
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
+
+    def clean(self):
+        data = super().clean()
+        data["period"] = data.get("period") or "7d"
+        if data["period"] == "custom":
+            first, last = data.get("first"), data.get("last")
+            if not first or not last:
+                self.add_error("first", "A custom period needs a first and a last day.")
+            elif first > last:
+                self.add_error("last", "The last day cannot be before the first.")
+            elif (last - first).days > 366:
+                self.add_error("last", "At most 366 days.")
+        return data
+
+    def filters(self, *, now, **narrowed) -> otp_selectors.AnalyticsFilters:
+        """The period's bounds, with ``narrowed`` filters (stream_ids, country, ...)."""
+        data = self.cleaned_data
+        start, end = otp_selectors.analytics_period_bounds(
+            data["period"], now=now, first=data.get("first"), last=data.get("last")
+        )
+        return otp_selectors.AnalyticsFilters(
+            start=start, end=end, period=data["period"], **narrowed
+        )
+
+
+class OverviewForm(PeriodForm):
+    """The overview's period and filters. The choices are the account's streams and
+    what its rollups hold."""
+
     stream = forms.ModelChoiceField(
         queryset=Stream.objects.none(), required=False, empty_label="All streams"
     )
@@ -56,31 +86,13 @@ class OverviewForm(forms.Form):
             (str(g), name) for g, name in choices["gateways"]
         ]
 
-    def clean(self):
-        data = super().clean()
-        data["period"] = data.get("period") or "7d"
-        if data["period"] == "custom":
-            first, last = data.get("first"), data.get("last")
-            if not first or not last:
-                self.add_error("first", "A custom period needs a first and a last day.")
-            elif first > last:
-                self.add_error("last", "The last day cannot be before the first.")
-            elif (last - first).days > 366:
-                self.add_error("last", "At most 366 days.")
-        return data
-
     def filters(self, *, now) -> otp_selectors.AnalyticsFilters:
         data = self.cleaned_data
-        start, end = otp_selectors.analytics_period_bounds(
-            data["period"], now=now, first=data.get("first"), last=data.get("last")
-        )
-        return otp_selectors.AnalyticsFilters(
-            start=start,
-            end=end,
+        return super().filters(
+            now=now,
             stream_ids=(data["stream"].pk,) if data.get("stream") else (),
             event_key=data.get("event") or "",
             channel=data.get("channel") or "",
             country=data.get("country") or "",
             gateway_id=data.get("gateway"),
-            period=data["period"],
         )

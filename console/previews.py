@@ -1,5 +1,6 @@
 """Previews: the API requests an integrator makes to a stream (endpoint, headers, body,
-a curl line), and each event template's variants as the recipient sees them."""
+a curl line), each event template's variants as the recipient sees them, and what a
+message is estimated to cost."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import json
 import shlex
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from gateways import selectors as gateway_selectors
-from streams import placeholders, wording
+from streams import phones, placeholders, wording
 from streams.messages import MessageFormat, compose_sms
 from streams.models import Stream
 
@@ -184,3 +186,53 @@ def message_previews(stream: Stream) -> list[dict]:
             rows.append({"label": label, "locale": tag, "preview": preview})
         result.append({"template": template, "variants": rows})
     return result
+
+
+# --- The estimated cost of a message, in the message editor -----------------------------
+
+PRICE_SCALE = 100_000  # prices have 5 decimal places: counted in whole 1/100,000ths
+
+
+def cost_countries(stream: Stream) -> dict:
+    """The countries the editor estimates a message's cost for (the stream's allowlist,
+    else every country with an SMS price, the stream's blocked ones left out), each
+    with the price of one SMS segment in 1/100,000ths (None: no price), and the
+    currency. static/js/console.js (describeCost) reads the same."""
+    prices = gateway_selectors.sms_unit_prices(
+        stream.account, stream.allowed_countries or None, stream=stream
+    )
+    codes = stream.allowed_countries or [
+        c for c in prices if c not in (stream.blocked_countries or [])
+    ]
+    named = sorted((phones.country_name(c), c) for c in codes)
+    return {
+        "currency": settings.OTP_CURRENCY,
+        "countries": {
+            code: {
+                "name": name,
+                "price": int(prices[code] * PRICE_SCALE) if code in prices else None,
+            }
+            for name, code in named
+        },
+    }
+
+
+def _money(amount: int) -> str:
+    """1/100,000ths as a decimal with 2 to 5 places (1580 -> "0.0158")."""
+    whole, fraction = divmod(amount, PRICE_SCALE)
+    return f"{whole}.{f'{fraction:05d}'.rstrip('0').ljust(2, '0')}"
+
+
+def describe_cost(segments: int, country: str, costs: dict) -> str:
+    """The editor's sentence for a text of ``segments`` SMS segments to ``country``
+    (``costs`` from :func:`cost_countries`); describeCost in console.js says the same."""
+    entry = costs["countries"].get(country)
+    if entry is None or not segments:
+        return ""
+    if entry["price"] is None:
+        return f"No SMS price for {entry['name']} in the price table: no estimate."
+    plural = "" if segments == 1 else "s"
+    return (
+        f"≈ {_money(entry['price'] * segments)} {costs['currency']} a message to "
+        f"{entry['name']} ({segments} segment{plural} at {_money(entry['price'])})"
+    )

@@ -16,8 +16,9 @@ from .views import (
 
 app_name = "console"
 urlpatterns = [
-    path("", streams.stream_list, name="list"),
-    path("overview/", overview.overview, name="overview"),
+    # The overview is the console's home: the first question is whether codes arrive.
+    path("", overview.overview, name="overview"),
+    path("streams/", streams.stream_list, name="list"),
     path("overview.csv", overview.overview_csv, name="overview_csv"),
     path("streams/new/", streams.stream_new, name="new"),
     path("streams/new/otp/", wizard.wizard, name="wizard_new"),

@@ -1,5 +1,6 @@
 """Reads other apps make of gateways' models: the messages of verifications, the
-console's outbox, and the routing rules with the route tester's answer."""
+console's outbox, the prices its message editor estimates with, and the routing rules
+with the route tester's answer."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from streams.models import Account, Stream
 from . import learning, prices, routes
 from .adapters import REGISTRY
 from .learning import Score
-from .models import Gateway, OutboundMessage, RouteDecision, RouteHop, RouteRule
+from .models import Gateway, OutboundMessage, Price, RouteDecision, RouteHop, RouteRule
 from .sms import SMART_REPLACEMENTS, SmsParts, smart_encode, sms_parts
 
 # The encrypted fields, left unread where only a message's status is wanted.
@@ -200,6 +201,38 @@ def explain_route(
         gateway_ids=tuple(g.pk for g in plan.gateways), channel=channel, country=parsed.region
     ).first()
     return RouteExplanation(parsed.e164, parsed.region, channel, plan, hops, unit_cost)
+
+
+def sms_unit_prices(
+    account: Account, countries: Iterable[str] | None = None, *, stream: Stream | None = None
+) -> dict[str, Decimal]:
+    """What one SMS segment to each country (of ``countries``; None: every priced one)
+    costs a message of ``stream``, as a send is estimated: the price through the first
+    gateway of its route that has one, else the price for any gateway; countries
+    without a price are left out. The route is the rules' for the country: rules by
+    number prefix are left out (the editor knows no number). One query for the prices;
+    the routes come from the per-process cache."""
+    channel = OutboundMessage.Channel.SMS
+    table = Price.objects.filter(channel=channel)
+    if countries is not None:
+        table = table.filter(country__in=list(countries))
+    by_country: dict[str, dict[int | None, Decimal]] = {}
+    for country, gateway_id, amount in table.values_list("country", "gateway_id", "amount"):
+        by_country.setdefault(country, {})[gateway_id] = amount
+    chosen = {}
+    for country, amounts in by_country.items():
+        route = routes.plan(
+            account_id=account.pk,
+            stream_id=stream.pk if stream else None,
+            channel=channel,
+            recipient="",
+            country=country,
+        )
+        through = (amounts[g.pk] for g in route.gateways if g.pk in amounts)
+        price = next(through, amounts.get(None))
+        if price is not None:
+            chosen[country] = price
+    return chosen
 
 
 @dataclass(frozen=True)

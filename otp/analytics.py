@@ -1,6 +1,7 @@
 """The numbers of the console's overview and the analytics API, read from the hourly
-rollups (``otp/rollups.py``), never from the raw rows: the funnel, its series over
-time, conversion by country and by gateway, latencies and why codes were not used."""
+rollups (``otp/rollups.py``), never from the raw verification rows: the funnel, its
+series over time, conversion by country and by gateway, latencies, why codes were not
+used, and the sends the guard refused (counted from its decision records)."""
 
 from __future__ import annotations
 
@@ -8,21 +9,24 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from gateways.selectors import gateway_names
 from streams.models import Account
 
+from .guard import Outcome, Rule
 from .models import (
     LATENCY_BOUNDS,
     LATENCY_FIELDS,
     LATENCY_KINDS,
     OVERFLOW,
     DailyRollup,
+    SendDecision,
     VerificationRollup,
     latency_field,
 )
+from .velocity import VelocityRule
 
 PERIODS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days", "custom": "Custom"}
 FUNNEL = ("requested", "sent", "delivered", "approved")
@@ -35,6 +39,20 @@ REASONS = {
     "message_failed": "No gateway could send the message",
 }
 COUNTS = (*FUNNEL, *REASONS)
+# What each guard rule stopped, said for the admin (the API gives the stable names too).
+REFUSAL_RULES = {
+    Rule.NUMBER_TYPE: "Number type not allowed (premium rate, satellite, ...)",
+    Rule.COUNTRY_NOT_ALLOWED: "Country outside the stream's allowlist",
+    Rule.COUNTRY_BLOCKED: "Country blocked by the stream",
+    Rule.PREFIX_BLOCKED: "Number prefix blocked by the stream",
+    Rule.BUDGET: "A budget of the stream or account was used up",
+    VelocityRule.PREFIX_CONVERSION: "Few codes used for this number prefix",
+    VelocityRule.PREFIX_VELOCITY: "Prefix throttled: too many sends, few codes used",
+    VelocityRule.COUNTRY_CONVERSION: "Few codes used for this country",
+    VelocityRule.COUNTRY_VELOCITY: "Country throttled: too many sends, few codes used",
+    VelocityRule.IP_VELOCITY: "Too many codes requested from one IP address",
+    VelocityRule.IP_COUNTRIES: "One IP address asking for codes to many countries",
+}
 
 
 @dataclass(frozen=True)
@@ -212,6 +230,7 @@ def overview(account: Account, f: Filters) -> dict:
         for key, label in REASONS.items()
         if totals[key]
     ]
+    refusals, refusals_note = guard_refusals(account, f)
     return {
         "period": {"name": f.period, "start": f.start.isoformat(), "end": f.end.isoformat()},
         "granularity": "day" if daily else "hour",
@@ -221,11 +240,46 @@ def overview(account: Account, f: Filters) -> dict:
         "by_gateway": by_gateway,
         "latency": latency,
         "reasons": reasons,
+        "refusals": refusals,
+        "refusals_note": refusals_note,
         # The messages' estimated cost (their route's price when sent); None when no
         # price applied to any of them.
         "estimated_spend": round(float(totals_raw["spend"]), 2) if totals_raw["spend"] else None,
         "currency": settings.OTP_CURRENCY,
     }
+
+
+def guard_refusals(account: Account, f: Filters) -> tuple[list[dict], str | None]:
+    """The guard's decisions of the period, per error code, rule and outcome: refused
+    sends (blocked or throttled) and, apart, what shadow mode let through. A refused
+    send leaves no verification, so these are not part of ``requested``. Decisions
+    know their stream, channel and country but no event and no gateway: with either
+    filter none are counted, and the note says why."""
+    if f.event_key or f.gateway_id is not None:
+        return [], "Refused sends have no event or gateway: clear those filters to see them."
+    rows = SendDecision.objects.filter(
+        stream__account=account, created_at__gte=f.start, created_at__lt=f.end
+    )
+    if f.stream_ids:
+        rows = rows.filter(stream_id__in=f.stream_ids)
+    if f.channel:
+        rows = rows.filter(channel=f.channel)
+    if f.country:
+        rows = rows.filter(country=f.country)
+    counted = rows.values("code", "rule", "outcome").annotate(count=Count("id")).order_by()
+    refusals = [
+        {
+            "code": r["code"],
+            "rule": r["rule"],
+            "label": REFUSAL_RULES.get(r["rule"], r["rule"]),
+            "outcome": r["outcome"],
+            "shadow": r["outcome"] == Outcome.ALLOWED_IN_SHADOW,
+            "count": r["count"],
+        }
+        for r in counted
+    ]
+    refusals.sort(key=lambda r: (r["shadow"], -r["count"], r["code"], r["rule"], r["outcome"]))
+    return refusals, None
 
 
 def _as_utc(value: datetime) -> datetime:

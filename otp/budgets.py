@@ -240,6 +240,7 @@ def _refusal(estimate: Estimate, refused: list[Counted], now: datetime) -> Guard
         message,
         rule=Rule.BUDGET,
         decision={
+            "country": estimate.country,  # so the overview counts it per country
             "measured": float(spent + (first.amount or 0)),
             "threshold": float(first.limit),
         },

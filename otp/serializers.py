@@ -313,6 +313,15 @@ class _Reason(serializers.Serializer):
     count = serializers.IntegerField()
 
 
+class _Refusal(serializers.Serializer):
+    code = serializers.CharField(help_text="The API error code the caller got")
+    rule = serializers.CharField(help_text="The guard rule that decided")
+    label = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=["blocked", "throttled", "allowed_in_shadow"])
+    shadow = serializers.BooleanField(help_text="Shadow mode: recorded, the send went ahead")
+    count = serializers.IntegerField()
+
+
 class AnalyticsSerializer(serializers.Serializer):
     """The stream's numbers for the period, from the hourly rollups. Latencies are
     histogram bounds: the median is "at most this many seconds"."""
@@ -325,6 +334,12 @@ class AnalyticsSerializer(serializers.Serializer):
     by_gateway = _GatewayCounts(many=True)
     latency = serializers.DictField(child=_Latency())
     reasons = _Reason(many=True)
+    refusals = _Refusal(
+        many=True, help_text="The fraud and cost guard's decisions, per code, rule and outcome"
+    )
+    refusals_note = serializers.CharField(
+        allow_null=True, help_text="Why no refusal is counted under these filters"
+    )
     estimated_spend = serializers.FloatField(
         allow_null=True, help_text="The messages' estimated cost; null when no price applied."
     )

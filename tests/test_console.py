@@ -127,13 +127,13 @@ def test_invalid_details_keep_what_was_typed_and_say_what_is_wrong(signed_in):
 def test_save_as_draft_returns_to_the_table_and_resumes_at_the_step(signed_in, account):
     signed_in.post("/streams/new/otp/", details(action="draft"))
     stream = Stream.objects.get()
-    table = signed_in.get("/").content.decode()
+    table = signed_in.get("/streams/").content.decode()
     assert wizard_url(stream, 1) in table  # resumes where it stopped
     signed_in.post(wizard_url(stream, 1), details())
     signed_in.post(wizard_url(stream, 2), code_step(action="draft"))
-    assert wizard_url(stream, 2) in signed_in.get("/").content.decode()
+    assert wizard_url(stream, 2) in signed_in.get("/streams/").content.decode()
     signed_in.post(wizard_url(stream, 2), code_step())
-    assert wizard_url(stream, 3) in signed_in.get("/").content.decode()
+    assert wizard_url(stream, 3) in signed_in.get("/streams/").content.decode()
 
 
 def test_fields_that_do_not_apply_are_ignored(signed_in, account):
@@ -174,11 +174,11 @@ def test_streams_table_search_filter_and_newest_first(signed_in, account):
     factories.make_stream(account, name="Alpha login")
     second, _ = factories.make_stream(account, name="Beta reset", active=False)
     second.tags.add(tag)
-    html = signed_in.get("/").content.decode()
+    html = signed_in.get("/streams/").content.decode()
     assert html.index("Beta reset") < html.index("Alpha login")
-    assert "Beta reset" not in signed_in.get("/?q=alpha").content.decode()
-    assert "Alpha login" not in signed_in.get("/?status=draft").content.decode()
-    assert "Alpha login" not in signed_in.get(f"/?tag={tag.pk}").content.decode()
+    assert "Beta reset" not in signed_in.get("/streams/?q=alpha").content.decode()
+    assert "Alpha login" not in signed_in.get("/streams/?status=draft").content.decode()
+    assert "Alpha login" not in signed_in.get(f"/streams/?tag={tag.pk}").content.decode()
 
 
 def test_another_accounts_objects_are_404(signed_in):
@@ -276,15 +276,15 @@ def test_account_switcher_scopes_everything(client, account, owner):
 
     Membership.objects.create(user=owner, account=other, role="admin")
     client.force_login(owner)
-    assert "Second stream" not in client.get("/").content.decode()
+    assert "Second stream" not in client.get("/streams/").content.decode()
     client.post("/account/switch/", {"account": other.pk})
-    assert "Second stream" in client.get("/").content.decode()
+    assert "Second stream" in client.get("/streams/").content.decode()
     stranger = factories.make_account()
     assert client.post("/account/switch/", {"account": stranger.pk}).status_code == 404
 
 
 def test_pages_need_sign_in(client):
-    for url in ("/", "/streams/new/", "/senders/", "/contacts/", "/outbox/"):
+    for url in ("/", "/streams/", "/streams/new/", "/senders/", "/contacts/", "/outbox/"):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 

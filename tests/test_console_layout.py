@@ -102,7 +102,7 @@ def test_the_console_reads_otp_and_gateways_only_through_their_selectors():
 @pytest.mark.django_db
 def test_signed_in_user_without_an_account_is_told_how_to_get_access(client):
     client.force_login(factories.make_user())  # a user of no account
-    for url in ("/", "/senders/", "/contacts/", "/outbox/"):
+    for url in ("/", "/streams/", "/senders/", "/contacts/", "/outbox/"):
         response = client.get(url)
         assert response.status_code == 403, url
         html = response.content.decode()

@@ -3,11 +3,15 @@
 side with their counters and previews, the built-in texts, and the autofill limits."""
 
 import html
+import json
 import re
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from console.previews import describe_cost
+from gateways.models import Gateway, Price
 from streams.models import Contact, Stream
 from tests.support import factories
 from tests.test_console import templates_step, wizard_url
@@ -220,3 +224,44 @@ def test_variants_belong_to_their_own_template_among_many(signed_in, stream):
     assert stream.templates.get(key="login").variants == {"fr": "Code {{code}}"}
     assert stream.templates.get(key="event10").variants == {"de": "Dein Code {{code}}"}
     assert stream.templates.get(key="event1").variants == {}
+
+
+def test_the_editor_estimates_a_messages_cost_per_country_of_the_allowlist(signed_in, account):
+    gateway = Gateway.objects.create(name="Route SMSC", kind=Gateway.Kind.NOOP)
+    factories.add_route_hop(account, gateway)
+    Price.objects.create(country="GB", channel="sms", gateway=gateway, amount=Decimal("0.035"))
+    Price.objects.create(country="GB", channel="sms", amount=Decimal("0.05"))  # any gateway
+    Price.objects.create(country="US", channel="sms", amount=Decimal("0.0079"))
+    Price.objects.create(country="FR", channel="sms", amount=Decimal("0.07"))  # not allowed
+    stream, _ = factories.make_stream(account, active=False, allowed_countries=["US", "GB", "DE"])
+    text = "Your code is {{code}}. " + "x" * 150  # two GSM-7 segments
+    stream.templates.update(text=text)
+    page = signed_in.get(wizard_url(stream, 3)).content.decode()
+    data = json.loads(
+        re.search(r'id="counter-data" type="application/json">(.*?)</script>', page).group(1)
+    )
+    assert data["cost"] == {
+        "currency": "EUR",
+        "countries": {
+            "DE": {"name": "Germany", "price": None},
+            "GB": {"name": "United Kingdom", "price": 3500},  # the route's gateway's price
+            "US": {"name": "United States", "price": 790},
+        },
+    }
+    options = re.findall(r'<option value="([A-Z]{2})">([^<]+)</option>', page)
+    assert options == [
+        ("DE", "Germany (DE): no price"),
+        ("GB", "United Kingdom (GB)"),
+        ("US", "United States (US)"),
+    ]
+    # The first country is estimated on the page as served; the browser re-estimates.
+    assert "No SMS price for Germany in the price table: no estimate." in page
+    assert describe_cost(2, "US", data["cost"]) == (
+        "≈ 0.0158 EUR a message to United States (2 segments at 0.0079)"
+    )
+
+    # Without an allowlist: every priced country but the blocked ones.
+    open_stream, _ = factories.make_stream(account, active=False, blocked_countries=["FR"])
+    page = signed_in.get(wizard_url(open_stream, 3)).content.decode()
+    assert re.findall(r'<option value="([A-Z]{2})">', page) == ["GB", "US"]
+    assert "≈ 0.035 EUR a message to United Kingdom (1 segment at 0.035)" in page

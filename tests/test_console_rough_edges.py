@@ -2,11 +2,16 @@
 the pages, the commands and what the API answers to what the console shows."""
 
 import json
+import os
 import re
+import signal
+import subprocess
+import threading
 from html.parser import HTMLParser
 from io import StringIO
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -14,6 +19,7 @@ from django.core.management.base import CommandError
 from streams.models import Account, Contact, ContactField, Membership, Stream
 from tests.support import factories
 from tests.support.otp_client import OtpClient
+from tests.support.services import ROOT, free_port, wait_for
 from tests.test_console import code_step, details, templates_step, wizard_url
 
 pytestmark = pytest.mark.usefixtures("eager_tasks")
@@ -229,3 +235,52 @@ def test_createaccount_makes_an_account_and_its_owner_without_demo_data(db, clie
     with pytest.raises(CommandError, match="password does not match"):
         call_command("createaccount", account="Gamma", username="alice", password="wrong-one!!")
     assert Account.objects.count() == 1 and get_user_model().objects.count() == 1
+
+
+@pytest.mark.slow
+def test_make_run_on_another_port_prints_the_address_it_serves(tmp_path):
+    port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")
+    }
+    env["VAR_DIR"] = str(tmp_path)  # its own SQLite database and keys
+    proc = subprocess.Popen(
+        ["make", "run", f"PORT={port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    printed: list[str] = []
+    threading.Thread(target=lambda: printed.extend(proc.stdout), daemon=True).start()
+    try:
+        wait_for(lambda: any("Content-Type" in line for line in printed), timeout=180)
+        text = "".join(printed)
+        console = re.search(r"Console:\s+(\S+)", text).group(1)
+        send = re.search(r"curl -X POST (\S+)", text).group(1)
+        token = re.search(r"API token:\s+(\S+)", text).group(1)
+        assert console == f"http://127.0.0.1:{port}/" and ":8000" not in text
+        page = wait_for(lambda: _get(console), timeout=60, message=lambda: "".join(printed))
+        assert page.status_code == 200 and "Sign in" in page.text
+        # The printed curl line, as printed, reaches the served API.
+        answer = requests.post(
+            send,
+            json={"recipient": "+14155552671", "event": "login"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert answer.status_code == 201, answer.text
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def _get(url: str):
+    try:
+        return requests.get(url, timeout=5)
+    except requests.ConnectionError:
+        return None

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.previews import MessagePreview
+from console.previews import MessagePreview, describe_cost
 from gateways.sms import (
     GSM7_BASIC,
     GSM7_EXTENSION,
@@ -46,6 +46,11 @@ const out = texts.map((t) => {
   const plain = ctx.smsParts(t), smart = ctx.smsParts(ctx.smartEncode(t));
   return {plain, smart, smartText: ctx.smartEncode(t), label: ctx.describeCounter(t, true).label};
 });
+if (process.argv[3]) {  // describeCost over a JSON list of [segments, country, costs]
+  const cases = JSON.parse(process.argv[3]);
+  process.stdout.write(JSON.stringify(cases.map((c) => ctx.describeCost(...c))));
+  process.exit(0);
+}
 if (process.argv[2]) {  // composeMessage over a JSON list of [body, code, fmt, words]
   const cases = JSON.parse(process.argv[2]);
   process.stdout.write(JSON.stringify(cases.map((c) => ctx.composeMessage(...c))));
@@ -224,3 +229,25 @@ def test_the_api_doc_lists_every_replacement():
     for char, replacement in documented.items():
         expected = SMART_REPLACEMENTS[char]
         assert replacement == ("a space" if expected == " " else f"`{expected}`"), char
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prices=st.lists(st.one_of(st.none(), st.integers(0, 10**8)), min_size=1, max_size=4),
+    segments=st.integers(0, 12),
+)
+def test_browser_and_server_estimate_a_message_cost_alike(prices, segments):
+    costs = {
+        "currency": "EUR",
+        "countries": {f"C{i}": {"name": f"Land {i}", "price": p} for i, p in enumerate(prices)},
+    }
+    cases = [[segments, country, costs] for country in [*costs["countries"], "ZZ"]]
+    result = subprocess.run(
+        ["node", "-e", NODE_RUNNER, str(CONSOLE_JS), "", json.dumps(cases)],
+        input="[]",
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(result.stdout) == [describe_cost(*case) for case in cases]

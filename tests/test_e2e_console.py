@@ -28,6 +28,10 @@ def test_build_a_stream_in_the_browser_and_use_its_token(page, live_server, eage
     page.fill("#id_username", owner.username)
     page.fill("#id_password", factories.PASSWORD)
     page.click("button[type=submit]")
+    # Home is the overview; a new account is pointed at its first stream.
+    expect(page.locator("h1")).to_have_text("Overview")
+    expect(page.locator("#overview-empty")).to_contain_text("Create your first stream")
+    page.click(".mainnav >> text=Streams")
     expect(page.locator("h1")).to_have_text("OTP streams")
 
     # Create stream: the type, then step 1
@@ -69,6 +73,7 @@ def test_build_a_stream_in_the_browser_and_use_its_token(page, live_server, eage
     page.fill("#id_username", owner.username)
     page.fill("#id_password", factories.PASSWORD)
     page.click("button[type=submit]")
+    page.click(".mainnav >> text=Streams")
     page.click("#streams-table a:has-text('Browser log-in')")
     expect(page.locator("[aria-current=step]")).to_contain_text("Code handling")
     page.click("#save-next")

@@ -2,6 +2,8 @@ from django import template
 
 from streams import phones
 
+from .. import previews
+
 register = template.Library()
 
 
@@ -42,3 +44,12 @@ def country_names(codes: list[str]) -> str:
 def number_type_labels(values: list[str]) -> str:
     kinds = {kind.value: kind.label for kind in phones.NumberKind}
     return "; ".join(kinds.get(value, value) for value in values or [])
+
+
+@register.filter
+def message_cost(preview, costs: dict | None) -> str:
+    """The estimated cost of a previewed text to the editor's first country."""
+    first = next(iter(costs["countries"]), None) if costs else None
+    if not preview or first is None:
+        return ""
+    return previews.describe_cost(preview.parts.segments, first, costs)

@@ -19,4 +19,4 @@ def switch_account(request):
         raise Http404
     request.session[SESSION_KEY] = membership.account_id  # the session is the console's own
     messages.success(request, f"Now working in {membership.account.name}.")
-    return redirect("console:list")
+    return redirect("console:overview")

@@ -31,12 +31,13 @@ def overview(request):
     if not form.is_valid():
         return render(request, "console/overview.html", {"form": form}, status=400)
     numbers = otp_selectors.analytics_overview(request.account, form.filters(now=timezone.now()))
-    query = request.GET.urlencode()
-    return render(
-        request,
-        "console/overview.html",
-        {"form": form, "numbers": numbers, "query": query},
-    )
+    context = {
+        "form": form,
+        "numbers": numbers,
+        "query": request.GET.urlencode(),
+        "has_streams": form.fields["stream"].queryset.exists(),
+    }
+    return render(request, "console/overview.html", context)
 
 
 CSV_COLUMNS = (
@@ -59,7 +60,8 @@ CSV_COLUMNS = (
 @account_view
 def overview_csv(request):
     """The overview's numbers in one CSV: the totals, then one row per country, per
-    gateway and per point of the series, each row saying which it is."""
+    gateway and per point of the series, the latencies and the guard's refusals (per
+    code, rule and outcome), each row saying which it is."""
     form = _form(request)
     if not form.is_valid():
         errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
@@ -83,4 +85,7 @@ def overview_csv(request):
     for kind, latency in numbers["latency"].items():
         for measure in ("median_seconds", "p90_seconds", "count"):
             writer.writerow(["latency", f"{kind}_{measure}", latency[measure]])
+    for refusal in numbers["refusals"]:
+        key = f"{refusal['code']}:{refusal['rule']}:{refusal['outcome']}"
+        writer.writerow(["refusal", key, refusal["count"]])
     return response

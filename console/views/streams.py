@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from otp import selectors as otp_selectors
@@ -13,7 +15,7 @@ from streams.models import Stream
 
 from .. import previews
 from ..context import account_view
-from ..filters import StreamFilter
+from ..filters import PeriodForm, StreamFilter
 from ..forms import TestNumbersForm
 
 
@@ -54,18 +56,33 @@ def stream_detail(request, public_id):
     test_token = request.session.pop(NEW_TEST_TOKEN_SESSION_KEY.format(stream.public_id), None)
     title = "New test token" if test_token and not token else ""
     token = token or test_token
-    response = render(
-        request, "console/detail.html", _detail_context(request, stream, token, token_title=title)
-    )
+    context = _detail_context(request, stream, token, token_title=title)
+    status = 400 if context["period_form"].errors else 200
+    response = render(request, "console/detail.html", context, status=status)
     if token:
         response["Cache-Control"] = "no-store"  # the token must not come back from a cache
     return response
+
+
+def _stream_numbers(request, stream: Stream) -> dict:
+    """The stream's numbers for the period asked in the query (the overview's, for the
+    stream alone; none for a draft, which has sent nothing), and the query that shows
+    the same period in the overview and its CSV."""
+    form = PeriodForm(request.GET)
+    period = {name: value for name, value in request.GET.items() if name in form.fields and value}
+    numbers = None
+    if stream.status != Stream.Status.DRAFT and form.is_valid():
+        filters = form.filters(now=timezone.now(), stream_ids=(stream.pk,))
+        numbers = otp_selectors.analytics_overview(request.account, filters)
+    query = urlencode({"stream": stream.pk, **period})
+    return {"period_form": form, "numbers": numbers, "numbers_query": query}
 
 
 def _detail_context(
     request, stream: Stream, token: str | None = None, test_form=None, token_title: str = ""
 ) -> dict:
     return {
+        **_stream_numbers(request, stream),
         "stream": stream,
         "test_numbers_form": test_form or TestNumbersForm.for_stream(stream),
         "token_title": token_title or "New API token",

@@ -295,6 +295,7 @@ def _counter_data(stream: Stream) -> dict:
         },
         "default_locale": stream.default_locale,
         "retriever_max_bytes": previews.RETRIEVER_MAX_BYTES,
+        "cost": previews.cost_countries(stream),
     }
 
 

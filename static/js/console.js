@@ -162,6 +162,23 @@ function composeMessage(body, code, fmt, doNotShare) {
   return text;
 }
 
+// A message's estimated cost to the country chosen in the editor: console/previews.py
+// describe_cost, line for line (prices in whole 1/100,000ths, so no float rounding).
+function money(amount) {
+  const whole = Math.floor(amount / 100000);
+  const fraction = String(amount % 100000).padStart(5, "0").replace(/0+$/, "").padEnd(2, "0");
+  return `${whole}.${fraction}`;
+}
+
+function describeCost(segments, country, costs) {
+  const entry = costs && costs.countries[country];
+  if (!entry || !segments) return "";
+  if (entry.price === null) return `No SMS price for ${entry.name} in the price table: no estimate.`;
+  const plural = segments === 1 ? "" : "s";
+  return `≈ ${money(entry.price * segments)} ${costs.currency} a message to ${entry.name} ` +
+    `(${segments} segment${plural} at ${money(entry.price)})`;
+}
+
 const PLACEHOLDER_RE = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 
 function counterData() {
@@ -205,6 +222,9 @@ function updateCounter(textarea) {
   const smart = settingValue("smart_encoding") ?? true;
   const { parts, label } = describeCounter(composed, smart);
   variant.querySelector("[data-counter]").textContent = label;
+  const costCountry = document.getElementById("cost-country");
+  const cost = variant.querySelector("[data-cost]");
+  if (cost) cost.textContent = describeCost(parts.segments, costCountry && costCountry.value, data.cost);
   variant.querySelector("[data-unicode-warning]").hidden = !parts.unicode;
   variant.querySelector("[data-preview]").textContent = smart ? smartEncode(composed) : composed;
   const warning = variant.querySelector("[data-autofill-warning]");
@@ -233,7 +253,9 @@ document.addEventListener("input", (event) => {
   } else if (event.target.closest("#message-settings, [data-template-form]")) updateAllCounters();
 });
 document.addEventListener("change", (event) => {
-  if (event.target.closest("#message-settings")) updateAllCounters();
+  if (event.target.closest("#message-settings") || event.target.id === "cost-country") {
+    updateAllCounters();
+  }
 });
 
 // Placeholders insert at the cursor of the card's text last edited (its default text

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from gateways.models import Gateway, OutboundMessage
-from otp.models import Verification
+from otp.guard import Outcome, Rule
+from otp.models import SendDecision, Verification
+from otp.velocity import VelocityRule
 from streams.models import Account, Stream
 
 RECIPIENTS = {
@@ -31,6 +33,19 @@ OUTCOMES = [
     ("failed", "failed", 6),
     ("pending", "queued", 5),
     ("pending", "sent", 5),
+]
+
+# The guard's decisions as the send path records them: (error code, rule, outcome).
+DECISIONS = [
+    ("destination_not_allowed", Rule.NUMBER_TYPE, Outcome.BLOCKED),
+    ("country_not_allowed", Rule.COUNTRY_NOT_ALLOWED, Outcome.BLOCKED),
+    ("destination_not_allowed", Rule.COUNTRY_BLOCKED, Outcome.BLOCKED),
+    ("destination_not_allowed", Rule.PREFIX_BLOCKED, Outcome.BLOCKED),
+    ("budget_exhausted", Rule.BUDGET, Outcome.BLOCKED),
+    ("send_blocked", VelocityRule.PREFIX_CONVERSION, Outcome.BLOCKED),
+    ("send_blocked", VelocityRule.PREFIX_VELOCITY, Outcome.THROTTLED),
+    ("send_blocked", VelocityRule.IP_VELOCITY, Outcome.BLOCKED),
+    ("send_blocked", VelocityRule.COUNTRY_CONVERSION, Outcome.ALLOWED_IN_SHADOW),
 ]
 
 # The final reason each status stands for here (pending: none).
@@ -124,3 +139,31 @@ def seed(
     for m, created in messages:
         OutboundMessage.objects.filter(id=m.id).update(created_at=created, updated_at=created)
     return [v for v, _ in verifications]
+
+
+def seed_decisions(
+    streams: list[Stream], *, count: int = 120, hours: int = 72, seed: int = 17
+) -> list[SendDecision]:
+    """Guard decisions spread over ``hours`` before now, the streams, channels,
+    countries, codes, rules and outcomes."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    made = []
+    for _ in range(count):
+        code, rule, outcome = rng.choice(DECISIONS)
+        country = rng.choice(list(RECIPIENTS))
+        decision = SendDecision.objects.create(
+            stream=rng.choice(streams),
+            recipient=RECIPIENTS[country],
+            channel="voice" if rng.random() < 0.2 else "sms",
+            country=country,
+            rule=rule,
+            code=code,
+            reason=f"{rule}: a reason",
+            mode="shadow" if outcome == Outcome.ALLOWED_IN_SHADOW else "enforce",
+            outcome=outcome,
+        )
+        created = now - timedelta(seconds=rng.randrange(hours * 3600))
+        SendDecision.objects.filter(pk=decision.pk).update(created_at=created)
+        made.append(decision)
+    return made
