@@ -298,3 +298,28 @@ def test_each_accounts_route_becomes_its_failover_rule_with_the_same_hops():
         account_id=acme_id, stream_id=None, channel="sms", recipient=GB_MOBILE, country="GB"
     )
     assert names(plan) == ["first", "second"]
+
+
+def test_the_editors_price_per_country_follows_the_streams_rules(account, gw):
+    from gateways.selectors import sms_unit_prices
+
+    stream, _ = factories.make_stream(account)
+    account_gw, stream_gw, uk_gw = gw("account-gw"), gw("stream-gw"), gw("uk-gw")
+    factories.make_route(account, account_gw)
+    factories.make_route(account, stream_gw, stream=stream)
+    factories.make_route(account, uk_gw, stream=stream, country="GB")
+    for gateway, amount in ((account_gw, "0.01"), (stream_gw, "0.02"), (uk_gw, "0.03")):
+        for country in ("GB", "FR"):
+            Price.objects.create(
+                country=country, channel="sms", gateway=gateway, amount=Decimal(amount)
+            )
+    Price.objects.create(country="US", channel="sms", amount=Decimal("0.09"))  # any gateway
+    assert sms_unit_prices(account) == {
+        "GB": Decimal("0.01"),
+        "FR": Decimal("0.01"),
+        "US": Decimal("0.09"),
+    }
+    assert sms_unit_prices(account, ["GB", "FR", "DE"], stream=stream) == {
+        "GB": Decimal("0.03"),
+        "FR": Decimal("0.02"),
+    }
