@@ -93,6 +93,7 @@ def test_a_70_30_split_lands_within_two_percent_over_10000_messages(celery_worke
     sent = OutboundMessage.objects.filter(status="sent")
     wait_for(lambda: sent.count() == 10_000, timeout=300, interval=1)
     split = Counter(sent.values_list("gateway__name", flat=True))
+    print(f"70/30 split over 10,000 messages through the worker: {dict(split)}")
     assert abs(split["seventy"] / 10_000 - 0.70) <= 0.02
     assert abs(split["thirty"] / 10_000 - 0.30) <= 0.02
 
