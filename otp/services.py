@@ -544,12 +544,21 @@ def resend_verification(
     channel = channel or verification.channel
     sealed = codes.unseal(verification.sealed)
     if stream.resend_policy == Stream.ResendPolicy.SAME_CODE and sealed is not None:
+        end_user_ip = verification.end_user_ip
         try:
             normalize_recipient(verification.recipient, channel=channel, stream=stream)
             _enabled_template(stream, verification.event_key)  # refused if it is gone
+            # Another message to the same range: judged and counted like a new send
+            # (pumping through resends of one unused code is pumping all the same).
+            velocity.check_send(
+                stream=stream,
+                recipient=verification.recipient,
+                end_user_ip=end_user_ip,
+                now=now.timestamp(),
+            )
             return _resend_same_code(stream, verification, channel, sealed, now)
-        except guard.GuardRefusal as refusal:  # the destination policy, a budget
-            _settle_refusal(refusal, stream, verification.recipient, channel, None)
+        except guard.GuardRefusal as refusal:  # destinations, the velocity guard, a budget
+            _settle_refusal(refusal, stream, verification.recipient, channel, end_user_ip)
             raise
     return send_otp(
         stream=stream,
@@ -560,6 +569,7 @@ def resend_verification(
         code=sealed.code if sealed and not stream.platform_generates_code else "",
         variables=sealed.variables if sealed else None,
         caller_ip=caller_ip,
+        end_user_ip=verification.end_user_ip,
     )
 
 
@@ -608,8 +618,9 @@ OVERRIDE_RANGES = {
 
 def _check_overrides(o: CodeOverrides, stream: Stream) -> None:
     """A request may only tighten the stream's policy: a longer code, a shorter life,
-    fewer attempts. Codes it asks for stay above the entropy floor unless the stream's
-    admin accepted weak codes. (Octopush clamps before calling here: compat/octopush.py.)"""
+    fewer attempts, and never fewer possible codes than the stream's (a narrower
+    alphabet needs a longer code). (Octopush clamps before calling here:
+    compat/octopush.py.)"""
     for name, allowed in OVERRIDE_RANGES.items():
         value = getattr(o, name)
         low, high = allowed.minimum, allowed.maximum
@@ -638,19 +649,25 @@ def _check_overrides(o: CodeOverrides, stream: Stream) -> None:
                 f"{name} may only tighten the stream's policy: {bound} {limit}.",
                 fields={name: f"{bound.capitalize()} {limit} (the stream's)."},
             )
-    if stream.platform_generates_code and not stream.weak_codes_accepted:
+    if stream.platform_generates_code:
         switches = {
             kind: _pick(getattr(o, kind), getattr(stream, f"code_{kind}"))
             for kind in ("digits", "upper", "lower", "special")
         }
         if any(switches.values()):
             size = len(policy.alphabet(**switches))
-            if policy.is_weak_code(o.length or stream.code_length, size):
+            if size ** (o.length or stream.code_length) < stream.code_space:
+                needed = policy.shortest_length(size, stream.code_space)
                 raise OtpError(
                     ErrorCode.INVALID_REQUEST,
-                    "These code settings make codes easier to guess than 6 digits; the "
-                    "stream's admin has not accepted weak codes.",
-                    fields={"length": "Too short for this alphabet."},
+                    "These code settings make codes easier to guess than the stream's "
+                    f"({stream.code_length} characters of its alphabet): a request may "
+                    "only tighten the stream's policy.",
+                    fields={
+                        "length": f"At least {needed} with these characters."
+                        if needed
+                        else "Too short for these characters."
+                    },
                 )
 
 

@@ -665,6 +665,13 @@ def test_openapi_schema_documents_every_endpoint_and_error_code(client):
     assert missing == []
     send = schema["paths"]["/api/v1/otp/send"]["post"]
     assert "Retry-After" in send["responses"]["429"]["headers"]
+    # The guard's refusals, under each status they come with.
+    assert "`destination_not_allowed`" in send["responses"]["403"]["description"]
+    assert "`send_blocked`" in send["responses"]["403"]["description"]
+    assert "`send_blocked`" in send["responses"]["429"]["description"]
+    assert "`budget_exhausted`" in send["responses"]["429"]["description"]
+    error = schema["components"]["schemas"]["ErrorBody"]["properties"]
+    assert {"rule", "reason", "budget", "retry_after"} <= set(error)
     assert "Idempotent-Replayed" in send["responses"]["200"]["headers"]
     assert schema["components"]["securitySchemes"]["streamToken"]["scheme"] == "bearer"
 

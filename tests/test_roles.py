@@ -4,6 +4,7 @@ on drafts and active streams; owners and admins can. Developers build drafts and
 message content; viewers only read. Members are managed in the console."""
 
 import threading
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -13,6 +14,7 @@ from django.test import Client
 from gateways.models import Gateway, RouteHop, RouteRule
 from streams import services
 from streams.models import (
+    Budget,
     Contact,
     ContactField,
     ContactImport,
@@ -44,6 +46,12 @@ ATTACK = {
     "guard_mode": "shadow",
     "guard_safe_list": "+1 +44",
     "allowed_countries": ["US", "GB", "FR"],
+    "every_country": "on",
+    "blocked_countries": ["FR"],
+    "blocked_prefixes": "+4479",
+    "allowed_number_types": ["premium_rate", "international_network"],
+    "budget-daily_messages": "1000000",
+    "budget-monthly_money": "",
     "enabled": "0",
     "action": "next",
 }
@@ -56,10 +64,13 @@ class RolledBack(Exception):
 
 
 def security_state(account) -> dict:
-    """Every stream of the account with its security settings (a new stream counts)."""
+    """Every stream of the account with its security settings (a new stream counts),
+    and the budgets of the account and its streams."""
+    streams = Stream.objects.filter(account=account).values("pk", *GUARDED).order_by("pk")
+    budgets = Budget.objects.filter(account=account).order_by("pk")
     return {
-        s["pk"]: s
-        for s in Stream.objects.filter(account=account).values("pk", *GUARDED).order_by("pk")
+        "streams": {s["pk"]: s for s in streams},
+        "budgets": list(budgets.values("stream", "period", "unit", "limit")),
     }
 
 
@@ -84,6 +95,10 @@ def team(db):
     draft, _ = factories.make_stream(
         account, name="Draft", active=False, send_limit_enabled=True, allowed_countries=["GB"]
     )
+    # Budgets to loosen: the account's and each stream's.
+    monthly_money = {(Budget.Period.MONTH, Budget.Unit.MONEY): Decimal("50")}
+    for stream in (None, active, draft):
+        services.save_budgets(account=account, stream=stream, limits=monthly_money)
     contact = Contact.objects.create(account=account, phone="+14155552671")
     contact_import = ContactImport.objects.create(account=account, total_rows=1)
     objects = {"active": active, "draft": draft, "sender": sender, "contact": contact}
@@ -163,6 +178,7 @@ def test_only_owners_and_admins_change_security_settings_through_any_console_url
         for step in (1, 2):
             assert f"/streams/{stream.public_id}/step/{step}/" in guarded_paths
     assert "/streams/new/otp/" in guarded_paths
+    assert "/budgets/" in guarded_paths
     assert f"/streams/{objects['active'].public_id}/toggle/" in guarded_paths
 
 
@@ -219,6 +235,7 @@ def test_viewers_read_everything_and_change_nothing(team):
     target = Membership.objects.get(user=users[Membership.Role.DEVELOPER])
     before_streams = list(Stream.objects.values())
     before_members = list(Membership.objects.values())
+    before_budgets = list(Budget.objects.values())
     failures = []
     for path in paths_for(objects, objects["active"], target):
         if path == "/account/switch/":
@@ -232,6 +249,7 @@ def test_viewers_read_everything_and_change_nothing(team):
     assert failures == []
     assert list(Stream.objects.values()) == before_streams
     assert list(Membership.objects.values()) == before_members
+    assert list(Budget.objects.values()) == before_budgets
 
 
 def test_a_developer_builds_a_draft_and_its_message_content_but_not_its_policy(team):
@@ -295,6 +313,9 @@ def test_every_settings_change_is_in_the_audit_trail_on_the_stream_page(team):
             "code_ttl_minutes": "10",
             "max_attempts": "3",
             "allowed_countries": ["GB"],
+            "blocked_prefixes": "+4479",
+            "budget-monthly_money": "50",  # as it was
+            "budget-daily_messages": "200",
             "action": "next",
         },
     )
@@ -305,7 +326,12 @@ def test_every_settings_change_is_in_the_audit_trail_on_the_stream_page(team):
     assert trail["code_ttl_seconds"] == (300, 600, name)
     assert trail["max_attempts"] == (5, 3, name)
     assert trail["send_limit_enabled"] == (True, False, name)
+    assert trail["blocked_prefixes"] == ([], ["+4479"], name)
+    assert trail["budget_daily_messages"] == (None, "200 messages", name)
     assert "allowed_countries" not in trail  # unchanged: not recorded
+    # Set by the fixture (the platform), resubmitted as it was: not recorded again.
+    assert stream.changes.filter(field="budget_monthly_money").count() == 1
+    assert trail["budget_monthly_money"][2] == ""
     page = signed_in(users[Membership.Role.VIEWER]).get(f"/streams/{stream.public_id}/")
     text = page.content.decode()
     assert 'id="audit-trail"' in text and "code_ttl_seconds" in text and name in text
@@ -332,15 +358,19 @@ def test_weak_codes_need_an_admins_explicit_acceptance(team):
     }
     refused = owner.post(f"/streams/{stream.public_id}/step/2/", four_digits)
     assert refused.status_code == 400
-    assert "I accept weak codes" in refused.content.decode()
+    assert "easier to guess than 6 digits (under 20 bits)" in refused.content.decode()
     stream.refresh_from_db()
     assert stream.code_length == 6
+    step2 = f"/streams/{stream.public_id}/step/2/"
+    assert 'class="warning-box muted" id="weak-code-warning"' in owner.get(step2).content.decode()
     accepted = owner.post(
         f"/streams/{stream.public_id}/step/2/", {**four_digits, "weak_codes_accepted": "on"}
     )
     assert accepted.status_code == 302
     stream.refresh_from_db()
     assert (stream.code_length, stream.weak_codes_accepted) == (4, True)
+    # The wizard keeps warning while the stream's codes are weak.
+    assert 'class="warning-box" id="weak-code-warning"' in owner.get(step2).content.decode()
     # Six lower-case letters are far stronger than six digits: no acceptance needed.
     letters = {**four_digits, "code_length": "5", "code_lower": "on", "code_digits": ""}
     assert owner.post(f"/streams/{stream.public_id}/step/2/", letters).status_code == 302
