@@ -55,9 +55,32 @@ DELIVER_BATCH_TASK = "gateways.deliver_batch"
 # --- Queueing ---------------------------------------------------------------------------
 
 
+def estimate_message(
+    *, account_id: int, stream_id: int | None, channel: str, recipient: str, text: str
+) -> Estimate:
+    """:func:`gateways.prices.estimate` of ``text`` through the route the message would
+    take (its rule's hops in order, before a weighted pick; no query once the routes
+    are cached)."""
+    country = phones.region_of(recipient)
+    route = routes.plan(
+        account_id=account_id,
+        stream_id=stream_id,
+        channel=channel,
+        recipient=recipient,
+        country=country,
+    )
+    return prices.estimate(
+        channel=channel,
+        country=country,
+        text=text,
+        gateway_ids=tuple(gateway.pk for gateway in route.gateways),
+    )
+
+
 def queue_message(
     *,
     account_id: int,
+    stream_id: int | None = None,
     channel: str,
     recipient: str,
     sender: str,
@@ -76,17 +99,21 @@ def queue_message(
     kept to replace ``text`` once ``expires_at`` passes or :func:`forget_codes` says the
     code no longer counts; the segments are those of the real text. A ``test_outcome``
     (test mode) is played by the worker instead of handing the message to a gateway.
-    ``estimate`` is :func:`gateways.prices.estimate` of this text, when the caller made
-    one already (to check a budget); otherwise it is made here."""
+    ``estimate`` is :func:`estimate_message` of this text, when the caller made one
+    already (to check a budget); otherwise it is made here. ``stream_id``: the stream it
+    is sent for, whose routing rules come first."""
     if estimate is None:
-        estimate = prices.estimate(
+        estimate = estimate_message(
             account_id=account_id,
+            stream_id=stream_id,
             channel=channel,
-            country=phones.region_of(recipient),
+            recipient=recipient,
             text=text,
         )
     message = OutboundMessage.objects.create(
         account_id=account_id,
+        stream_id=stream_id,
+        country=estimate.country,
         verification_id=verification_id,
         channel=channel,
         recipient=recipient,
@@ -176,9 +203,8 @@ def cancel_if_expired(message_id) -> bool:
 
 
 def route_for(message: OutboundMessage) -> list[Gateway]:
-    """The account's enabled gateways for the message's channel, primary first; the
-    default gateway when the account has no route."""
-    return routes.hops(message.account_id, message.channel)
+    """The gateways the message walks, primary first (``gateways.routes``)."""
+    return routes.plan_for(message).gateways
 
 
 def deliver_message(message_id) -> str | None:
@@ -702,13 +728,14 @@ def settle_dead_claim(message: OutboundMessage) -> bool:
     return True
 
 
-def forget_codes(verification_ids) -> int:
+def forget_codes(verification_ids, *, approved: bool = False) -> int:
     """The codes of these verifications (ids, or a query of ids) no longer count: otp
     calls this in the transaction that decides, cancels or replaces them. Their
     messages still queued are canceled, the others masked (see
-    ``OutboundMessageQuerySet.forget_codes``)."""
+    ``OutboundMessageQuerySet.forget_codes``); ``approved``: the code was approved, a
+    conversion of the gateways that took them (``gateways.learning``)."""
     messages = OutboundMessage.objects.filter(verification_id__in=verification_ids)
-    return messages.forget_codes(now=timezone.now())
+    return messages.forget_codes(now=timezone.now(), approved=approved)
 
 
 def forget_expired_codes() -> int:

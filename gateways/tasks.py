@@ -3,7 +3,7 @@
 from celery import shared_task
 from celery.signals import worker_process_shutdown
 
-from . import services
+from . import learning, services
 from .adapters import Receipt, smpp
 
 
@@ -50,6 +50,11 @@ def forget_expired_codes_task() -> int:
 @shared_task(name="gateways.prune_messages")
 def prune_messages_task() -> int:
     return services.prune_messages()
+
+
+@shared_task(name="gateways.learn_routes")
+def learn_routes_task() -> int:
+    return len(learning.learn_routes())
 
 
 @worker_process_shutdown.connect

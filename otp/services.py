@@ -25,7 +25,7 @@ from django.views.decorators.debug import sensitive_variables
 from gateways import prices
 from gateways.models import OutboundMessage
 from gateways.selectors import messages_for_verification, voice_language_refusal
-from gateways.services import forget_codes, queue_message
+from gateways.services import estimate_message, forget_codes, queue_message
 from gateways.sms import smart_encode
 from gateways.voice import VoiceScript
 from streams import locales, phones, placeholders, policy, wording
@@ -228,7 +228,12 @@ def _send(
     values = _values(stream, text, contact, variables or {}, ttl, locale_used)
     if channel == Channel.VOICE:
         voice_language = voice_language or locale_used
-        refusal = voice_language_refusal(stream.account_id, voice_language)
+        refusal = voice_language_refusal(
+            account_id=stream.account_id,
+            stream_id=stream.pk,
+            recipient=recipient,
+            language=voice_language,
+        )
         if refusal:
             raise OtpError(
                 ErrorCode.VOICE_LANGUAGE_UNSUPPORTED,
@@ -246,10 +251,11 @@ def _send(
     )
     if not rendered:
         raise OtpError(ErrorCode.EMPTY_MESSAGE, "The message would be empty: nothing to send.")
-    estimate = prices.estimate(
+    estimate = estimate_message(
         account_id=stream.account_id,
+        stream_id=stream.pk,
         channel=channel,
-        country=phones.region_of(recipient),
+        recipient=recipient,
         text=rendered,
     )
 
@@ -281,6 +287,7 @@ def _send(
     )
     message_fields = {
         "account_id": stream.account_id,
+        "stream_id": stream.pk,
         "channel": channel,
         "recipient": recipient,
         "sender": sender_value,
@@ -477,6 +484,7 @@ def send_code_again(
     )
     return queue_message(
         account_id=stream.account_id,
+        stream_id=stream.pk,
         channel=channel,
         recipient=verification.recipient,
         sender=sealed.sender,
@@ -591,10 +599,11 @@ def _resend_same_code(
 
 
 def _estimate_of(message: OutboundMessage) -> prices.Estimate:
-    return prices.estimate(
+    return estimate_message(
         account_id=message.account_id,
+        stream_id=message.stream_id,
         channel=message.channel,
-        country=phones.region_of(message.recipient),
+        recipient=message.recipient,
         text=message.text,
     )
 
@@ -936,7 +945,7 @@ def check_code(
                 webhooks.record_ending(verification)
                 # Outside a transaction without webhooks (the verify path's query
                 # budget): if this write is lost, the expiry sweep masks the code.
-                forget_codes([verification.id])
+                forget_codes([verification.id], approved=True)
                 return verification
     else:
         with transaction.atomic():

@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from gateways.models import Gateway, OutboundMessage, Price, Route
+from gateways.models import Gateway, OutboundMessage, Price
 from otp import budgets, housekeeping
 from otp.models import BudgetCounter, SendDecision, Verification
 from streams import services as stream_services
@@ -104,7 +104,7 @@ def test_every_message_carries_its_estimated_cost(account):
 def test_the_price_of_the_accounts_routed_gateway_comes_before_the_default(account):
     api, _ = make_api(account)
     gateway = Gateway.objects.create(name="cheap", kind="console")
-    Route.objects.create(account=account, gateway=gateway, position=0)
+    factories.add_route_hop(account, gateway)
     set_price("US", "0.0100")
     set_price("US", "0.0040", gateway=gateway)
     set_price("US", "0.0001", gateway=Gateway.objects.create(name="other", kind="console"))

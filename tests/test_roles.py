@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, connections, transaction
 from django.test import Client
 
+from gateways.models import Gateway, RouteHop, RouteRule
 from streams import services
 from streams.models import (
     Budget,
@@ -103,6 +104,9 @@ def team(db):
     objects = {"active": active, "draft": draft, "sender": sender, "contact": contact}
     contact_field = ContactField.objects.create(account=account, key="plan", name="Plan")
     endpoint = services.save_webhook_endpoint(stream=active, url="http://127.0.0.1:9/hook")
+    gateway = Gateway.objects.create(name="team-sms", kind="console")
+    factories.make_route(None, gateway)  # offered to every account
+    rule = factories.make_route(account, gateway, country="GB", name="Team GB")
     services.send_test_webhook(endpoint=endpoint)
     return (
         account,
@@ -113,6 +117,8 @@ def team(db):
             "contactfield": contact_field,
             "endpoint": endpoint,
             "delivery": endpoint.deliveries.first(),
+            "gateway": gateway,
+            "routerule": rule,
         },
     )
 
@@ -128,6 +134,7 @@ def paths_for(objects: dict, stream: Stream, membership: Membership) -> list[str
         "membership": membership,
         "endpoint": objects["endpoint"],
         "delivery": objects["delivery"],
+        "routerule": objects["routerule"],
     }
     paths = []
     for route in CONSOLE:
@@ -173,6 +180,53 @@ def test_only_owners_and_admins_change_security_settings_through_any_console_url
     assert "/streams/new/otp/" in guarded_paths
     assert "/budgets/" in guarded_paths
     assert f"/streams/{objects['active'].public_id}/toggle/" in guarded_paths
+
+
+def route_state(account) -> tuple[list, list]:
+    rules = RouteRule.objects.filter(account=account).order_by("pk")
+    hops = RouteHop.objects.filter(rule__account=account).order_by("pk")
+    return list(rules.values()), list(hops.values())
+
+
+def test_only_owners_and_admins_change_routes_through_any_console_url(team):
+    account, users, objects = team
+    owner = signed_in(users[Membership.Role.OWNER])
+    # A rule sending everything through the gateway, in every shape a route page takes.
+    attack = {
+        "name": "Hijacked",
+        "channel": "",
+        "country": "",
+        "prefix": "",
+        "priority": "1",
+        "mode": "failover",
+        "learn_threshold": "0.5",
+        "learn_min_sample": "1",
+        "learn_probe_percent": "0",
+        "hop_0_gateway": str(objects["gateway"].pk),
+        "hop_0_weight": "1",
+    }
+    target = Membership.objects.get(user=users[Membership.Role.DEVELOPER])
+    failures, guarded = [], set()
+    for path in paths_for(objects, objects["active"], target):
+        before = route_state(account)
+        try:
+            with transaction.atomic():
+                owner.post(path, attack)
+                owner_changes = route_state(account) != before
+                raise RolledBack
+        except RolledBack:
+            pass
+        if owner_changes:
+            guarded.add(path)
+        for role in (Membership.Role.DEVELOPER, Membership.Role.VIEWER):
+            response = signed_in(users[role]).post(path, attack)
+            if route_state(account) != before:
+                failures.append(f"POST {path} as {role} changed a route")
+            if owner_changes and response.status_code != 403:
+                failures.append(f"POST {path} as {role}: {response.status_code}, not 403")
+    assert failures == []
+    pk = objects["routerule"].pk
+    assert guarded == {"/routes/new/", f"/routes/{pk}/", f"/routes/{pk}/delete/"}
 
 
 def test_viewers_read_everything_and_change_nothing(team):

@@ -14,7 +14,7 @@ import smpplib.gsm
 from gateways import services
 from gateways.adapters import PermanentError, RetryableError, smpp
 from gateways.adapters.smpp_codec import decode_septets, unpack
-from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
+from gateways.models import Gateway, MessageAttempt, OutboundMessage
 from tests.support import factories
 from tests.support.jasmin import (
     PASSWORD,
@@ -78,7 +78,7 @@ def smpp_route(account, smsc: Smsc, **settings) -> Gateway:
         settings={"host": "127.0.0.1", "port": smsc.link.port, "system_id": SYSTEM_ID} | settings,
         credentials={"password": PASSWORD},
     )
-    Route.objects.create(account=account, gateway=gateway)
+    factories.add_route_hop(account, gateway)
     return gateway
 
 
