@@ -17,7 +17,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from gateways.models import Gateway, Route  # noqa: E402
+from gateways.models import Gateway, RouteHop, RouteRule  # noqa: E402
 from otp import codes  # noqa: E402
 from otp.models import Verification  # noqa: E402
 from streams import services  # noqa: E402
@@ -134,7 +134,8 @@ def latency_account(gateway_url: str) -> tuple[Account, str]:
         settings={"url": gateway_url},
         credentials={"signing_secret": "bench"},
     )
-    Route.objects.create(account=account, gateway=gateway, position=0)
+    rule = RouteRule.objects.create(account=account, name="Latency")
+    RouteHop.objects.create(rule=rule, gateway=gateway)
     return account, stream(account, "storm")[1]
 
 

@@ -227,6 +227,7 @@ def _send_arguments(reader: Reader, stream: Stream) -> dict:
     # The peer promises leniency, so a setting looser than the stream's is clamped to
     # the stream's (with a warning) rather than refused: a request only tightens.
     length = _tighten(reader, "code_length", length, stream.code_length, floor=True)
+    length, switches = _keep_code_space(reader, stream, length, switches)
     ttl = _tighten(reader, "validity_period", ttl, stream.code_ttl_seconds, floor=False)
     max_attempts = _tighten(
         reader, "max_wrong_attempts", max_attempts, stream.max_attempts, floor=False
@@ -280,6 +281,33 @@ def _tighten(
         )
         return streams
     return value
+
+
+def _keep_code_space(
+    reader: Reader, stream: Stream, length: int | None, switches: dict[str, bool | None]
+) -> tuple[int | None, dict[str, bool | None]]:
+    """Fewer kinds of character than the stream's would make codes easier to guess:
+    the code is made longer to keep as many possible codes as the stream's (or, when
+    no length does, the stream's characters are used), with a warning."""
+    if not stream.platform_generates_code:
+        return length, switches
+    kinds = {k: v if v is not None else getattr(stream, f"code_{k}") for k, v in switches.items()}
+    size = len(policy.alphabet(**kinds))
+    asked = length or stream.code_length
+    if size**asked >= stream.code_space:
+        return length, switches
+    longer = policy.shortest_length(size, stream.code_space)
+    if longer is not None:
+        reader.warn(
+            "code_length",
+            f"{asked} characters of this kind are easier to guess than this account's "
+            f"codes; used {longer}.",
+        )
+        return longer, switches
+    reader.warn(
+        "allow_digits", "these characters are too few for this account's codes; used its own."
+    )
+    return length, dict.fromkeys(switches)
 
 
 def _bounds(allowed: policy.Range) -> dict[str, int]:

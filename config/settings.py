@@ -208,6 +208,11 @@ CELERY_BEAT_SCHEDULE = {
     "prune-messages": {"task": "gateways.prune_messages", "schedule": 3600.0},
     "refresh-rollups": {"task": "otp.refresh_rollups", "schedule": 60.0},
     "forget-expired-codes": {"task": "gateways.forget_expired_codes", "schedule": 60.0},
+    # The routes that learn: demote and promote gateways by measured conversion.
+    "learn-routes": {
+        "task": "gateways.learn_routes",
+        "schedule": env.float("GATEWAY_LEARN_EVERY_SECONDS", default=60.0),
+    },
 }
 
 # --- Auth, i18n, static ------------------------------------------------------------
@@ -346,6 +351,12 @@ GATEWAY_REQUEUE_AFTER_SECONDS = env.int("GATEWAY_REQUEUE_AFTER_SECONDS", default
 GATEWAY_CLAIM_LEASE_SECONDS = env.int(
     "GATEWAY_CLAIM_LEASE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30
 )
+# Routes that learn (gateways/learning.py): each gateway and country is measured over its
+# last N sends within the last H hours, leaving out sends younger than the settle time
+# (their codes may still be entered).
+GATEWAY_LEARNING_WINDOW_HOURS = env.int("GATEWAY_LEARNING_WINDOW_HOURS", default=24)
+GATEWAY_LEARNING_WINDOW_MESSAGES = env.int("GATEWAY_LEARNING_WINDOW_MESSAGES", default=200)
+GATEWAY_LEARNING_SETTLE_SECONDS = env.int("GATEWAY_LEARNING_SETTLE_SECONDS", default=120)
 # Event webhooks (otp/webhooks.py): each delivery is retried with exponential backoff
 # (base doubling up to the maximum) for WEBHOOK_RETRY_FOR_SECONDS (25 h), then given up.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)

@@ -28,7 +28,7 @@ from streams.models import (
     Stream,
     Tag,
 )
-from streams.services import MESSAGE_SETTINGS_FIELDS, TemplateChange
+from streams.services import CODE_HANDLING_FIELDS, MESSAGE_SETTINGS_FIELDS, TemplateChange
 
 CUSTOMIZED = ""
 NEW_SENDER = "new"
@@ -146,26 +146,8 @@ class CodeForm(forms.ModelForm):
 
     class Meta:
         model = Stream
-        fields = [
-            "code_generator",
-            "code_length",
-            "code_digits",
-            "code_upper",
-            "code_lower",
-            "code_special",
-            "max_attempts",
-            "send_limit_enabled",
-            "send_limit_count",
-            "send_limit_cooldown_minutes",
-            "resend_policy",
-            "resend_grace_seconds",
-            "fallback_channel",
-            "fallback_trigger",
-            "fallback_after_seconds",
-            "weak_codes_accepted",
-            "caller_text_allowed",
-            "guard_mode",
-        ]
+        # The service's settings; the form takes the lifetime in minutes.
+        fields = [name for name in CODE_HANDLING_FIELDS if name != "code_ttl_seconds"]
         widgets = {
             "code_generator": forms.RadioSelect,
             "resend_policy": forms.RadioSelect,
@@ -273,7 +255,6 @@ class CodeForm(forms.ModelForm):
         changes = {name: data[name] for name in self.Meta.fields if name in self.fields}
         if data.get("code_ttl_minutes"):
             changes["code_ttl_seconds"] = data["code_ttl_minutes"] * 60
-        changes["guard_safe_list"] = data.get("guard_safe_list") or []
         if not changes.get("guard_mode"):
             changes.pop("guard_mode", None)
         return changes

@@ -198,7 +198,9 @@ def cost_countries(stream: Stream) -> dict:
     else every country with an SMS price, the stream's blocked ones left out), each
     with the price of one SMS segment in 1/100,000ths (None: no price), and the
     currency. static/js/console.js (describeCost) reads the same."""
-    prices = gateway_selectors.sms_unit_prices(stream.account, stream.allowed_countries or None)
+    prices = gateway_selectors.sms_unit_prices(
+        stream.account, stream.allowed_countries or None, stream=stream
+    )
     codes = stream.allowed_countries or [
         c for c in prices if c not in (stream.blocked_countries or [])
     ]

@@ -7,6 +7,7 @@ from .views import (
     members,
     outbox,
     overview,
+    routes,
     senders,
     streams,
     webhooks,
@@ -79,4 +80,8 @@ urlpatterns = [
     path("members/<int:pk>/remove/", members.member_remove, name="member_remove"),
     path("outbox/", outbox.outbox, name="outbox"),
     path("budgets/", budgets.account_budgets, name="budgets"),
+    path("routes/", routes.route_list, name="routes"),
+    path("routes/new/", routes.route_edit, name="route_new"),
+    path("routes/<int:pk>/", routes.route_edit, name="route_edit"),
+    path("routes/<int:pk>/delete/", routes.route_delete, name="route_delete"),
 ]

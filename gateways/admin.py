@@ -9,7 +9,15 @@ from django.urls import path
 
 from . import prices
 from .adapters import REGISTRY, Adapter
-from .models import Gateway, MessageAttempt, OutboundMessage, Price, Route
+from .models import (
+    Gateway,
+    MessageAttempt,
+    OutboundMessage,
+    Price,
+    RouteDecision,
+    RouteHop,
+    RouteRule,
+)
 
 
 class GatewayForm(forms.ModelForm):
@@ -92,12 +100,6 @@ def _keys_help(specs: str) -> str:
     return "Keys by kind (* required): " + "; ".join(kinds) + "."
 
 
-class RouteInline(admin.TabularInline):
-    model = Route
-    extra = 0
-    autocomplete_fields = ["account"]
-
-
 @admin.register(Gateway)
 class GatewayAdmin(admin.ModelAdmin):
     form = GatewayForm
@@ -113,7 +115,6 @@ class GatewayAdmin(admin.ModelAdmin):
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
     readonly_fields = ["delivery_report_url"]
-    inlines = [RouteInline]
 
     @admin.display(description="Delivery-report URL")
     def delivery_report_url(self, obj: Gateway) -> str:
@@ -246,3 +247,92 @@ class PriceAdmin(admin.ModelAdmin):
             "title": "Import prices from CSV",
         }
         return TemplateResponse(request, "admin/gateways/price/import.html", context)
+
+
+# --- Routing rules ------------------------------------------------------------------
+
+
+class RouteHopInline(admin.TabularInline):
+    model = RouteHop
+    extra = 1
+    fields = ["position", "gateway", "weight"]
+    autocomplete_fields = ["gateway"]
+
+
+DECISION_FIELDS = [
+    "created_at",
+    "action",
+    "gateway",
+    "country",
+    "sample",
+    "delivery_rate",
+    "conversion_rate",
+    "best_gateway",
+    "best_sample",
+    "best_conversion_rate",
+    "threshold",
+    "reason",
+]
+
+
+class RouteDecisionInline(admin.TabularInline):
+    """What the rule's learning decided: a record, never edited."""
+
+    model = RouteDecision
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = readonly_fields = DECISION_FIELDS
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("gateway", "best_gateway")
+
+
+@admin.register(RouteRule)
+class RouteRuleAdmin(admin.ModelAdmin):
+    """Platform rules (no account) route every account without a rule of its own;
+    account and stream rules are also edited by the account's owners and admins in the
+    console."""
+
+    list_display = [
+        "__str__",
+        "level",
+        "account",
+        "stream",
+        "channel",
+        "country",
+        "prefix",
+        "priority",
+        "mode",
+        "learn",
+    ]
+    list_filter = ["mode", "learn", "channel", ("account", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "country", "prefix", "account__name"]
+    autocomplete_fields = ["account", "stream"]
+    list_select_related = ["account", "stream"]
+    inlines = [RouteHopInline, RouteDecisionInline]
+    fieldsets = [
+        (None, {"fields": ["name", "account", "stream", "priority"]}),
+        ("Matches", {"fields": ["channel", "country", "prefix"]}),
+        ("Order", {"fields": ["mode"]}),
+        (
+            "Learning",
+            {"fields": ["learn", "learn_threshold", "learn_min_sample", "learn_probe_percent"]},
+        ),
+    ]
+
+
+@admin.register(RouteDecision)
+class RouteDecisionAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "rule", *DECISION_FIELDS[1:-1]]
+    list_filter = ["action", "country", "gateway"]
+    list_select_related = ["rule", "gateway", "best_gateway"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["rule", *DECISION_FIELDS]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

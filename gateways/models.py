@@ -6,16 +6,17 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connections, models
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from streams import channels, phones
+from streams import channels, phones, validators
 from streams.crypto import EncryptedJSONField, EncryptedTextField
 
 from .adapters import REGISTRY
@@ -33,6 +34,7 @@ class Gateway(models.Model):
         CONSOLE = "console", "Console outbox (development)"
         NOOP = "noop", "No-op (benchmarks)"
         KANNEL = "kannel", "Kannel (HTTP sendsms)"
+        SMPP = "smpp", "SMPP 3.4 (an SMSC, e.g. Jasmin)"
         TWILIO = "twilio", "Twilio"
         VONAGE = "vonage", "Vonage SMS"
         WEBHOOK = "webhook", "HTTP webhook (HMAC-signed JSON)"
@@ -97,21 +99,210 @@ class Gateway(models.Model):
         return self.supports_sms and adapter.sms
 
 
-class Route(models.Model):
-    """One hop of an account's ordered route: primary first, then fallbacks."""
+def validate_route_prefix(value: str) -> None:
+    if not validators.NUMBER_PREFIX_RE.match(value):
+        raise ValidationError("A number prefix in international form: + and 1 to 15 digits.")
 
-    account = models.ForeignKey("streams.Account", on_delete=models.CASCADE, related_name="routes")
-    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="routes")
-    position = models.PositiveSmallIntegerField(default=0)
+
+class RouteRule(models.Model):
+    """Which gateways carry the messages it matches, and in what order. A rule of a
+    stream comes first, then the account's, then the platform's (no account; edited by
+    operators in the admin), then the default gateway. Among the rules of one level
+    that match, the most specific wins (a longer number prefix, then a country, then a
+    channel), then the lower ``priority``. See ``gateways.routes``."""
+
+    class Mode(models.TextChoices):
+        FAILOVER = "failover", "Failover: the hops in order"
+        WEIGHTED = "weighted", "Weighted: the first hop picked by weight, then failover"
+        LEAST_COST = "least_cost", "Least cost: the cheapest hop first (price table)"
+
+    ANY = ""
+    CHANNEL_CHOICES = [(ANY, "Any channel"), *channels.Channel.choices]
+
+    account = models.ForeignKey(
+        "streams.Account",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="route_rules",
+        help_text="Empty: a platform rule, for every account without a rule of its own.",
+    )
+    stream = models.ForeignKey(
+        "streams.Stream",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="route_rules",
+        help_text="Empty: every stream of the account.",
+    )
+    name = models.CharField(max_length=60, blank=True)
+    channel = models.CharField(max_length=5, choices=CHANNEL_CHOICES, blank=True, default=ANY)
+    country = models.CharField(
+        max_length=3,
+        blank=True,
+        help_text="ISO 3166 alpha-2 (GB), or 001 for non-geographic numbers. Empty: any.",
+    )
+    prefix = models.CharField(
+        max_length=16,
+        blank=True,
+        validators=[validate_route_prefix],
+        help_text="Numbers starting with this, in international form (+447). Empty: any.",
+    )
+    priority = models.PositiveSmallIntegerField(
+        default=100, help_text="Between equally specific rules, the lower number wins."
+    )
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.FAILOVER)
+    learn = models.BooleanField(
+        default=False,
+        help_text="Demote a gateway whose conversion for a country falls below the "
+        "threshold times the best other hop's, and promote it back when it recovers.",
+    )
+    learn_threshold = models.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("0.50"),
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("1"))],
+        help_text="Demote below this fraction of the best other hop's conversion.",
+    )
+    learn_min_sample = models.PositiveIntegerField(
+        default=50,
+        validators=[MinValueValidator(1)],
+        help_text="Messages a gateway and its best alternative need in the window to be judged.",
+    )
+    learn_probe_percent = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MaxValueValidator(50)],
+        help_text="Share of messages that still try a demoted gateway first, so that its "
+        "recovery is seen.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["account", "position"]
+        ordering = ["account_id", "stream_id", "priority", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "gateway"], name="unique_route_hop"),
+            models.CheckConstraint(
+                condition=Q(stream__isnull=True) | Q(account__isnull=False),
+                name="route_rule_stream_has_account",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.account} #{self.position}: {self.gateway}"
+        return self.name or f"{self.level} rule #{self.pk}"
+
+    @property
+    def level(self) -> str:
+        if self.stream_id:
+            return "stream"
+        return "account" if self.account_id else "platform"
+
+    @property
+    def matches_text(self) -> str:
+        """What it matches, in words: "SMS to GB, +447…"."""
+        channel = self.get_channel_display() if self.channel else "any channel"
+        where = [self.country or "", f"{self.prefix}…" if self.prefix else ""]
+        return f"{channel} to {', '.join(w for w in where if w) or 'any number'}"
+
+    def clean(self) -> None:
+        self.country = (self.country or "").strip().upper()
+        self.prefix = (self.prefix or "").replace(" ", "")
+        errors = {}
+        if self.country and not (
+            self.country == phones.NON_GEOGRAPHIC or phones.is_region(self.country)
+        ):
+            errors["country"] = f"Unknown country code {self.country!r}."
+        if self.stream_id and self.stream.account_id != self.account_id:
+            errors["stream"] = "The stream belongs to another account."
+        if errors:
+            raise ValidationError(errors)
+
+    def matches(self, *, channel: str, country: str, recipient: str) -> bool:
+        return (
+            (not self.channel or self.channel == channel)
+            and (not self.country or self.country == country)
+            and recipient.startswith(self.prefix)
+        )
+
+    def specificity(self) -> tuple:
+        """Sorts the most specific first: prefix (longer first), country, channel,
+        then the lower priority."""
+        return (-len(self.prefix), not self.country, not self.channel, self.priority, self.pk)
+
+
+class RouteHop(models.Model):
+    """One gateway of a rule: its place in the failover order and, for a weighted rule,
+    its share of the first picks."""
+
+    rule = models.ForeignKey(RouteRule, on_delete=models.CASCADE, related_name="hops")
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="route_hops")
+    position = models.PositiveSmallIntegerField(default=0)
+    weight = models.PositiveSmallIntegerField(
+        default=1, help_text="Weighted rules: this hop's share of first picks."
+    )
+
+    class Meta:
+        ordering = ["rule", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "gateway"], name="unique_rule_hop"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} #{self.position}: {self.gateway.name}"
+
+
+class RouteDemotion(models.Model):
+    """A gateway a learning rule currently moves to the end of its hops for a country.
+    One row per (rule, gateway, country): created on demotion and deleted on promotion,
+    each a single statement, so two learners never record one change twice."""
+
+    rule = models.ForeignKey(RouteRule, on_delete=models.CASCADE, related_name="demotions")
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="+")
+    country = models.CharField(max_length=3)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "gateway", "country"], name="unique_route_demotion"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} demotes gateway {self.gateway_id} for {self.country}"
+
+
+class RouteDecision(models.Model):
+    """A learning rule demoted or promoted a gateway for a country, and on what figures:
+    the operator's record of why traffic moved."""
+
+    class Action(models.TextChoices):
+        DEMOTE = "demote", "Demoted"
+        PROMOTE = "promote", "Promoted"
+
+    rule = models.ForeignKey(RouteRule, on_delete=models.CASCADE, related_name="decisions")
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="+")
+    country = models.CharField(max_length=3)
+    action = models.CharField(max_length=7, choices=Action.choices)
+    # The gateway's figures over the window: messages sent, delivered ÷ sent, approved ÷ sent.
+    sample = models.PositiveIntegerField()
+    delivery_rate = models.FloatField()
+    conversion_rate = models.FloatField()
+    # The best other hop of the rule for that country, and its figures.
+    best_gateway = models.ForeignKey(
+        Gateway, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    best_sample = models.PositiveIntegerField(default=0)
+    best_conversion_rate = models.FloatField(null=True)
+    threshold = models.DecimalField(max_digits=3, decimal_places=2)
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["rule", "-created_at"], name="route_decision_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.gateway.name} for {self.country}"
 
 
 class OutboundMessageQuerySet(models.QuerySet):
@@ -204,22 +395,27 @@ class OutboundMessageQuerySet(models.QuerySet):
             )
         return moved
 
-    def forget_codes(self, *, now: datetime) -> int:
+    def forget_codes(self, *, now: datetime, approved: bool = False) -> int:
         """The code of these messages stopped counting: what is still queued is canceled
         (never sent), what is being sent is masked once recorded (``expires_at``), and
         the text of what is done is replaced by its masked copy, so that not even the
-        encryption key reveals the code any more. Returns how many rows it touched."""
-        rows, values = self.forgetting_codes(now=now)
+        encryption key reveals the code any more. ``approved``: it stopped because it
+        was approved, a conversion for the gateways that took these messages. Returns
+        how many rows it touched."""
+        rows, values = self.forgetting_codes(now=now, approved=approved)
         # One statement: it runs in the request that approves a code.
         return rows.update(**values)
 
-    def forgetting_codes(self, *, now: datetime) -> tuple[OutboundMessageQuerySet, dict]:
+    def forgetting_codes(
+        self, *, now: datetime, approved: bool = False
+    ) -> tuple[OutboundMessageQuerySet, dict]:
         """:meth:`forget_codes` as the rows it changes and their new values, for a caller
         that sends it within a larger statement (``streams.statements``)."""
         queued, sending = Q(status=Status.QUEUED), Q(status=Status.SENDING)
         has_mask = ~Q(masked_text="")
         counts = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
         text = self.model._meta.get_field("text")
+        took = Q(status__in=[Status.SENT, Status.DELIVERED], gateway__isnull=False)
         return self.filter(queued | sending | has_mask), {
             "status": Case(When(queued, then=Value(Status.CANCELED)), default=F("status")),
             "text": Case(
@@ -233,6 +429,11 @@ class OutboundMessageQuerySet(models.QuerySet):
             "expires_at": Case(When(sending & counts, then=Value(now)), default=F("expires_at")),
             "next_attempt_at": Case(When(queued, then=Value(None)), default=F("next_attempt_at")),
             "updated_at": now,
+            **(
+                {"approved_at": Case(When(took, then=Value(now)), default=F("approved_at"))}
+                if approved
+                else {}
+            ),
         }
 
     def release(self, *, retry_at: datetime | None = None, **progress) -> int:
@@ -332,11 +533,22 @@ class OutboundMessage(models.Model):
     account = models.ForeignKey(
         "streams.Account", on_delete=models.CASCADE, related_name="outbound_messages"
     )
+    # The stream it was sent for (routing rules of a stream come first).
+    stream = models.ForeignKey(
+        "streams.Stream",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="outbound_messages",
+    )
     # The verification the message carries a code of: a plain reference, not a foreign
     # key, because otp sits above gateways (see gateways.selectors for the reads).
     verification_id = models.UUIDField(null=True, blank=True, db_index=True)
     channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.SMS)
     recipient = models.CharField(max_length=16)
+    # The recipient's region (streams.phones.region_of), read once when queued: the
+    # routing rules match on it and the routes learn per gateway and country.
+    country = models.CharField(max_length=3, blank=True, default="", db_default="")
     sender = models.CharField(max_length=16, blank=True)
     # Encrypted at rest: it holds the code. ``masked_text`` is the same text with the
     # code masked (rendered at queue time, when the code is known); it replaces ``text``
@@ -382,6 +594,9 @@ class OutboundMessage(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # When the code it carried was approved (a conversion, for the routes that learn);
+    # set only on messages a gateway took.
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     objects = OutboundMessageQuerySet.as_manager()
 
@@ -399,6 +614,10 @@ class OutboundMessage(models.Model):
             ),
             # The analytics' rollups look for the messages changed since their last run.
             models.Index(fields=["updated_at"], name="message_updated"),
+            # What the routes that learn read: the recent sends of each gateway.
+            models.Index(
+                fields=["sent_at"], condition=Q(gateway__isnull=False), name="message_sent"
+            ),
             # The messages whose code is still to be masked once it stops counting.
             models.Index(
                 fields=["expires_at"], condition=~Q(masked_text=""), name="message_code_unmasked"

@@ -2,9 +2,9 @@
 import.
 
 A message's estimated cost is the price of its country and channel through the first
-gateway of the account's route that has one, else the price for any gateway; per SMS
-segment, or per voice call. The dispatcher may fail over to another gateway: the estimate is
-what budgets count, the provider's invoice stays the truth.
+gateway of its route (``gateways.routes.plan``) that has one, else the price for any
+gateway; per SMS segment, or per voice call. The dispatcher may fail over to another
+gateway: the estimate is what budgets count, the provider's invoice stays the truth.
 """
 
 from __future__ import annotations
@@ -18,17 +18,18 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import (
+    Case,
     DecimalField,
     ExpressionWrapper,
-    F,
-    OuterRef,
+    IntegerField,
     Q,
     QuerySet,
     Subquery,
     Value,
+    When,
 )
 
-from .models import Gateway, OutboundMessage, Price, Route
+from .models import Gateway, OutboundMessage, Price
 from .sms import sms_parts
 
 
@@ -39,17 +40,17 @@ class Estimate:
     the statement that needs it (:meth:`cost_expression`: the message's INSERT, the
     budget's upsert) so the send path makes no extra round trip for it."""
 
-    account_id: int
     channel: str
     country: str
     encoding: str
     segments: int
     units: int
+    gateway_ids: tuple[int, ...] = ()  # the route's gateways, primary first
 
     def price_queryset(self) -> QuerySet:
         """One row, ``amount``: the price of one unit (see :func:`price_queryset`)."""
         return price_queryset(
-            account_id=self.account_id, channel=self.channel, country=self.country
+            gateway_ids=self.gateway_ids, channel=self.channel, country=self.country
         )
 
     def cost_expression(self) -> ExpressionWrapper:
@@ -67,12 +68,15 @@ class Estimate:
 COST_FIELD = DecimalField(max_digits=12, decimal_places=5)
 
 
-def estimate(*, account_id: int, channel: str, country: str, text: str) -> Estimate:
-    """The encoding, segments and budget units of ``text`` to ``country`` (no query)."""
+def estimate(
+    *, channel: str, country: str, text: str, gateway_ids: tuple[int, ...] = ()
+) -> Estimate:
+    """The encoding, segments and budget units of ``text`` to ``country`` through the
+    route ``gateway_ids`` (no query)."""
     parts = sms_parts(text)
     is_sms = channel == OutboundMessage.Channel.SMS
     return Estimate(
-        account_id=account_id,
+        gateway_ids=tuple(gateway_ids),
         channel=channel,
         country=country,
         encoding=parts.encoding,
@@ -81,42 +85,20 @@ def estimate(*, account_id: int, channel: str, country: str, text: str) -> Estim
     )
 
 
-def price_queryset(*, account_id: int, channel: str, country: str) -> QuerySet:
+def price_queryset(*, gateway_ids: tuple[int, ...], channel: str, country: str) -> QuerySet:
     """The price of one unit to ``country`` as a one-row ``amount`` queryset: through
-    the first gateway of the account's route that has a price, else through any."""
-    return (
-        _applicable_prices(account_id, channel)
-        .filter(country=country)
-        .values_list("amount", flat=True)[:1]
+    the first of ``gateway_ids`` that has a price, else through any gateway."""
+    position = Case(
+        *(When(gateway_id=gid, then=Value(i)) for i, gid in enumerate(gateway_ids)),
+        default=Value(len(gateway_ids)),
+        output_field=IntegerField(),
     )
-
-
-def unit_prices(
-    *, account_id: int, channel: str, countries: Iterable[str] | None = None
-) -> dict[str, Decimal]:
-    """The price of one unit per country (of ``countries``; None: every priced one),
-    chosen as :func:`price_queryset` chooses it, in one query: what the message editor
-    shows before anything is sent."""
-    prices = _applicable_prices(account_id, channel)
-    if countries is not None:
-        prices = prices.filter(country__in=list(countries))
-    chosen: dict[str, Decimal] = {}
-    for country, amount in prices.values_list("country", "amount"):
-        chosen.setdefault(country, amount)  # the first in route order wins
-    return chosen
-
-
-def _applicable_prices(account_id: int, channel: str) -> QuerySet:
-    """Prices of ``channel`` usable by the account, the route's first gateway first,
-    then those for any gateway."""
-    position = Route.objects.filter(
-        account_id=account_id, gateway_id=OuterRef("gateway_id"), gateway__enabled=True
-    ).values("position")[:1]
     return (
-        Price.objects.filter(channel=channel)
-        .annotate(position=Subquery(position))
-        .filter(Q(gateway__isnull=True) | Q(position__isnull=False))
-        .order_by(F("position").asc(nulls_last=True))
+        Price.objects.filter(country=country, channel=channel)
+        .filter(Q(gateway__isnull=True) | Q(gateway_id__in=gateway_ids))
+        .annotate(position=position)
+        .order_by("position")
+        .values_list("amount", flat=True)[:1]
     )
 
 

@@ -1,18 +1,22 @@
 """Reads other apps make of gateways' models: the messages of verifications, the
-console's outbox, and the prices its message editor estimates with."""
+console's outbox, the prices its message editor estimates with, and the routing rules
+with the route tester's answer."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
-from streams.models import Account
+from streams import phones
+from streams.models import Account, Stream
 
-from . import prices
+from . import learning, prices, routes
 from .adapters import REGISTRY
-from .models import Gateway, OutboundMessage, Route
+from .learning import Score
+from .models import Gateway, OutboundMessage, Price, RouteDecision, RouteHop, RouteRule
 from .sms import SMART_REPLACEMENTS, SmsParts, smart_encode, sms_parts
 
 # The encrypted fields, left unread where only a message's status is wanted.
@@ -81,24 +85,22 @@ def gateway_names(ids) -> dict[int, str]:
     return dict(Gateway.objects.filter(id__in=list(ids)).values_list("id", "name"))
 
 
-def account_gateways(account: Account) -> QuerySet[Gateway]:
-    """The gateways of the account's route, in route order."""
-    return Gateway.objects.filter(routes__account=account).order_by("routes__position")
-
-
-def voice_language_refusal(account_id: int, language: str) -> str | None:
-    """Why no voice gateway of the account's route can call in ``language``, or
-    ``None`` when one can. An account without a voice route uses the default gateway,
-    which takes any language (the console outbox)."""
-    kinds = {
-        route.gateway.kind
-        for route in Route.objects.filter(
-            account_id=account_id, gateway__enabled=True
-        ).select_related("gateway")
-        if route.gateway.carries(OutboundMessage.Channel.VOICE)
-    }
-    if not kinds:
+def voice_language_refusal(
+    *, account_id: int, stream_id: int | None, recipient: str, language: str
+) -> str | None:
+    """Why no gateway of the voice route to ``recipient`` can call in ``language``, or
+    ``None`` when one can. Without a voice rule the default gateway carries the call,
+    and it takes any language (the console outbox)."""
+    route = routes.plan(
+        account_id=account_id,
+        stream_id=stream_id,
+        channel=OutboundMessage.Channel.VOICE,
+        recipient=recipient,
+        country=phones.region_of(recipient),
+    )
+    if route.rule is None:
         return None
+    kinds = {gateway.kind for gateway in route.gateways}
     if any(REGISTRY[kind].speaks(language) is not None for kind in kinds):
         return None
     return (
@@ -111,12 +113,126 @@ def voice_language_refusal(account_id: int, language: str) -> str | None:
     )
 
 
-def sms_unit_prices(account: Account, countries: Iterable[str] | None = None) -> dict:
-    """What one SMS segment to each country costs the account, as a send would be
-    estimated (``gateways.prices``); countries without a price are left out."""
-    return prices.unit_prices(
-        account_id=account.pk, channel=OutboundMessage.Channel.SMS, countries=countries
+# --- Routing rules -----------------------------------------------------------------
+
+
+def offered_gateways(account: Account):
+    """The gateways an account may route through: the enabled ones of the platform's
+    rules and of its own (an operator offers a gateway to every account by putting it
+    in a platform rule, or to one account by routing it there in the admin)."""
+    hops = RouteHop.objects.filter(gateway=OuterRef("pk")).filter(
+        Q(rule__account=account) | Q(rule__account__isnull=True)
     )
+    return Gateway.objects.filter(Exists(hops), enabled=True)
+
+
+def rules_of(account: Account) -> QuerySet[RouteRule]:
+    """The account's own rules (its streams' and its own; not the platform's)."""
+    return RouteRule.objects.filter(account=account)
+
+
+def account_rules(account: Account) -> list[RouteRule]:
+    """The account's rules, stream rules first, each level most specific first, with
+    their hops and gateways."""
+    rules = rules_of(account).select_related("stream").prefetch_related("hops__gateway")
+    return sorted(rules, key=lambda rule: (rule.stream_id is None, *rule.specificity()))
+
+
+def platform_rules() -> list[RouteRule]:
+    rules = RouteRule.objects.filter(account__isnull=True).prefetch_related("hops__gateway")
+    return sorted(rules, key=RouteRule.specificity)
+
+
+def decisions_of(account: Account, *, limit: int = 50) -> list[RouteDecision]:
+    """The newest decisions of the account's learning rules."""
+    return list(
+        RouteDecision.objects.filter(rule__account=account)
+        .select_related("rule", "gateway", "best_gateway")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class ExplainedHop:
+    hop: routes.PlannedHop
+    figures: Score  # the gateway's window for the country
+    decision: RouteDecision | None  # the demotion, when it is demoted
+
+
+@dataclass(frozen=True)
+class RouteExplanation:
+    number: str
+    country: str
+    channel: str
+    plan: routes.Plan
+    hops: list[ExplainedHop]
+    unit_cost: Decimal | None  # what a budget counts per SMS segment or voice call
+
+
+def explain_route(
+    *, account: Account, stream: Stream | None, channel: str, number: str
+) -> RouteExplanation:
+    """What a message of ``stream`` (or of none) on ``channel`` to ``number`` would
+    walk, for the console's tester. Raises ``phones.PhoneNumberError``."""
+    parsed = phones.parse_phone(number)
+    plan = routes.plan(
+        account_id=account.pk,
+        stream_id=stream.pk if stream else None,
+        channel=channel,
+        recipient=parsed.e164,
+        country=parsed.region,
+    )
+    figures = learning.scores()
+    demotions = {}
+    if plan.rule is not None and plan.rule.learn:
+        for decision in RouteDecision.objects.filter(
+            rule=plan.rule, country=parsed.region, action=RouteDecision.Action.DEMOTE
+        ).order_by("created_at"):
+            demotions[decision.gateway_id] = decision
+    hops = [
+        ExplainedHop(
+            hop,
+            figures.get((hop.gateway.pk, parsed.region), learning.NO_SENDS),
+            demotions.get(hop.gateway.pk) if hop.demoted else None,
+        )
+        for hop in plan.hops
+    ]
+    unit_cost = prices.price_queryset(
+        gateway_ids=tuple(g.pk for g in plan.gateways), channel=channel, country=parsed.region
+    ).first()
+    return RouteExplanation(parsed.e164, parsed.region, channel, plan, hops, unit_cost)
+
+
+def sms_unit_prices(
+    account: Account, countries: Iterable[str] | None = None, *, stream: Stream | None = None
+) -> dict[str, Decimal]:
+    """What one SMS segment to each country (of ``countries``; None: every priced one)
+    costs a message of ``stream``, as a send is estimated: the price through the first
+    gateway of its route that has one, else the price for any gateway; countries
+    without a price are left out. The route is the rules' for the country: rules by
+    number prefix are left out (the editor knows no number). One query for the prices;
+    the routes come from the per-process cache."""
+    channel = OutboundMessage.Channel.SMS
+    table = Price.objects.filter(channel=channel)
+    if countries is not None:
+        table = table.filter(country__in=list(countries))
+    by_country: dict[str, dict[int | None, Decimal]] = {}
+    for country, gateway_id, amount in table.values_list("country", "gateway_id", "amount"):
+        by_country.setdefault(country, {})[gateway_id] = amount
+    chosen = {}
+    for country, amounts in by_country.items():
+        route = routes.plan(
+            account_id=account.pk,
+            stream_id=stream.pk if stream else None,
+            channel=channel,
+            recipient="",
+            country=country,
+        )
+        through = (amounts[g.pk] for g in route.gateways if g.pk in amounts)
+        price = next(through, amounts.get(None))
+        if price is not None:
+            chosen[country] = price
+    return chosen
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,28 @@ DELIVER_BATCH_TASK = "gateways.deliver_batch"
 # --- Queueing ---------------------------------------------------------------------------
 
 
+def estimate_message(
+    *, account_id: int, stream_id: int | None, channel: str, recipient: str, text: str
+) -> Estimate:
+    """:func:`gateways.prices.estimate` of ``text`` through the route the message would
+    take (its rule's hops in order, before a weighted pick; no query once the routes
+    are cached)."""
+    country = phones.region_of(recipient)
+    route = routes.plan(
+        account_id=account_id,
+        stream_id=stream_id,
+        channel=channel,
+        recipient=recipient,
+        country=country,
+    )
+    return prices.estimate(
+        channel=channel,
+        country=country,
+        text=text,
+        gateway_ids=tuple(gateway.pk for gateway in route.gateways),
+    )
+
+
 def queue_message(**fields) -> OutboundMessage:
     """Write the message in the caller's transaction and enqueue its delivery after
     commit (the fields are :func:`new_message`'s)."""
@@ -67,6 +89,7 @@ def queue_message(**fields) -> OutboundMessage:
 def new_message(
     *,
     account_id: int,
+    stream_id: int | None = None,
     channel: str,
     recipient: str,
     sender: str,
@@ -86,17 +109,21 @@ def new_message(
     passes or :func:`forget_codes` says the code no longer counts; the segments are
     those of the real text. A ``test_outcome`` (test mode) is played by the worker
     instead of handing the message to a gateway. ``estimate`` is
-    :func:`gateways.prices.estimate` of this text, when the caller made one already (to
-    check a budget); otherwise it is made here."""
+    :func:`estimate_message` of this text, when the caller made one already (to check a
+    budget); otherwise it is made here. ``stream_id``: the stream it is sent for, whose
+    routing rules come first."""
     if estimate is None:
-        estimate = prices.estimate(
+        estimate = estimate_message(
             account_id=account_id,
+            stream_id=stream_id,
             channel=channel,
-            country=phones.region_of(recipient),
+            recipient=recipient,
             text=text,
         )
     return OutboundMessage(
         account_id=account_id,
+        stream_id=stream_id,
+        country=estimate.country,
         verification_id=verification_id,
         channel=channel,
         recipient=recipient,
@@ -190,9 +217,8 @@ def cancel_if_expired(message_id) -> bool:
 
 
 def route_for(message: OutboundMessage) -> list[Gateway]:
-    """The account's enabled gateways for the message's channel, primary first; the
-    default gateway when the account has no route."""
-    return routes.hops(message.account_id, message.channel)
+    """The gateways the message walks, primary first (``gateways.routes``)."""
+    return routes.plan_for(message).gateways
 
 
 def deliver_message(message_id) -> str | None:
@@ -582,6 +608,34 @@ def apply_receipt(gateway: Gateway, receipt: Receipt) -> OutboundMessage | None:
     return message
 
 
+def apply_bound_receipt(gateway_id: int, account: tuple, receipt: Receipt) -> str | None:
+    """A receipt read from a connection of gateway ``gateway_id`` (an SMPP bind)
+    rather than posted to its URL: the same flow, bound to the ``account`` at the
+    provider that the connection authenticated as (``Adapter.bind_account``). The SMSC
+    hands a receipt to any bind of that account — another worker process's, another
+    gateway's with the same account, one of a gateway since deleted — so it may move a
+    message of any gateway bound to the account, and of no other. The status the
+    message is left in; ``None`` when no such gateway knows the message (yet)."""
+    for candidate in _bound_to(tuple(account), first=gateway_id):
+        if message_of_receipt(candidate, receipt.provider_message_id) is not None:
+            return apply_receipt(candidate, receipt).status
+    log.info("receipt for unknown message %r on %s", receipt.provider_message_id, account)
+    return None
+
+
+def _bound_to(account: tuple, *, first: int) -> list[Gateway]:
+    """The gateways bound to ``account``, gateway ``first`` first."""
+    gateways = sorted(Gateway.objects.filter(kind=account[0]), key=lambda g: g.pk != first)
+    bound = []
+    for gateway in gateways:
+        try:
+            if adapter_for(gateway).bind_account() == account:
+                bound.append(gateway)
+        except PermanentError:
+            continue
+    return bound
+
+
 def _tell_outcome(message: OutboundMessage) -> None:
     """Tell otp what a delivery report said, once: a duplicate report moves nothing."""
     facts = {"verification_id": message.verification_id, "message_id": message.id}
@@ -688,32 +742,36 @@ def settle_dead_claim(message: OutboundMessage) -> bool:
     return True
 
 
-def forget_codes(verification_ids) -> int:
+def forget_codes(verification_ids, *, approved: bool = False) -> int:
     """The codes of these verifications (ids, or a query of ids) no longer count: otp
     calls this in the transaction that decides, cancels or replaces them. Their
     messages still queued are canceled, the others masked (see
-    ``OutboundMessageQuerySet.forget_codes``)."""
+    ``OutboundMessageQuerySet.forget_codes``); ``approved``: the code was approved, a
+    conversion of the gateways that took them (``gateways.learning``)."""
     messages = OutboundMessage.objects.filter(verification_id__in=verification_ids)
-    return messages.forget_codes(now=timezone.now())
+    return messages.forget_codes(now=timezone.now(), approved=approved)
 
 
-def forget_codes_statement(verification_ids: str, *, now: datetime) -> statements.Statement:
+def forget_codes_statement(
+    verification_ids: str, *, now: datetime, approved: bool = False
+) -> statements.Statement:
     """:func:`forget_codes` as SQL to send within a larger statement; ``verification_ids``
     is SQL without parameters naming them (an earlier part of that statement)."""
-    shape = _FORGETTING.get(verification_ids)
+    key = (verification_ids, approved)
+    shape = _FORGETTING.get(key)
     if shape is None:
 
         def build(now: datetime) -> statements.Statement:
             messages = OutboundMessage.objects.filter(
                 verification_id__in=RawSQL(verification_ids, ())  # noqa: S611 - our SQL
             )
-            return statements.update(*messages.forgetting_codes(now=now))
+            return statements.update(*messages.forgetting_codes(now=now, approved=approved))
 
-        shape = _FORGETTING[verification_ids] = statements.Shape(build, now="datetime")
+        shape = _FORGETTING[key] = statements.Shape(build, now="datetime")
     return shape(now=now)
 
 
-_FORGETTING: dict[str, statements.Shape] = {}
+_FORGETTING: dict[tuple[str, bool], statements.Shape] = {}
 
 
 def forget_expired_codes() -> int:

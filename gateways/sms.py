@@ -116,13 +116,9 @@ def smart_encode(text: str) -> str:
 
 def sms_parts(text: str) -> SmsParts:
     """How ``text`` is encoded and into how many segments it is split."""
-    if is_gsm7(text):
-        encoding: Encoding = "gsm7"
-        units = sum(2 if ch in GSM7_EXTENSION else 1 for ch in text)
-    else:
-        encoding = "ucs2"
-        # Characters outside the BMP (most emoji) are a surrogate pair: two units.
-        units = len(text.encode("utf-16-le")) // 2
+    # Characters outside the BMP (most emoji) are a surrogate pair: two UCS-2 units.
+    encoding: Encoding = "gsm7" if is_gsm7(text) else "ucs2"
+    units = units_of(text, encoding)
     if units <= SINGLE_LIMIT[encoding]:
         per_segment = SINGLE_LIMIT[encoding]
         segments, used_in_last = (1 if units else 0), units
@@ -140,18 +136,33 @@ def sms_parts(text: str) -> SmsParts:
 
 
 def _split(text: str, encoding: Encoding, per_segment: int) -> tuple[int, int]:
-    """Segments of a concatenated message, and the units used in the last one.
+    """Segments of a concatenated message, and the units used in the last one."""
+    parts = segment_texts(text, encoding, per_segment)
+    return len(parts), units_of(parts[-1], encoding)
 
-    An escape pair (GSM-7) or a surrogate pair (UCS-2) is never split across two
-    segments, so a part may carry one unit less."""
-    segments, used = 1, 0
+
+def segment_texts(text: str, encoding: Encoding, per_segment: int) -> list[str]:
+    """The text of each segment of a concatenated message (the SMPP adapter sends
+    these). An escape pair (GSM-7) or a surrogate pair (UCS-2) is never split across
+    two segments, so a part may carry one unit less."""
+    parts, current, used = [], [], 0
     for ch in text:
-        if encoding == "gsm7":
-            size = 2 if ch in GSM7_EXTENSION else 1
-        else:
-            size = 2 if ord(ch) > 0xFFFF else 1
+        size = _unit_size(ch, encoding)
         if used + size > per_segment:
-            segments += 1
-            used = 0
+            parts.append("".join(current))
+            current, used = [], 0
+        current.append(ch)
         used += size
-    return segments, used
+    parts.append("".join(current))
+    return parts
+
+
+def units_of(text: str, encoding: Encoding) -> int:
+    """Septets (GSM-7) or UTF-16 code units (UCS-2) of ``text``."""
+    return sum(_unit_size(ch, encoding) for ch in text)
+
+
+def _unit_size(ch: str, encoding: Encoding) -> int:
+    if encoding == "gsm7":
+        return 2 if ch in GSM7_EXTENSION else 1
+    return 2 if ord(ch) > 0xFFFF else 1

@@ -53,11 +53,13 @@ class SendDecisionAdmin(admin.ModelAdmin):
         "stream",
         "recipient",
         "country",
+        "prefix",
         "rule",
         "measured",
         "threshold",
         "mode",
         "outcome",
+        "reason",
     ]
     list_filter = ["rule", "mode", "outcome", "channel", "stream__account"]
     search_fields = ["recipient", "prefix", "reason"]

@@ -18,12 +18,17 @@ class ErrorCode(StrEnum):
 
     status: int
     description: str
+    # Other statuses the code may come with (documented on the endpoints too).
+    other_statuses: tuple[int, ...]
 
-    def __new__(cls, value: str, status: int, description: str) -> ErrorCode:
+    def __new__(
+        cls, value: str, status: int, description: str, other_statuses: tuple[int, ...] = ()
+    ) -> ErrorCode:
         member = str.__new__(cls, value)
         member._value_ = value
         member.status = status
         member.description = description
+        member.other_statuses = other_statuses
         return member
 
     # Authentication and the caller
@@ -178,7 +183,9 @@ class ErrorCode(StrEnum):
     SEND_BLOCKED = (
         "send_blocked",
         403,
-        "The fraud guard blocked the send: `rule` and `reason` say why.",
+        "The fraud guard blocked the send: `rule` and `reason` say why (429 with "
+        "Retry-After while it only throttles).",
+        (429,),
     )
     IDEMPOTENCY_KEY_REUSED = (
         "idempotency_key_reused",

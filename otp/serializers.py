@@ -227,6 +227,17 @@ class ErrorBodySerializer(serializers.Serializer):
     budget = serializers.DictField(
         required=False, help_text="`budget_exhausted`: the budget's scope, period and unit."
     )
+    number_type = serializers.CharField(
+        required=False,
+        help_text="`destination_not_allowed`, rule `number_type`: premium_rate, "
+        "international_network, ...",
+    )
+    country = serializers.CharField(
+        required=False, help_text="A country rule's country (ISO 3166-1 alpha-2)."
+    )
+    prefix = serializers.CharField(
+        required=False, help_text="`destination_not_allowed`, rule `prefix_blocked`."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -26,6 +26,7 @@ from gateways import prices
 from gateways.models import OutboundMessage
 from gateways.selectors import messages_for_verification, voice_language_refusal
 from gateways.services import (
+    estimate_message,
     forget_codes,
     forget_codes_statement,
     new_message,
@@ -234,7 +235,12 @@ def _send(
     values = _values(stream, text, contact, variables or {}, ttl, locale_used)
     if channel == Channel.VOICE:
         voice_language = voice_language or locale_used
-        refusal = voice_language_refusal(stream.account_id, voice_language)
+        refusal = voice_language_refusal(
+            account_id=stream.account_id,
+            stream_id=stream.pk,
+            recipient=recipient,
+            language=voice_language,
+        )
         if refusal:
             raise OtpError(
                 ErrorCode.VOICE_LANGUAGE_UNSUPPORTED,
@@ -252,10 +258,11 @@ def _send(
     )
     if not rendered:
         raise OtpError(ErrorCode.EMPTY_MESSAGE, "The message would be empty: nothing to send.")
-    estimate = prices.estimate(
+    estimate = estimate_message(
         account_id=stream.account_id,
+        stream_id=stream.pk,
         channel=channel,
-        country=phones.region_of(recipient),
+        recipient=recipient,
         text=rendered,
     )
 
@@ -287,6 +294,7 @@ def _send(
     )
     message_fields = {
         "account_id": stream.account_id,
+        "stream_id": stream.pk,
         "channel": channel,
         "recipient": recipient,
         "sender": sender_value,
@@ -564,6 +572,7 @@ def send_code_again(
     )
     return queue_message(
         account_id=stream.account_id,
+        stream_id=stream.pk,
         channel=channel,
         recipient=verification.recipient,
         sender=sealed.sender,
@@ -623,12 +632,21 @@ def resend_verification(
     channel = channel or verification.channel
     sealed = codes.unseal(verification.sealed)
     if stream.resend_policy == Stream.ResendPolicy.SAME_CODE and sealed is not None:
+        end_user_ip = verification.end_user_ip
         try:
             normalize_recipient(verification.recipient, channel=channel, stream=stream)
             _enabled_template(stream, verification.event_key)  # refused if it is gone
+            # Another message to the same range: judged and counted like a new send
+            # (pumping through resends of one unused code is pumping all the same).
+            velocity.check_send(
+                stream=stream,
+                recipient=verification.recipient,
+                end_user_ip=end_user_ip,
+                now=now.timestamp(),
+            )
             return _resend_same_code(stream, verification, channel, sealed, now)
-        except guard.GuardRefusal as refusal:  # the destination policy, a budget
-            _settle_refusal(refusal, stream, verification.recipient, channel, None)
+        except guard.GuardRefusal as refusal:  # destinations, the velocity guard, a budget
+            _settle_refusal(refusal, stream, verification.recipient, channel, end_user_ip)
             raise
     return send_otp(
         stream=stream,
@@ -639,6 +657,7 @@ def resend_verification(
         code=sealed.code if sealed and not stream.platform_generates_code else "",
         variables=sealed.variables if sealed else None,
         caller_ip=caller_ip,
+        end_user_ip=verification.end_user_ip,
     )
 
 
@@ -668,10 +687,11 @@ def _resend_same_code(
 
 
 def _estimate_of(message: OutboundMessage) -> prices.Estimate:
-    return prices.estimate(
+    return estimate_message(
         account_id=message.account_id,
+        stream_id=message.stream_id,
         channel=message.channel,
-        country=phones.region_of(message.recipient),
+        recipient=message.recipient,
         text=message.text,
     )
 
@@ -686,8 +706,9 @@ OVERRIDE_RANGES = {
 
 def _check_overrides(o: CodeOverrides, stream: Stream) -> None:
     """A request may only tighten the stream's policy: a longer code, a shorter life,
-    fewer attempts. Codes it asks for stay above the entropy floor unless the stream's
-    admin accepted weak codes. (Octopush clamps before calling here: compat/octopush.py.)"""
+    fewer attempts, and never fewer possible codes than the stream's (a narrower
+    alphabet needs a longer code). (Octopush clamps before calling here:
+    compat/octopush.py.)"""
     for name, allowed in OVERRIDE_RANGES.items():
         value = getattr(o, name)
         low, high = allowed.minimum, allowed.maximum
@@ -716,19 +737,25 @@ def _check_overrides(o: CodeOverrides, stream: Stream) -> None:
                 f"{name} may only tighten the stream's policy: {bound} {limit}.",
                 fields={name: f"{bound.capitalize()} {limit} (the stream's)."},
             )
-    if stream.platform_generates_code and not stream.weak_codes_accepted:
+    if stream.platform_generates_code:
         switches = {
             kind: _pick(getattr(o, kind), getattr(stream, f"code_{kind}"))
             for kind in ("digits", "upper", "lower", "special")
         }
         if any(switches.values()):
             size = len(policy.alphabet(**switches))
-            if policy.is_weak_code(o.length or stream.code_length, size):
+            if size ** (o.length or stream.code_length) < stream.code_space:
+                needed = policy.shortest_length(size, stream.code_space)
                 raise OtpError(
                     ErrorCode.INVALID_REQUEST,
-                    "These code settings make codes easier to guess than 6 digits; the "
-                    "stream's admin has not accepted weak codes.",
-                    fields={"length": "Too short for this alphabet."},
+                    "These code settings make codes easier to guess than the stream's "
+                    f"({stream.code_length} characters of its alphabet): a request may "
+                    "only tighten the stream's policy.",
+                    fields={
+                        "length": f"At least {needed} with these characters."
+                        if needed
+                        else "Too short for these characters."
+                    },
                 )
 
 
@@ -1041,10 +1068,12 @@ def _approve_forgetting_code(verification: Verification, now) -> bool:
     if connection.vendor != "postgresql":
         if not verification.approve(now=now):
             return False
-        forget_codes([verification.id])
+        forget_codes([verification.id], approved=True)
         return True
     approve_sql, approve_params = _APPROVING(now=now, pk=verification.pk)
-    forget_sql, forget_params = forget_codes_statement("SELECT id FROM approved", now=now)
+    forget_sql, forget_params = forget_codes_statement(
+        "SELECT id FROM approved", now=now, approved=True
+    )
     approved = f"approved AS ({approve_sql} RETURNING {_V}.{_V_ID} AS id)"
     statement = f"WITH {approved}, forgotten AS ({forget_sql}) SELECT count(*) FROM approved"  # noqa: S608
     with connection.cursor() as cursor:

@@ -19,7 +19,7 @@ from .api import (
     TokenThrottle,
     prefetch_stream_and_throttles,
 )
-from .errors import ERROR_CATALOGUE, ErrorCode, OtpError
+from .errors import ErrorCode, OtpError
 from .serializers import (
     AnalyticsQuerySerializer,
     AnalyticsSerializer,
@@ -43,9 +43,10 @@ def _errors(*codes: str) -> dict[int, OpenApiResponse]:
         ErrorCode.SERVICE_UNAVAILABLE,
     )
     by_status: dict[int, list[str]] = {}
-    for code, status, when in ERROR_CATALOGUE:
+    for code in ErrorCode:
         if code in common or code in codes:
-            by_status.setdefault(status, []).append(f"`{code}`: {when}")
+            for status in (code.status, *code.other_statuses):
+                by_status.setdefault(status, []).append(f"`{code}`: {code.description}")
     return {
         status: OpenApiResponse(ErrorSerializer, description="; ".join(lines))
         for status, lines in sorted(by_status.items())

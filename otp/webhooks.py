@@ -4,6 +4,8 @@ recorded in the transaction of the change it reports."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import transaction
 
 from streams import webhooks
@@ -103,15 +105,17 @@ def budget_alert_received(sender=None, *, budget, percent: int, spent, period_st
     webhook endpoints of the budget's stream, or of every stream of the account for an
     account-wide budget. Connected in ``OtpConfig.ready``."""
     streams = Stream.objects.filter(account_id=budget.account_id, webhooks_enabled=True)
-    if getattr(budget, "stream_id", None):
+    if budget.stream_id:
         streams = streams.filter(pk=budget.stream_id)
     data = {
         "budget": budget.pk,
-        "stream": str(budget.stream.public_id) if getattr(budget, "stream_id", None) else None,
+        "stream": str(budget.stream.public_id) if budget.stream_id else None,
+        "period": budget.period,
+        "unit": budget.unit,
         "percent": percent,
-        "spent": str(spent),
+        "spent": format(Decimal(spent).normalize(), "f"),  # "4", "0.12": no padding
         "period_start": period_start,
-        "limit": budget.describe_limit() if hasattr(budget, "describe_limit") else None,
+        "limit": budget.describe_limit(),
     }
     with transaction.atomic():
         for stream in streams:

@@ -573,6 +573,11 @@ class Stream(models.Model):
         return len(policy.alphabet(digits=digits, upper=upper, lower=lower, special=special))
 
     @property
+    def code_space(self) -> int:
+        """How many codes the stream's policy can make: a request may not ask for fewer."""
+        return self.code_alphabet_size ** (self.code_length or 0)
+
+    @property
     def has_weak_codes(self) -> bool:
         return policy.is_weak_code(self.code_length or 0, self.code_alphabet_size)
 

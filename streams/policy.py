@@ -55,6 +55,19 @@ def code_entropy_bits(length: int, alphabet_size: int) -> float:
     return length * math.log2(alphabet_size) if alphabet_size else 0.0
 
 
+def shortest_length(alphabet_size: int, at_least: int) -> int | None:
+    """The shortest code length (within :data:`CODE_LENGTH`) that gives ``alphabet_size``
+    characters ``at_least`` possible codes; None when even the longest does not."""
+    return next(
+        (
+            n
+            for n in range(CODE_LENGTH.minimum, CODE_LENGTH.maximum + 1)
+            if alphabet_size**n >= at_least
+        ),
+        None,
+    )
+
+
 def is_weak_code(length: int, alphabet_size: int) -> bool:
     """Fewer possible codes than six decimal digits (about 20 bits)."""
     return alphabet_size**length < STRONG_CODE_SPACE

@@ -384,15 +384,18 @@ def save_budgets(
     """Set the budgets of ``stream`` (or, without one, of the whole account): each
     (period, unit) maps to its limit, or ``None`` for no budget. Counters already spent
     in the current period stay: lowering a limit below them stops sends at once.
-    Owners and admins only."""
+    Owners and admins only; a stream's budgets are in its audit trail."""
     _require_manager(by, "change budgets")
     if stream is not None and stream.account_id != account.pk:
         raise ValueError("a stream of another account")
-    kept = []
+    kept, before, after = [], {}, {}
     for (period, unit), limit in limits.items():
         existing = Budget.objects.filter(
             account=account, stream=stream, period=period, unit=unit
         ).first()
+        setting = _budget_setting(period, unit)
+        before[setting] = existing.describe_limit() if existing is not None else None
+        after[setting] = None
         if limit is None:
             if existing is not None:
                 existing.delete()
@@ -402,7 +405,15 @@ def save_budgets(
         budget.full_clean(validate_unique=False)
         budget.save()
         kept.append(budget)
+        after[setting] = budget.describe_limit()
+    if stream is not None:
+        record_stream_changes(stream=stream, by=by, before=before, after=after)
     return kept
+
+
+def _budget_setting(period: str, unit: str) -> str:
+    """A budget's name in the audit trail: ``budget_daily_money``, ..."""
+    return f"budget_{Budget.Period(period).label.lower()}_{unit}"
 
 
 @dataclass

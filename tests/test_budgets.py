@@ -12,11 +12,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from gateways.models import Gateway, OutboundMessage, Price, Route
+from gateways.models import Gateway, OutboundMessage, Price
 from otp import budgets, housekeeping
 from otp.models import BudgetCounter, SendDecision, Verification
 from streams import services as stream_services
-from streams.models import Budget
+from streams import webhooks
+from streams.models import Budget, WebhookEvent
 from tests.support import factories
 from tests.support.errors import error_code
 from tests.support.otp_client import OtpClient
@@ -103,7 +104,7 @@ def test_every_message_carries_its_estimated_cost(account):
 def test_the_price_of_the_accounts_routed_gateway_comes_before_the_default(account):
     api, _ = make_api(account)
     gateway = Gateway.objects.create(name="cheap", kind="console")
-    Route.objects.create(account=account, gateway=gateway, position=0)
+    factories.add_route_hop(account, gateway)
     set_price("US", "0.0100")
     set_price("US", "0.0040", gateway=gateway)
     set_price("US", "0.0001", gateway=Gateway.objects.create(name="other", kind="console"))
@@ -236,6 +237,30 @@ def test_operators_import_prices_in_the_admin(admin_client):
     assert Price.objects.get().amount == Decimal("0.04")
 
 
+def test_operators_edit_prices_in_the_admin_and_the_next_message_costs_the_new_price(
+    admin_client, account
+):
+    price = {"country": "US", "channel": "sms", "gateway": "", "amount": "0.0075"}
+    added = admin_client.post("/admin/gateways/price/add/", {**price, "currency": "EUR"})
+    assert added.status_code == 302, added.content
+    stored = Price.objects.get()
+    changed = admin_client.post(
+        f"/admin/gateways/price/{stored.pk}/change/", {**price, "amount": "0.01", "currency": "EUR"}
+    )
+    assert changed.status_code == 302
+    # A second any-gateway price for the same country and channel, a negative amount:
+    # refused on the form, nothing changed.
+    for bad in ({"amount": "0.02"}, {"country": "GB", "amount": "-1"}):
+        refused = admin_client.post(
+            "/admin/gateways/price/add/", {**price, **bad, "currency": "EUR"}
+        )
+        assert refused.status_code == 200 and "errornote" in refused.content.decode()
+    assert list(Price.objects.values_list("country", "amount")) == [("US", Decimal("0.01"))]
+    api, _ = make_api(account)
+    api.send(recipient=PHONE)
+    assert OutboundMessage.objects.get().estimated_cost == Decimal("0.01")
+
+
 def test_old_decisions_and_budget_counters_are_pruned(account):
     api, stream = make_api(account)
     set_budgets(account, stream, daily_messages=1)
@@ -247,3 +272,37 @@ def test_old_decisions_and_budget_counters_are_pruned(account):
     housekeeping.prune_verifications()
     assert not SendDecision.objects.exists()
     assert list(BudgetCounter.objects.all()) == [old]
+
+
+def test_a_budget_alert_is_an_event_for_the_webhooks_of_the_streams_it_covers(account, monkeypatch):
+    # The outbox rows are what a receiver would get; nothing needs delivering here.
+    monkeypatch.setattr(webhooks, "publish", lambda *args, **kwargs: False)
+    api, stream = make_api(account)
+    other_api, other = make_api(account)
+    for each in (stream, other):
+        stream_services.save_webhook_endpoint(stream=each, url="https://hooks.example.com/otp")
+    alerts = WebhookEvent.objects.filter(type=WebhookEvent.Type.BUDGET_ALERT)
+
+    set_budgets(account, stream, daily_messages=5)
+    for _ in range(4):  # 4 of 5: 80 %
+        assert api.send(recipient=PHONE).status_code == 201
+    (event,) = alerts
+    assert event.stream == stream
+    assert event.data | {"budget": None, "period_start": None} == {
+        "budget": None,
+        "stream": str(stream.public_id),
+        "period": "day",
+        "unit": "messages",
+        "percent": 80,
+        "spent": "4",
+        "period_start": None,
+        "limit": "5 messages",
+    }
+
+    # An account's budget is news for every stream of the account.
+    set_budgets(account, monthly_messages=2)
+    assert other_api.send(recipient=PHONE).status_code == 201  # 1 of 2
+    assert other_api.send(recipient=PHONE).status_code == 201  # 2 of 2: 100 %
+    account_alerts = alerts.filter(data__stream=None)
+    assert sorted(e.stream_id for e in account_alerts) == sorted([stream.pk, other.pk])
+    assert {e.data["percent"] for e in account_alerts} == {100}

@@ -187,11 +187,34 @@ def test_the_stream_page_lists_the_guards_recent_decisions(signed_in, account):
     assert "does not send to premium rate numbers" in page
 
 
-def test_the_summary_shows_destinations_and_budgets(signed_in, account):
+def test_decisions_show_their_prefix_and_reason_on_the_stream_page_and_in_the_admin(
+    signed_in, account, admin_client
+):
+    stream, token = factories.make_stream(
+        account, default_sender=factories.make_sender(account), blocked_prefixes=["+1415555"]
+    )
+    assert OtpClient(token).send(recipient="+14155552671").status_code == 403
+    (decision,) = SendDecision.objects.all()
+    assert (decision.rule, decision.prefix, decision.mode) == (
+        "prefix_blocked",
+        "+1415555",
+        "enforce",
+    )
+    reason = "The stream blocks numbers starting with +1415555."
+    page = signed_in.get(f"/streams/{stream.public_id}/").content.decode()
+    assert "<td>+1415555</td>" in page and "<code>prefix_blocked</code>" in page and reason in page
+    listing = admin_client.get("/admin/otp/senddecision/").content.decode()
+    assert "+14155552671" in listing and "prefix_blocked" in listing and reason in listing
+    detail = admin_client.get(f"/admin/otp/senddecision/{decision.pk}/change/")
+    assert detail.status_code == 200 and reason in detail.content.decode()
+
+
+def test_the_summary_and_the_stream_page_show_destinations_and_budgets(signed_in, account):
     stream, _ = factories.make_stream(account, active=False, blocked_prefixes=["+1900"])
     Budget.objects.create(
         account=account, stream=stream, period="month", unit="messages", limit=Decimal(300)
     )
-    page = signed_in.get(wizard_url(stream, 4)).content.decode()
-    assert "Every country" in page and "<code>+1900</code>" in page
-    assert "300 messages: 0 used" in page
+    for url in (wizard_url(stream, 4), f"/streams/{stream.public_id}/"):  # and the stream page
+        page = signed_in.get(url).content.decode()
+        assert "Every country" in page and "<code>+1900</code>" in page
+        assert "300 messages: 0 used" in page

@@ -11,7 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from console.previews import describe_cost
-from gateways.models import Gateway, Price, Route
+from gateways.models import Gateway, Price
 from streams.models import Contact, Stream
 from tests.support import factories
 from tests.test_console import templates_step, wizard_url
@@ -228,7 +228,7 @@ def test_variants_belong_to_their_own_template_among_many(signed_in, stream):
 
 def test_the_editor_estimates_a_messages_cost_per_country_of_the_allowlist(signed_in, account):
     gateway = Gateway.objects.create(name="Route SMSC", kind=Gateway.Kind.NOOP)
-    Route.objects.create(account=account, gateway=gateway, position=0)
+    factories.add_route_hop(account, gateway)
     Price.objects.create(country="GB", channel="sms", gateway=gateway, amount=Decimal("0.035"))
     Price.objects.create(country="GB", channel="sms", amount=Decimal("0.05"))  # any gateway
     Price.objects.create(country="US", channel="sms", amount=Decimal("0.0079"))

@@ -15,7 +15,7 @@ import pytest
 import requests
 from django.db import connection
 
-from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
+from gateways.models import Gateway, MessageAttempt, OutboundMessage
 from tests.support import factories
 from tests.support.live import Server
 from tests.support.providers import FakeProvider
@@ -114,7 +114,7 @@ def test_a_worker_killed_mid_delivery_leaves_the_message_delivered_exactly_once(
             settings={"url": provider.url + "/send", "timeout": 60},
             credentials={"signing_secret": provider.secret},
         )
-        Route.objects.create(account=account, gateway=gateway)
+        factories.add_route_hop(account, gateway)
         _, token = factories.make_stream(account, default_sender=factories.make_sender(account))
         doomed = stack.worker()
         assert send(stack, token, "+14155552671").status_code == 201
@@ -215,7 +215,7 @@ def webhook_gateway(account, provider: FakeProvider, **settings) -> Gateway:
         settings={"url": provider.url + "/send", **settings},
         credentials={"signing_secret": provider.secret},
     )
-    Route.objects.create(account=account, gateway=gateway)
+    factories.add_route_hop(account, gateway)
     return gateway
 
 
@@ -274,7 +274,7 @@ def test_a_worker_killed_mid_batch_duplicates_only_in_flight_messages_each_marke
             },
             credentials={"auth_token": provider.secret},
         )
-        Route.objects.create(account=account, gateway=gateway)
+        factories.add_route_hop(account, gateway)
         _, token = factories.make_stream(account, default_sender=factories.make_sender(account))
         doomed = stack.worker(concurrency=4)
         recipients = [f"+1415555{n:04d}" for n in range(2600, 2616)]

@@ -11,7 +11,7 @@ from django.test import Client, TestCase
 from django.utils import timezone
 
 from gateways.adapters import webhook
-from gateways.models import Gateway, OutboundMessage, Route
+from gateways.models import Gateway, OutboundMessage
 from otp import fallbacks
 from otp.models import Fallback
 from tests.support import factories
@@ -49,7 +49,7 @@ def make_api(account, fake: FakeProvider, **stream_settings) -> OtpClient:
         settings={"url": fake.url + "/send"},
         credentials={"signing_secret": fake.secret},
     )
-    Route.objects.create(account=account, gateway=gateway)
+    factories.add_route_hop(account, gateway)
     stream, token = factories.make_stream(
         account, default_sender=factories.make_sender(account), **stream_settings
     )

@@ -15,7 +15,7 @@ from django.urls import reverse
 from gateways.adapters import REGISTRY
 from gateways.adapters.kannel import KannelAdapter
 from gateways.adapters.twilio import TwilioAdapter
-from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
+from gateways.models import Gateway, MessageAttempt, OutboundMessage
 from otp.models import Verification
 from tests.support import factories
 from tests.support.otp_client import OtpClient
@@ -102,13 +102,13 @@ def test_settings_credentials_and_capabilities_are_checked_field_by_field(
 
 
 def test_a_kind_without_an_adapter_cannot_be_chosen_or_saved(admin_client):
-    response = add_gateway(admin_client, kind="smpp")
+    response = add_gateway(admin_client, kind="ucp")
     assert response.status_code == 200
     assert "kind" in response.context["adminform"].form.errors
     assert not Gateway.objects.exists()
     with pytest.raises(ValidationError) as refused:
-        Gateway(name="smpp", kind="smpp").full_clean()
-    assert "No adapter handles the kind 'smpp'." in refused.value.message_dict["kind"]
+        Gateway(name="ucp", kind="ucp").full_clean()
+    assert "No adapter handles the kind 'ucp'." in refused.value.message_dict["kind"]
 
 
 def test_model_clean_holds_outside_the_admin(db):
@@ -165,8 +165,8 @@ def test_routing_skips_a_gateway_whose_adapter_cannot_carry_the_channel(account,
         name="kannel", kind="kannel", settings=KANNEL, supports_voice=True
     )
     console = Gateway.objects.create(name="console-voice", kind="console", supports_voice=True)
-    Route.objects.create(account=account, gateway=kannel, position=0)
-    Route.objects.create(account=account, gateway=console, position=1)
+    factories.add_route_hop(account, kannel)
+    factories.add_route_hop(account, console)
     assert api.send(recipient=PHONE, channel="voice").status_code == 201
     message = OutboundMessage.objects.get()
     assert message.status == "sent" and message.gateway == console
@@ -178,7 +178,7 @@ def test_a_kannel_gateway_saved_without_url_fails_the_message_instead_of_stickin
 ):
     # Saved before the check existed: every delivery raised KeyError('url').
     broken = Gateway.objects.create(name="kannel", kind="kannel", settings={"username": "x"})
-    Route.objects.create(account=account, gateway=broken)
+    factories.add_route_hop(account, broken)
     sent = api.send(recipient=PHONE).json()
     message = OutboundMessage.objects.get()
     assert message.status == "failed"
@@ -198,8 +198,8 @@ def test_an_adapter_that_raises_anything_fails_over_to_the_next_gateway(
     monkeypatch.setattr(TwilioAdapter, "send", broken_send)
     twilio = Gateway.objects.create(name="twilio", kind="twilio")
     console = Gateway.objects.create(name="console", kind="console")
-    Route.objects.create(account=account, gateway=twilio, position=0)
-    Route.objects.create(account=account, gateway=console, position=1)
+    factories.add_route_hop(account, twilio)
+    factories.add_route_hop(account, console)
     assert api.send(recipient=PHONE).status_code == 201
     message = OutboundMessage.objects.get()
     assert message.status == "sent" and message.gateway == console

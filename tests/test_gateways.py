@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from gateways import services
 from gateways.adapters import twilio, webhook
-from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
+from gateways.models import Gateway, MessageAttempt, OutboundMessage
 from otp.models import Verification
 from tests.support import factories
 from tests.support.otp_client import OtpClient, code_from
@@ -71,8 +71,8 @@ def setup(account):
     _, token = factories.make_stream(account, default_sender=factories.make_sender(account, "Acme"))
 
     def route(*gateways):
-        for position, gateway in enumerate(gateways):
-            Route.objects.create(account=account, gateway=gateway, position=position)
+        for gateway in gateways:
+            factories.add_route_hop(account, gateway)
         return OtpClient(token)
 
     return route
@@ -128,7 +128,7 @@ def test_twilio_voice_call_says_the_code_with_language_and_voice(setup, provider
 def test_vonage_unicode_sms_and_delivery_receipt(account, providers, client):
     fake = providers("vonage")
     gateway = make_gateway(fake)
-    Route.objects.create(account=account, gateway=gateway)
+    factories.add_route_hop(account, gateway)
     _, token = factories.make_stream(
         account,
         default_sender=factories.make_sender(account, "Acme"),
@@ -275,7 +275,7 @@ def test_a_receipt_of_another_accounts_gateway_changes_nothing(db, client, state
             settings={"url": "http://127.0.0.1:9/", "username": name},
             credentials={"password": f"pw-{name}"},
         )
-        Route.objects.create(account=account, gateway=gateways[name])
+        factories.add_route_hop(account, gateways[name])
     message = OutboundMessage.objects.create(
         account=accounts["A"], channel="sms", recipient=PHONE, text="Code 1234", status=state
     )
@@ -473,7 +473,7 @@ def test_at_most_once_never_resends_a_lost_send(setup, providers):
 
 def test_requeue_sends_messages_left_queued(account, providers):
     fake = providers("twilio")
-    Route.objects.create(account=account, gateway=make_gateway(fake))
+    factories.add_route_hop(account, make_gateway(fake))
     message = OutboundMessage.objects.create(
         account=account, channel="sms", recipient=PHONE, sender="Acme", text="Code 1234"
     )
@@ -486,7 +486,7 @@ def test_requeue_sends_messages_left_queued(account, providers):
 
 def test_requeue_releases_claims_of_dead_workers_only_after_the_lease(account, providers):
     fake = providers("twilio")
-    Route.objects.create(account=account, gateway=make_gateway(fake))
+    factories.add_route_hop(account, make_gateway(fake))
     message = OutboundMessage.objects.create(
         account=account, channel="sms", recipient=PHONE, sender="Acme", text="Code 1234"
     )
@@ -519,7 +519,7 @@ def test_a_gateway_at_its_rate_gives_the_next_message_back_until_the_next_second
     account, providers, monkeypatch
 ):
     fake = providers("twilio")
-    Route.objects.create(account=account, gateway=make_gateway(fake, rate_per_second=1))
+    factories.add_route_hop(account, make_gateway(fake, rate_per_second=1))
     requeued = []
     monkeypatch.setattr(services, "publish", lambda *_, countdown: requeued.append(countdown))
     first, second = (
@@ -539,7 +539,7 @@ def test_webhook_voice_call_carries_the_script_and_its_ssml(account, providers):
     fake = providers("webhook")
     gateway = make_gateway(fake)
     Gateway.objects.filter(pk=gateway.pk).update(supports_voice=True)
-    Route.objects.create(account=account, gateway=gateway)
+    factories.add_route_hop(account, gateway)
     _, token = factories.make_stream(
         account, default_sender=factories.make_sender(account, "Acme"), voice_repeat=3
     )

@@ -9,7 +9,7 @@ from urllib.parse import unquote_to_bytes
 import pytest
 import requests
 
-from gateways.models import Gateway, OutboundMessage, Route
+from gateways.models import Gateway, OutboundMessage
 from tests.support import factories
 from tests.support.kannel import PASSWORD, Kannel, require_kannel
 from tests.support.live import Server
@@ -62,7 +62,7 @@ def kannel_route(account, kannel: Kannel, public_base_url: str = "") -> Gateway:
         },
         credentials={"password": PASSWORD},
     )
-    Route.objects.create(account=account, gateway=gateway)
+    factories.add_route_hop(account, gateway)
     return gateway
 
 

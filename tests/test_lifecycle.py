@@ -97,12 +97,12 @@ def test_max_attempts_and_expiry_have_their_reasons(api, later):
 
 
 def test_a_failed_message_ends_the_verification_undeliverable(api, settings):
-    from gateways.models import Gateway, Route
+    from gateways.models import Gateway
 
     gateway = Gateway.objects.create(
         name="broken", kind="webhook", settings={"url": "http://127.0.0.1:9/"}
     )
-    Route.objects.create(account=api.stream.account, gateway=gateway)
+    factories.add_route_hop(api.stream.account, gateway)
     settings.GATEWAY_MAX_RETRIES = 0
     vid = _send(api)
     body = api.status(vid).json()

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from gateways.models import Gateway, Route
+from gateways.models import Gateway
 from gateways.sms import sms_parts
 from streams.models import Contact
 from tests.support import factories
@@ -225,7 +225,7 @@ def test_a_voice_language_no_gateway_speaks_is_refused(account):
         settings={"account_sid": "AC1"},
         credentials={"auth_token": "x"},
     )
-    Route.objects.create(account=account, gateway=gateway)
+    factories.add_route_hop(account, gateway)
     api = make_api(account)
     response = api.send(recipient=US_PHONE, channel="voice", voice_language="xh-ZA")
     assert response.status_code == 422

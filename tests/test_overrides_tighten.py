@@ -73,6 +73,42 @@ def test_octopush_free_text_needs_the_admins_caller_supplied_text(octopush):
     assert re.search(r"Welcome! [0-9]{6}$", outbox(PHONE)[0].text)
 
 
+def test_octopush_fewer_kinds_of_character_make_a_longer_code_not_a_weaker_one(octopush):
+    stream, client = octopush
+    stream.code_length, stream.code_upper = 8, True  # 36^8: about 2.8 x 10^12 codes
+    stream.save()
+    sent = client.generate(
+        {"phone_number": PHONE, "allow_upper_case": False, "allow_lower_case": False}
+    )
+    assert sent.status_code == 201, sent.content
+    assert sent.json()["warnings"] == [
+        "code_length: 8 characters of this kind are easier to guess than this account's "
+        "codes; used 13."
+    ]
+    assert re.search(r"\b[0-9]{13}\b", outbox(PHONE)[0].text)  # 10^13 codes
+
+
+def test_the_engine_refuses_a_narrower_alphabet_that_leaves_fewer_codes(db):
+    from tests.support import factories
+
+    account = factories.make_account()
+    stream, _ = factories.make_stream(
+        account, code_length=8, code_upper=True, default_sender=factories.make_sender(account)
+    )
+    for overrides in (CodeOverrides(upper=False), CodeOverrides(upper=False, length=12)):
+        with pytest.raises(OtpError) as refused:
+            send_otp(stream=stream, recipient=PHONE, event_key="login", overrides=overrides)
+        assert refused.value.fields == {"length": ["At least 13 with these characters."]}
+    # As many codes as the stream's, or more: tighter, taken.
+    send_otp(
+        stream=stream,
+        recipient=PHONE,
+        event_key="login",
+        overrides=CodeOverrides(upper=False, length=13),
+    )
+    assert Verification.objects.count() == 1
+
+
 @pytest.fixture
 def verifynow(db):
     credential, password = make_credential(CompatCredential.Peer.VERIFYNOW, login="C-TIGHT")

@@ -4,14 +4,17 @@ on drafts and active streams; owners and admins can. Developers build drafts and
 message content; viewers only read. Members are managed in the console."""
 
 import threading
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, connections, transaction
 from django.test import Client
 
+from gateways.models import Gateway, RouteHop, RouteRule
 from streams import services
 from streams.models import (
+    Budget,
     Contact,
     ContactField,
     ContactImport,
@@ -43,6 +46,12 @@ ATTACK = {
     "guard_mode": "shadow",
     "guard_safe_list": "+1 +44",
     "allowed_countries": ["US", "GB", "FR"],
+    "every_country": "on",
+    "blocked_countries": ["FR"],
+    "blocked_prefixes": "+4479",
+    "allowed_number_types": ["premium_rate", "international_network"],
+    "budget-daily_messages": "1000000",
+    "budget-monthly_money": "",
     "enabled": "0",
     "action": "next",
 }
@@ -55,10 +64,13 @@ class RolledBack(Exception):
 
 
 def security_state(account) -> dict:
-    """Every stream of the account with its security settings (a new stream counts)."""
+    """Every stream of the account with its security settings (a new stream counts),
+    and the budgets of the account and its streams."""
+    streams = Stream.objects.filter(account=account).values("pk", *GUARDED).order_by("pk")
+    budgets = Budget.objects.filter(account=account).order_by("pk")
     return {
-        s["pk"]: s
-        for s in Stream.objects.filter(account=account).values("pk", *GUARDED).order_by("pk")
+        "streams": {s["pk"]: s for s in streams},
+        "budgets": list(budgets.values("stream", "period", "unit", "limit")),
     }
 
 
@@ -83,11 +95,18 @@ def team(db):
     draft, _ = factories.make_stream(
         account, name="Draft", active=False, send_limit_enabled=True, allowed_countries=["GB"]
     )
+    # Budgets to loosen: the account's and each stream's.
+    monthly_money = {(Budget.Period.MONTH, Budget.Unit.MONEY): Decimal("50")}
+    for stream in (None, active, draft):
+        services.save_budgets(account=account, stream=stream, limits=monthly_money)
     contact = Contact.objects.create(account=account, phone="+14155552671")
     contact_import = ContactImport.objects.create(account=account, total_rows=1)
     objects = {"active": active, "draft": draft, "sender": sender, "contact": contact}
     contact_field = ContactField.objects.create(account=account, key="plan", name="Plan")
     endpoint = services.save_webhook_endpoint(stream=active, url="http://127.0.0.1:9/hook")
+    gateway = Gateway.objects.create(name="team-sms", kind="console")
+    factories.make_route(None, gateway)  # offered to every account
+    rule = factories.make_route(account, gateway, country="GB", name="Team GB")
     services.send_test_webhook(endpoint=endpoint)
     return (
         account,
@@ -98,6 +117,8 @@ def team(db):
             "contactfield": contact_field,
             "endpoint": endpoint,
             "delivery": endpoint.deliveries.first(),
+            "gateway": gateway,
+            "routerule": rule,
         },
     )
 
@@ -113,6 +134,7 @@ def paths_for(objects: dict, stream: Stream, membership: Membership) -> list[str
         "membership": membership,
         "endpoint": objects["endpoint"],
         "delivery": objects["delivery"],
+        "routerule": objects["routerule"],
     }
     paths = []
     for route in CONSOLE:
@@ -156,7 +178,55 @@ def test_only_owners_and_admins_change_security_settings_through_any_console_url
         for step in (1, 2):
             assert f"/streams/{stream.public_id}/step/{step}/" in guarded_paths
     assert "/streams/new/otp/" in guarded_paths
+    assert "/budgets/" in guarded_paths
     assert f"/streams/{objects['active'].public_id}/toggle/" in guarded_paths
+
+
+def route_state(account) -> tuple[list, list]:
+    rules = RouteRule.objects.filter(account=account).order_by("pk")
+    hops = RouteHop.objects.filter(rule__account=account).order_by("pk")
+    return list(rules.values()), list(hops.values())
+
+
+def test_only_owners_and_admins_change_routes_through_any_console_url(team):
+    account, users, objects = team
+    owner = signed_in(users[Membership.Role.OWNER])
+    # A rule sending everything through the gateway, in every shape a route page takes.
+    attack = {
+        "name": "Hijacked",
+        "channel": "",
+        "country": "",
+        "prefix": "",
+        "priority": "1",
+        "mode": "failover",
+        "learn_threshold": "0.5",
+        "learn_min_sample": "1",
+        "learn_probe_percent": "0",
+        "hop_0_gateway": str(objects["gateway"].pk),
+        "hop_0_weight": "1",
+    }
+    target = Membership.objects.get(user=users[Membership.Role.DEVELOPER])
+    failures, guarded = [], set()
+    for path in paths_for(objects, objects["active"], target):
+        before = route_state(account)
+        try:
+            with transaction.atomic():
+                owner.post(path, attack)
+                owner_changes = route_state(account) != before
+                raise RolledBack
+        except RolledBack:
+            pass
+        if owner_changes:
+            guarded.add(path)
+        for role in (Membership.Role.DEVELOPER, Membership.Role.VIEWER):
+            response = signed_in(users[role]).post(path, attack)
+            if route_state(account) != before:
+                failures.append(f"POST {path} as {role} changed a route")
+            if owner_changes and response.status_code != 403:
+                failures.append(f"POST {path} as {role}: {response.status_code}, not 403")
+    assert failures == []
+    pk = objects["routerule"].pk
+    assert guarded == {"/routes/new/", f"/routes/{pk}/", f"/routes/{pk}/delete/"}
 
 
 def test_viewers_read_everything_and_change_nothing(team):
@@ -165,6 +235,7 @@ def test_viewers_read_everything_and_change_nothing(team):
     target = Membership.objects.get(user=users[Membership.Role.DEVELOPER])
     before_streams = list(Stream.objects.values())
     before_members = list(Membership.objects.values())
+    before_budgets = list(Budget.objects.values())
     failures = []
     for path in paths_for(objects, objects["active"], target):
         if path == "/account/switch/":
@@ -178,6 +249,7 @@ def test_viewers_read_everything_and_change_nothing(team):
     assert failures == []
     assert list(Stream.objects.values()) == before_streams
     assert list(Membership.objects.values()) == before_members
+    assert list(Budget.objects.values()) == before_budgets
 
 
 def test_a_developer_builds_a_draft_and_its_message_content_but_not_its_policy(team):
@@ -241,6 +313,9 @@ def test_every_settings_change_is_in_the_audit_trail_on_the_stream_page(team):
             "code_ttl_minutes": "10",
             "max_attempts": "3",
             "allowed_countries": ["GB"],
+            "blocked_prefixes": "+4479",
+            "budget-monthly_money": "50",  # as it was
+            "budget-daily_messages": "200",
             "action": "next",
         },
     )
@@ -251,7 +326,12 @@ def test_every_settings_change_is_in_the_audit_trail_on_the_stream_page(team):
     assert trail["code_ttl_seconds"] == (300, 600, name)
     assert trail["max_attempts"] == (5, 3, name)
     assert trail["send_limit_enabled"] == (True, False, name)
+    assert trail["blocked_prefixes"] == ([], ["+4479"], name)
+    assert trail["budget_daily_messages"] == (None, "200 messages", name)
     assert "allowed_countries" not in trail  # unchanged: not recorded
+    # Set by the fixture (the platform), resubmitted as it was: not recorded again.
+    assert stream.changes.filter(field="budget_monthly_money").count() == 1
+    assert trail["budget_monthly_money"][2] == ""
     page = signed_in(users[Membership.Role.VIEWER]).get(f"/streams/{stream.public_id}/")
     text = page.content.decode()
     assert 'id="audit-trail"' in text and "code_ttl_seconds" in text and name in text
@@ -278,15 +358,19 @@ def test_weak_codes_need_an_admins_explicit_acceptance(team):
     }
     refused = owner.post(f"/streams/{stream.public_id}/step/2/", four_digits)
     assert refused.status_code == 400
-    assert "I accept weak codes" in refused.content.decode()
+    assert "easier to guess than 6 digits (under 20 bits)" in refused.content.decode()
     stream.refresh_from_db()
     assert stream.code_length == 6
+    step2 = f"/streams/{stream.public_id}/step/2/"
+    assert 'class="warning-box muted" id="weak-code-warning"' in owner.get(step2).content.decode()
     accepted = owner.post(
         f"/streams/{stream.public_id}/step/2/", {**four_digits, "weak_codes_accepted": "on"}
     )
     assert accepted.status_code == 302
     stream.refresh_from_db()
     assert (stream.code_length, stream.weak_codes_accepted) == (4, True)
+    # The wizard keeps warning while the stream's codes are weak.
+    assert 'class="warning-box" id="weak-code-warning"' in owner.get(step2).content.decode()
     # Six lower-case letters are far stronger than six digits: no acceptance needed.
     letters = {**four_digits, "code_length": "5", "code_lower": "on", "code_digits": ""}
     assert owner.post(f"/streams/{stream.public_id}/step/2/", letters).status_code == 302

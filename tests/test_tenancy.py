@@ -8,7 +8,7 @@ import pytest
 from django.contrib import admin
 from django.test import Client
 
-from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
+from gateways.models import Gateway, MessageAttempt, OutboundMessage
 from otp.models import Verification
 from otp.rollups import refresh_rollups
 from streams import services as stream_services
@@ -45,7 +45,7 @@ def account_with_data(name: str, stream_name: str, sender: str, first_name: str,
     message = OutboundMessage.objects.get(verification_id=verification.id)
     # The account's own gateway, routed after the send (which went to the outbox).
     gateway = Gateway.objects.create(name=f"{name} webhook", kind=Gateway.Kind.WEBHOOK)
-    Route.objects.create(account=account, gateway=gateway)
+    rule = factories.add_route_hop(account, gateway).rule
     refresh_rollups()  # the analytics are current: B's reading of the overview writes none
     objects = {
         "account": account,
@@ -70,6 +70,7 @@ def account_with_data(name: str, stream_name: str, sender: str, first_name: str,
         "messageattempt": MessageAttempt.objects.get(message=message),
         "attempt": MessageAttempt.objects.get(message=message),
         "gateway": gateway,
+        "routerule": rule,
         "webhookendpoint": endpoint,
         "endpoint": endpoint,
         "webhookdelivery": WebhookDelivery.objects.filter(endpoint=endpoint).first(),

@@ -4,7 +4,7 @@ gateway; the live token cannot use the fixed codes."""
 
 import pytest
 
-from gateways.models import Gateway, MessageAttempt, OutboundMessage, Route
+from gateways.models import Gateway, MessageAttempt, OutboundMessage
 from otp.models import Verification
 from streams import services as stream_services
 from tests.support import factories
@@ -43,7 +43,7 @@ def make_stream(account, provider, **settings):
         settings={"url": provider.url + "/send"},
         credentials={"signing_secret": provider.secret},
     )
-    Route.objects.create(account=account, gateway=gateway)
+    factories.add_route_hop(account, gateway)
     stream, live_token = factories.make_stream(
         account, default_sender=factories.make_sender(account), **settings
     )

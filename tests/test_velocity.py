@@ -5,10 +5,13 @@ is never stopped; shadow mode records without refusing; the safe list is never
 judged; an end user's IP is limited in sends and countries per hour."""
 
 import itertools
+from datetime import timedelta
+from unittest import mock
 
 import phonenumbers
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from otp.models import SendDecision, Verification
 from streams.models import Stream
@@ -135,3 +138,55 @@ def test_an_end_users_ip_reaching_many_countries_is_blocked(stream_and_api):
     ]
     assert answers == [201, 201, 201, 403]
     assert SendDecision.objects.get().rule == "ip_countries"
+
+
+@pytest.mark.parametrize("policy", [Stream.ResendPolicy.SAME_CODE, Stream.ResendPolicy.NEW_CODE])
+def test_resending_one_unused_code_again_and_again_is_judged_like_any_send(stream_and_api, policy):
+    """Pumping through the resend endpoint: one code, sent again and again to a number
+    whose range never converts, from one end user."""
+    stream, api = stream_and_api
+    stream.resend_policy = policy
+    stream.save()
+    (recipient,) = itertools.islice(numbers_in("+3361237"), 1)
+    vid = send(api, recipient, end_user_ip="203.0.113.9").json()["id"]
+    statuses = []
+    for _ in range(15):
+        resent = api.post(f"{vid}/resend", {})
+        statuses.append(resent.status_code)
+        if resent.status_code == 201:
+            vid = resent.json()["id"]
+    refusals = statuses[statuses.index(next(s for s in statuses if s != 201)) :]
+    assert 201 not in refusals and len(refusals) >= 5
+    decisions = SendDecision.objects.filter(stream=stream)
+    assert decisions.count() == len(refusals)
+    # The end user's IP counts the resends too (at most 10 codes an hour).
+    assert set(decisions.values_list("rule", flat=True)) <= {
+        "prefix_velocity",
+        "prefix_conversion",
+        "ip_velocity",
+    }
+
+
+def test_a_country_that_never_converts_is_throttled_then_blocked_across_its_prefixes(
+    stream_and_api,
+):
+    """A pump spread thin over many prefixes of one country (each too rarely hit to be
+    judged on its own) is caught by the country's record."""
+    stream, api = stream_and_api
+    start = timezone.now()
+    clock = {"now": start}
+    recipients = (next(numbers_in(f"+336{n:04d}")) for n in itertools.count(1200))
+    results = []
+    with mock.patch("django.utils.timezone.now", lambda: clock["now"]):
+        for minute in range(12):
+            clock["now"] = start + timedelta(minutes=minute)
+            for _ in range(25):
+                response = send(api, next(recipients))
+                rule = None if response.status_code == 201 else response.json()["error"]["rule"]
+                results.append((response.status_code, rule))
+    sent = [i for i, (status, _) in enumerate(results) if status == 201]
+    # Free up to 40 codes; then at most 20 a minute; blocked from the 100th on.
+    assert results[40:45] == [(201, None)] * 5 and (429, "country_velocity") in results
+    assert len(sent) == 100 and set(results[sent[-1] + 1 :]) == {(403, "country_conversion")}
+    blocked = SendDecision.objects.filter(stream=stream, rule="country_conversion").first()
+    assert (blocked.country, blocked.measured, blocked.threshold) == ("FR", 0.0, 0.1)

@@ -113,13 +113,13 @@ class TestEvents:
 
     def test_a_budget_alert_reaches_the_streams_endpoints(self, account, receiver):
         from datetime import date
-        from types import SimpleNamespace
 
         from otp import webhooks as otp_webhooks
+        from streams.models import Budget
 
         api = make_api(account, receiver)
-        budget = SimpleNamespace(  # what issue 13's budget_alert carries
-            pk=7, account_id=account.pk, stream_id=api.stream.pk, stream=api.stream
+        budget = Budget.objects.create(
+            account=account, stream=api.stream, period="day", unit="messages", limit=15
         )
         with TestCase.captureOnCommitCallbacks(execute=True):
             otp_webhooks.budget_alert_received(

@@ -1,5 +1,6 @@
 """Gateway adapters: one module per provider, one line per adapter in ``REGISTRY``."""
 
+from . import smpp
 from .base import (
     UNKNOWN,
     Adapter,
@@ -13,6 +14,7 @@ from .base import (
 from .console import ConsoleAdapter
 from .kannel import KannelAdapter
 from .noop import NoopAdapter
+from .smpp import SmppAdapter
 from .twilio import TwilioAdapter
 from .vonage import VonageAdapter
 from .webhook import WebhookAdapter
@@ -21,6 +23,7 @@ REGISTRY: dict[str, type[Adapter]] = {
     "console": ConsoleAdapter,
     "noop": NoopAdapter,
     "kannel": KannelAdapter,
+    "smpp": SmppAdapter,
     "twilio": TwilioAdapter,
     "vonage": VonageAdapter,
     "webhook": WebhookAdapter,
@@ -45,4 +48,5 @@ __all__ = [
     "RetryableError",
     "SettingSpec",
     "adapter_for",
+    "smpp",
 ]

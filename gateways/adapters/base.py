@@ -72,6 +72,8 @@ class SettingSpec:
     required: bool = False
     secret: bool = False
     help: str = ""
+    # The only values a text setting may take (empty: any).
+    choices: tuple[str, ...] = ()
 
     @property
     def type_name(self) -> str:
@@ -141,6 +143,9 @@ class Adapter:
                     problems.append(f"{spec.name!r} is required.")
             elif not spec.accepts(values[spec.name]):
                 problems.append(f"{spec.name!r} must be {spec.type_name}.")
+            elif spec.choices and values[spec.name] not in spec.choices:
+                allowed = ", ".join(repr(c) for c in spec.choices)
+                problems.append(f"{spec.name!r} must be one of {allowed}.")
         return problems
 
     def __init__(self, gateway: Gateway):
@@ -155,6 +160,12 @@ class Adapter:
         """Whether the provider took ``message`` (by our reference); ``UNKNOWN`` where
         the provider cannot be asked."""
         return UNKNOWN
+
+    def bind_account(self) -> tuple | None:
+        """The account at the provider that receipts arriving over a connection (not a
+        URL) are addressed to: gateways that share it share their receipts (an SMSC
+        hands a receipt to any bind of the account). ``None``: receipts come by URL."""
+        return None
 
     def parse_receipt(self, request: HttpRequest) -> list[Receipt]:
         raise ReceiptRefused("this gateway does not take delivery reports")

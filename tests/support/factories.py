@@ -59,3 +59,29 @@ def make_stream(
         template.save()
     token = stream_services.activate_stream(stream=stream) if active else None
     return stream, token
+
+
+def make_route(account: Account | None, *gateways, **fields):
+    """A routing rule through ``gateways`` in order (``account`` None: a platform rule);
+    ``fields``: the rule's (stream, channel, country, prefix, mode, ...) and ``weights``."""
+    from gateways.models import RouteHop, RouteRule
+
+    weights = fields.pop("weights", None) or [1] * len(gateways)
+    rule = RouteRule(account=account, **fields)
+    rule.full_clean()
+    rule.save()
+    for position, (gateway, weight) in enumerate(zip(gateways, weights, strict=True)):
+        RouteHop.objects.create(rule=rule, gateway=gateway, position=position, weight=weight)
+    return rule
+
+
+def add_route_hop(account: Account, gateway):
+    """One more gateway at the end of the account's general rule (any channel, country
+    and number), the rule made on first use: the account's route, as it was before
+    routing rules."""
+    from gateways.models import RouteHop, RouteRule
+
+    rule, _ = RouteRule.objects.get_or_create(
+        account=account, stream=None, channel="", country="", prefix="", defaults={"name": "Route"}
+    )
+    return RouteHop.objects.create(rule=rule, gateway=gateway, position=rule.hops.count())

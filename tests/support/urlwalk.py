@@ -108,6 +108,7 @@ MODEL_BY_PREFIX = {
     "contacts/": "contact",
     "members/": "membership",
     "contact-fields/": "contactfield",
+    "routes/": "routerule",
 }
 
 
