@@ -48,9 +48,11 @@ def test_the_approval_and_the_wrong_attempt_fill_in_as_compiled():
         assert _fixed_on_postgresql(shape)
 
 
-def test_forgetting_codes_fills_in_as_compiled():
-    filled = gateway_services.forget_codes_statement("SELECT id FROM replaced", now=NOW)
-    shape = gateway_services._FORGETTING["SELECT id FROM replaced"]
+@pytest.mark.parametrize("approved", [False, True])
+def test_forgetting_codes_fills_in_as_compiled(approved):
+    ids = "SELECT id FROM replaced"
+    filled = gateway_services.forget_codes_statement(ids, now=NOW, approved=approved)
+    shape = gateway_services._FORGETTING[(ids, approved)]
     assert _fixed_on_postgresql(shape)
     assert filled == _fresh(shape, now=NOW)
 
