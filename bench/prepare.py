@@ -21,7 +21,7 @@ from gateways.models import Gateway, RouteHop, RouteRule  # noqa: E402
 from otp import codes  # noqa: E402
 from otp.models import Verification  # noqa: E402
 from streams import services  # noqa: E402
-from streams.models import Account, EventTemplate, SenderID, Stream  # noqa: E402
+from streams.models import Account, Budget, EventTemplate, SenderID, Stream  # noqa: E402
 
 CODE = "482913"
 
@@ -50,6 +50,40 @@ def stream(account, name: str, **fields) -> tuple[Stream, str]:
     )
     EventTemplate.objects.create(stream=s, name="Log-in", key="login", text="Your code is {{code}}")
     return s, services.activate_stream(stream=s)
+
+
+def guarded_pair(account, numbers: list[str]) -> tuple[str, str]:
+    """Two fresh streams for the guard's cost, sent the same recipients in the same run:
+    *off* keeps the guard out of the way as every other measure does (all of +1 on the
+    safe list, no budgets, every country); *on* has the whole guard in enforce mode: the
+    velocity and conversion rules judge every send (no safe list), a country allowlist,
+    and daily and monthly message budgets (each send counts against both, on their
+    shared counter rows). Its recipients' groups are given a record of converting (as a
+    stream whose users sign in has), so the guard judges and lets the sends through: the
+    cost measured is that of an allowed send, not of a refusal."""
+    from django.core.cache import cache
+
+    from otp import velocity
+    from streams import ratelimit
+
+    _, off = stream(account, "guard-off")
+    guarded, on = stream(account, "guard-on", guard_safe_list=[], allowed_countries=["US"])
+    for period in (Budget.Period.DAY, Budget.Period.MONTH):
+        Budget.objects.create(
+            account=account,
+            stream=guarded,
+            period=period,
+            unit=Budget.Unit.MESSAGES,
+            limit=10**9,
+        )
+    window = int(timezone.now().timestamp() // velocity.GRAIN)
+    approved = {}
+    for number in numbers:
+        for scope, identity in velocity._groups(guarded, number, "US"):
+            approved[ratelimit._key(f"{scope}-approved", identity, window)] = 1_000_000
+    # Kept as long as the guard reads them (its sliding hour).
+    cache.set_many(approved, timeout=velocity.GRAIN * velocity.WINDOWS)
+    return off, on
 
 
 def pool(s: Stream, count: int, max_attempts: int) -> list[str]:
@@ -128,6 +162,8 @@ def main(workdir: str, verifications: int, gateway_url: str = "") -> None:
     (out / "verify_raw.txt").write_text(
         "\n".join(json.dumps({"id": i, "code": CODE}) for i in raw_ids) + "\n"
     )
+    guard_off_token, guard_on_token = guarded_pair(account, numbers)
+    _, scale_token = stream(account, "scale")
     storm_token = latency_account(gateway_url)[1] if gateway_url else ""
     wrong_ids = pool(wrong, max(verifications // 10, 1000), 20)
     (out / "verify_right.txt").write_text(
@@ -148,6 +184,9 @@ def main(workdir: str, verifications: int, gateway_url: str = "") -> None:
                     "wrong": wrong_token,
                     "raw_verify": raw_token,
                     "storm": storm_token,
+                    "guard_off": guard_off_token,
+                    "guard_on": guard_on_token,
+                    "scale": scale_token,
                 },
                 "recipients": len(numbers),
                 "queries": count_queries(open_token),

@@ -19,13 +19,14 @@ from django.views.decorators.csrf import csrf_exempt
 from gateways.models import OutboundMessage
 from gateways.services import trigger_batch
 from otp import codes
-from otp.models import Verification
+from otp.models import Check, Verification
 from streams import ratelimit
 from streams.models import EventTemplate, SenderID, Stream
 from streams.tokens import hash_token
 
 V = Verification._meta.db_table
 M = OutboundMessage._meta.db_table
+C = Check._meta.db_table
 
 _STREAM_SQL = f"""
 SELECT s.id, s.account_id, s.status, s.code_length, s.code_ttl_seconds, s.max_attempts,
@@ -35,45 +36,74 @@ JOIN {SenderID._meta.db_table} snd ON snd.id = s.default_sender_id
 JOIN {EventTemplate._meta.db_table} t ON t.stream_id = s.id AND t.key = 'login'
 WHERE s.token_hash = %s
 """  # noqa: S608 - our own table names
-_CANCEL_SQL = f"""
-UPDATE {V} SET status = 'canceled', decided_at = %s
-WHERE stream_id = %s AND recipient = %s AND event_key = %s AND status = 'pending'
-"""  # noqa: S608
-_INSERT_VERIFICATION_SQL = f"""
-INSERT INTO {V} (id, stream_id, event_template_id, event_key, recipient, channel, code_hash,
-    status, attempts, max_attempts, expires_at, created_at, caller_ip, idempotency_key)
-VALUES (%s, %s, %s, %s, %s, 'sms', %s, 'pending', 0, %s, %s, %s, %s, '')
-"""  # noqa: S608
-_INSERT_MESSAGE_SQL = f"""
+# The API's send on PostgreSQL: cancel the pending code, forget its message's code,
+# insert the verification (after the cancel), then its message: one statement.
+_SEND_SQL = f"""
+WITH replaced AS (
+    UPDATE {V} SET status = 'canceled', reason = 'replaced', decided_at = %(now)s,
+        changed_at = %(now)s, sealed = '', replaced_by_id = %(vid)s
+    WHERE stream_id = %(stream)s AND recipient = %(recipient)s AND event_key = 'login'
+        AND status = 'pending'
+    RETURNING id
+), forgotten AS (
+    UPDATE {M} SET status = CASE WHEN status = 'queued' THEN 'canceled' ELSE status END,
+        text = CASE WHEN status = 'sending' OR masked_text = '' THEN text ELSE masked_text END,
+        masked_text = CASE WHEN status = 'sending' THEN masked_text ELSE '' END,
+        updated_at = %(now)s
+    WHERE verification_id IN (SELECT id FROM replaced)
+        AND (status IN ('queued', 'sending') OR masked_text <> '')
+), inserted AS (
+    INSERT INTO {V} (id, stream_id, event_template_id, event_key, recipient, country, channel,
+        code_hash, status, attempts, max_attempts, expires_at, created_at, changed_at, reason,
+        sealed, is_test, caller_ip, idempotency_key, locale)
+    SELECT %(vid)s, %(stream)s, %(template)s, 'login', %(recipient)s, 'US', 'sms', %(hash)s,
+        'pending', 0, %(max_attempts)s, %(expires)s, %(now)s, %(now)s, '', '', false, %(ip)s,
+        '', 'en'
+    FROM (SELECT count(*) FROM replaced) AS after_replacing
+    RETURNING 1
+)
 INSERT INTO {M} (id, account_id, verification_id, channel, recipient, sender, text,
-    masked_text, expires_at, encoding, segments, voice_language, voice_gender, status,
+    masked_text, expires_at, encoding, segments, voice_language, voice_gender, voice, status,
     provider_message_id, attempts, last_error, route_position, hop_attempts, provider_status,
-    possibly_duplicated, created_at, updated_at)
-VALUES (%s, %s, %s, 'sms', %s, %s, %s, %s, %s, 'gsm7', 1, '', '', 'queued', '', 0, '', 0, 0, '',
-    false, %s, %s)
-"""  # noqa: S608
+    test_outcome, possibly_duplicated, created_at, updated_at)
+SELECT %(mid)s, %(account)s, %(vid)s, 'sms', %(recipient)s, %(sender)s, %(text)s, %(masked)s,
+    %(expires)s, 'gsm7', 1, '', '', '{{}}', 'queued', '', 0, '', 0, 0, '', '', false, %(now)s,
+    %(now)s
+FROM inserted
+"""  # noqa: S608 - our own table names
 # The message texts are encrypted at rest, as the model's field writes them.
 _TEXT = OutboundMessage._meta.get_field("text")
 _FIND_SQL = f"""
 SELECT code_hash, status, attempts, max_attempts, expires_at FROM {V}
 WHERE id = %s AND stream_id = %s
 """  # noqa: S608
+# A right code: approve it and forget its message's code, in one statement.
 _APPROVE_SQL = f"""
-UPDATE {V} SET status = 'approved', decided_at = %s
-WHERE id = %s AND status = 'pending' AND expires_at > %s
+WITH approved AS (
+    UPDATE {V} SET status = 'approved', reason = 'approved', decided_at = %(now)s,
+        changed_at = %(now)s, sealed = ''
+    WHERE id = %(vid)s AND status = 'pending' AND expires_at > %(now)s
+    RETURNING id
+), forgotten AS (
+    UPDATE {M} SET status = CASE WHEN status = 'queued' THEN 'canceled' ELSE status END,
+        updated_at = %(now)s
+    WHERE verification_id IN (SELECT id FROM approved)
+        AND (status IN ('queued', 'sending') OR masked_text <> '')
+)
+SELECT count(*) FROM approved
 """  # noqa: S608
-# What forget_codes does to an approved code's message (mask it, cancel it if queued).
-_FORGET_SQL = f"""
-UPDATE {M} SET status = CASE WHEN status = 'queued' THEN 'canceled' ELSE status END,
-    updated_at = %s
-WHERE verification_id = %s AND (status IN ('queued', 'sending') OR masked_text <> '')
-"""  # noqa: S608
+# A wrong code short of the last attempt, counted with its check row, in one statement.
 _WRONG_SQL = f"""
-UPDATE {V} SET attempts = attempts + 1,
-    status = CASE WHEN attempts + 1 >= max_attempts THEN 'max_attempts_reached' ELSE status END,
-    decided_at = CASE WHEN attempts + 1 >= max_attempts THEN %s ELSE decided_at END
-WHERE id = %s AND status = 'pending' AND expires_at > %s AND attempts < max_attempts
-RETURNING attempts, status
+WITH moved AS (
+    UPDATE {V} SET attempts = attempts + 1, changed_at = %(now)s
+    WHERE id = %(vid)s AND status = 'pending' AND expires_at > %(now)s
+        AND attempts < max_attempts - 1
+    RETURNING id, attempts
+), checked AS (
+    INSERT INTO {C} (verification_id, checked_at, result)
+    SELECT id, %(now)s, 'wrong_code' FROM moved
+)
+SELECT attempts FROM moved
 """  # noqa: S608
 
 _connection: psycopg.Connection | None = None
@@ -133,40 +163,26 @@ def raw_send(request: HttpRequest) -> JsonResponse:
     now = datetime.now(UTC)
     vid, mid = uuid.uuid4(), uuid.uuid4()
     code = codes.generate_code(length)
-    conn = _db()
-    with conn.transaction():
-        conn.execute(_CANCEL_SQL, (now, stream_id, recipient, "login"))
-        conn.execute(
-            _INSERT_VERIFICATION_SQL,
-            (
-                vid,
-                stream_id,
-                template_id,
-                "login",
-                recipient,
-                codes.hash_code(vid, code),
-                max_attempts,
-                now + timedelta(seconds=ttl),
-                now,
-                request.META.get("REMOTE_ADDR"),
-            ),
-        )
-        expires_at = now + timedelta(seconds=ttl)
-        conn.execute(
-            _INSERT_MESSAGE_SQL,
-            (
-                mid,
-                account_id,
-                vid,
-                recipient,
-                sender,
-                _TEXT.get_prep_value(text.replace("{{code}}", code)),
-                _TEXT.get_prep_value(text.replace("{{code}}", "*" * len(code))),
-                expires_at,
-                now,
-                now,
-            ),
-        )
+    expires_at = now + timedelta(seconds=ttl)
+    _db().execute(
+        _SEND_SQL,
+        {
+            "now": now,
+            "vid": vid,
+            "mid": mid,
+            "stream": stream_id,
+            "account": account_id,
+            "template": template_id,
+            "recipient": recipient,
+            "hash": codes.hash_code(vid, code),
+            "max_attempts": max_attempts,
+            "expires": expires_at,
+            "ip": request.META.get("REMOTE_ADDR"),
+            "sender": sender,
+            "text": _TEXT.get_prep_value(text.replace("{{code}}", code)),
+            "masked": _TEXT.get_prep_value(text.replace("{{code}}", "*" * len(code))),
+        },
+    )
     trigger_batch("sms")  # as the API does after commit
     return JsonResponse({"id": str(vid), "status": "pending"}, status=201)
 
@@ -187,12 +203,11 @@ def raw_verify(request: HttpRequest) -> JsonResponse:
     if status != "pending" or expires_at <= now:
         return JsonResponse({"error": {"code": "not_pending", "status": status}}, status=409)
     if codes.code_matches(vid, str(body["code"]).strip(), code_hash):
-        if conn.execute(_APPROVE_SQL, (now, vid, now)).rowcount:
-            conn.execute(_FORGET_SQL, (now, vid))
+        if conn.execute(_APPROVE_SQL, {"now": now, "vid": vid}).fetchone()[0]:
             return JsonResponse({"id": str(vid), "status": "approved"})
         return JsonResponse({"error": {"code": "not_pending"}}, status=409)
-    moved = conn.execute(_WRONG_SQL, (now, vid, now)).fetchone()
-    if moved is None:
+    moved = conn.execute(_WRONG_SQL, {"now": now, "vid": vid}).fetchone()
+    if moved is None:  # the last attempt (the API's own transaction) or decided meanwhile
         return JsonResponse({"error": {"code": "not_pending"}}, status=409)
     return JsonResponse(
         {"error": {"code": "wrong_code", "attempts_left": max_attempts - moved[0]}}, status=400

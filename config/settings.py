@@ -129,6 +129,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # connection found dead fails that one request with 503 and is closed then (see
     # otp.api.to_otp_error); the next request opens a fresh one.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
+    # Behind a pooler in transaction mode (PgBouncer, docs/operations.md): a named
+    # cursor (``QuerySet.iterator()``) cannot outlive the transaction that opened it.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DB_DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
 else:
     # SQLite: wait for the write lock instead of failing under concurrent requests.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

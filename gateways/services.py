@@ -24,10 +24,11 @@ from functools import lru_cache
 from celery import current_app
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models.expressions import RawSQL
 from django.dispatch import Signal
 from django.utils import timezone
 
-from streams import crypto, phones, ratelimit
+from streams import crypto, phones, ratelimit, statements
 
 from . import prices, routes
 from .adapters import UNKNOWN, Adapter, PermanentError, Receipt, RetryableError, adapter_for
@@ -77,7 +78,15 @@ def estimate_message(
     )
 
 
-def queue_message(
+def queue_message(**fields) -> OutboundMessage:
+    """Write the message in the caller's transaction and enqueue its delivery after
+    commit (the fields are :func:`new_message`'s)."""
+    message = new_message(**fields)
+    message.save(force_insert=True)
+    return queued(message)
+
+
+def new_message(
     *,
     account_id: int,
     stream_id: int | None = None,
@@ -94,14 +103,15 @@ def queue_message(
     test_outcome: str = "",
     estimate: Estimate | None = None,
 ) -> OutboundMessage:
-    """Write the message in the caller's transaction and enqueue its delivery after
-    commit. ``masked_text`` is ``text`` with its code masked (empty: there is no code),
-    kept to replace ``text`` once ``expires_at`` passes or :func:`forget_codes` says the
-    code no longer counts; the segments are those of the real text. A ``test_outcome``
-    (test mode) is played by the worker instead of handing the message to a gateway.
-    ``estimate`` is :func:`estimate_message` of this text, when the caller made one
-    already (to check a budget); otherwise it is made here. ``stream_id``: the stream it
-    is sent for, whose routing rules come first."""
+    """The message to queue, not yet written (a caller that writes it within a larger
+    statement calls :func:`queued` once it is). ``masked_text`` is ``text`` with its
+    code masked (empty: there is no code), kept to replace ``text`` once ``expires_at``
+    passes or :func:`forget_codes` says the code no longer counts; the segments are
+    those of the real text. A ``test_outcome`` (test mode) is played by the worker
+    instead of handing the message to a gateway. ``estimate`` is
+    :func:`estimate_message` of this text, when the caller made one already (to check a
+    budget); otherwise it is made here. ``stream_id``: the stream it is sent for, whose
+    routing rules come first."""
     if estimate is None:
         estimate = estimate_message(
             account_id=account_id,
@@ -110,7 +120,7 @@ def queue_message(
             recipient=recipient,
             text=text,
         )
-    message = OutboundMessage.objects.create(
+    return OutboundMessage(
         account_id=account_id,
         stream_id=stream_id,
         country=estimate.country,
@@ -129,6 +139,10 @@ def queue_message(
         voice=voice or {},
         test_outcome=test_outcome,
     )
+
+
+def queued(message: OutboundMessage) -> OutboundMessage:
+    """A message just written: its delivery enqueued after the transaction commits."""
     del message.estimated_cost  # the expression, not its value: read again when asked
     enqueue_delivery(message)
     return message
@@ -736,6 +750,28 @@ def forget_codes(verification_ids, *, approved: bool = False) -> int:
     conversion of the gateways that took them (``gateways.learning``)."""
     messages = OutboundMessage.objects.filter(verification_id__in=verification_ids)
     return messages.forget_codes(now=timezone.now(), approved=approved)
+
+
+def forget_codes_statement(
+    verification_ids: str, *, now: datetime, approved: bool = False
+) -> statements.Statement:
+    """:func:`forget_codes` as SQL to send within a larger statement; ``verification_ids``
+    is SQL without parameters naming them (an earlier part of that statement)."""
+    key = (verification_ids, approved)
+    shape = _FORGETTING.get(key)
+    if shape is None:
+
+        def build(now: datetime) -> statements.Statement:
+            messages = OutboundMessage.objects.filter(
+                verification_id__in=RawSQL(verification_ids, ())  # noqa: S611 - our SQL
+            )
+            return statements.update(*messages.forgetting_codes(now=now, approved=approved))
+
+        shape = _FORGETTING[key] = statements.Shape(build, now="datetime")
+    return shape(now=now)
+
+
+_FORGETTING: dict[tuple[str, bool], statements.Shape] = {}
 
 
 def forget_expired_codes() -> int:

@@ -7,7 +7,7 @@ from django.db import connections, models
 from django.db.models import Case, F, Q, Value, When, sql
 from django.utils import timezone
 
-from streams import channels
+from streams import channels, statements
 
 
 class VerificationQuerySet(models.QuerySet):
@@ -20,10 +20,14 @@ class VerificationQuerySet(models.QuerySet):
 
     def approve(self, *, now: datetime) -> int:
         """The right code, before expiry."""
-        return (
-            self.pending()
-            .filter(expires_at__gt=now)
-            .update(**_decided(Verification.Status.APPROVED, Verification.Reason.APPROVED, now))
+        rows, values = self.approving(now=now)
+        return rows.update(**values)
+
+    def approving(self, *, now: datetime) -> tuple["VerificationQuerySet", dict]:
+        """:meth:`approve` as the rows it changes and their new values, for a caller that
+        sends it within a larger statement (``streams.statements``)."""
+        return self.pending().filter(expires_at__gt=now), _decided(
+            Verification.Status.APPROVED, Verification.Reason.APPROVED, now
         )
 
     def count_wrong_attempt(self, *, now: datetime) -> int:
@@ -76,24 +80,28 @@ class VerificationQuerySet(models.QuerySet):
         """A newer send for the same recipient and event replaced these: canceled now, or
         — with a grace period — still valid until ``now + grace_seconds`` (or their own
         expiry, if sooner), when ``expire_due`` cancels them as replaced."""
+        rows, values = self.replacing(now=now, by=by, grace_seconds=grace_seconds)
+        return rows.update(**values)
+
+    def replacing(
+        self, *, now: datetime, by: uuid.UUID, grace_seconds: int = 0
+    ) -> tuple["VerificationQuerySet", dict]:
+        """:meth:`replace` as the rows it changes and their new values, for a caller that
+        sends it within a larger statement (``streams.statements``)."""
         if grace_seconds <= 0:
-            return self.pending().update(
-                replaced_by_id=by,
+            return self.pending(), {
+                "replaced_by_id": by,
                 **_decided(Verification.Status.CANCELED, Verification.Reason.REPLACED, now),
-            )
+            }
         until = now + timedelta(seconds=grace_seconds)
-        return (
-            self.pending()
-            .filter(replaced_by_id__isnull=True)
-            .update(
-                replaced_by_id=by,
-                sealed="",  # nothing resends a replaced code
-                changed_at=now,
-                expires_at=Case(
-                    When(expires_at__gt=until, then=Value(until)), default=F("expires_at")
-                ),
-            )
-        )
+        return self.pending().filter(replaced_by_id__isnull=True), {
+            "replaced_by_id": by,
+            "sealed": "",  # nothing resends a replaced code
+            "changed_at": now,
+            "expires_at": Case(
+                When(expires_at__gt=until, then=Value(until)), default=F("expires_at")
+            ),
+        }
 
     def expire_due(self, *, now: datetime) -> int:
         """Past their time to live: expired (or, for a replaced code whose grace period
@@ -300,9 +308,14 @@ class Verification(models.Model):
     def approve(self, *, now: datetime) -> bool:
         if not self._this().approve(now=now):
             return False
+        self.approved(now=now)
+        return True
+
+    def approved(self, *, now: datetime) -> None:
+        """What :meth:`approve` changed, on this instance (for a caller that approved the
+        row within a larger statement, ``VerificationQuerySet.approving``)."""
         self.status, self.reason, self.decided_at = self.Status.APPROVED, self.Reason.APPROVED, now
         self.sealed = ""
-        return True
 
     def count_wrong_attempt(self, *, now: datetime) -> bool:
         moved = self._this().count_wrong_attempt_returning(now=now)
@@ -311,6 +324,29 @@ class Verification(models.Model):
         [(self.attempts, self.status)] = moved
         if self.status == self.Status.MAX_ATTEMPTS_REACHED:
             self.decided_at, self.reason, self.sealed = now, self.Reason.MAX_ATTEMPTS_REACHED, ""
+        return True
+
+    def count_wrong_attempt_checked(self, *, now: datetime) -> bool:
+        """A wrong code counted, with its check row, in one statement, unless it would be
+        the last attempt (or the row is no longer pending, or the database is not
+        PostgreSQL): ``False``, and nothing changed; then :meth:`count_wrong_attempt`,
+        in a transaction with what the last attempt does, is the way."""
+        db = Verification.objects.db
+        if connections[db].vendor != "postgresql":
+            return False
+        update_sql, update_params = _COUNTING_SHORT_OF_LAST(now=now, pk=self.pk)
+        check = Check(verification_id=self.pk, checked_at=now, result=Check.Result.WRONG_CODE)
+        check_sql, check_params = statements.insert_select(check, source="moved", using=db)
+        quote = connections[db].ops.quote_name
+        returning = f"{quote('attempts')}, {quote('status')}"
+        moved = f"moved AS ({update_sql} RETURNING {returning})"
+        statement = f"WITH {moved}, checked AS ({check_sql}) SELECT * FROM moved"  # noqa: S608
+        with connections[db].cursor() as cursor:
+            cursor.execute(statement, [*update_params, *check_params])
+            rows = cursor.fetchall()
+        if not rows:
+            return False
+        [(self.attempts, self.status)] = rows
         return True
 
     def cancel(self, *, now: datetime) -> bool:
@@ -334,6 +370,19 @@ class Verification(models.Model):
 
     def _this(self) -> VerificationQuerySet:
         return Verification.objects.filter(pk=self.pk)
+
+
+# A wrong attempt that is not the last one, compiled once per process.
+_COUNTING_SHORT_OF_LAST = statements.Shape(
+    lambda now, pk: statements.update(
+        Verification.objects.filter(pk=pk)
+        ._attemptable(now)
+        .filter(attempts__lt=F("max_attempts") - 1),
+        VerificationQuerySet._wrong_attempt(now),
+    ),
+    now="datetime",
+    pk="uuid",
+)
 
 
 class Check(models.Model):

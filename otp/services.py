@@ -18,23 +18,30 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from gateways import prices
 from gateways.models import OutboundMessage
 from gateways.selectors import messages_for_verification, voice_language_refusal
-from gateways.services import estimate_message, forget_codes, queue_message
+from gateways.services import (
+    estimate_message,
+    forget_codes,
+    forget_codes_statement,
+    new_message,
+    queue_message,
+    queued,
+)
 from gateways.sms import smart_encode
 from gateways.voice import VoiceScript
-from streams import locales, phones, placeholders, policy, wording
+from streams import locales, phones, placeholders, policy, statements, wording
 from streams.messages import MessageFormat, compose_sms
 from streams.models import Contact, EventTemplate, SenderID, Stream
 
 from . import budgets, codes, destinations, guard, limits, velocity, webhooks
 from .errors import ErrorCode, OtpError
-from .models import Check, Verification
+from .models import Check, Verification, VerificationQuerySet
 from .selectors import timelines
 
 Status = Verification.Status
@@ -331,6 +338,28 @@ def _send(
             now = timezone.now()
 
 
+_V = connection.ops.quote_name(Verification._meta.db_table)
+_V_ID = connection.ops.quote_name(Verification._meta.pk.column)
+
+# The hot paths' statements, compiled once per process (``streams.statements.Shape``).
+_CANCELING = statements.Shape(
+    lambda now, by, stream_id, recipient, event_key: statements.update(
+        *Verification.objects.filter(
+            stream_id=stream_id, recipient=recipient, event_key=event_key
+        ).replacing(now=now, by=by)
+    ),
+    now="datetime",
+    by="uuid",
+    stream_id="int",
+    recipient="str",
+    event_key="str",
+)
+_APPROVING = statements.Shape(
+    lambda now, pk: statements.update(*Verification.objects.filter(pk=pk).approving(now=now)),
+    now="datetime",
+    pk="uuid",
+)
+
 # How many times a send that lost the race for "one pending code per recipient and event"
 # starts over before it answers with the winner's verification.
 SEND_RACE_RETRIES = 3
@@ -350,14 +379,20 @@ def _store_send(
     stream: Stream, verification: Verification, message_fields: dict, now, policy: _Resend
 ) -> SendResult:
     """Count the send, then (policy *same code*) send the pending code again, or replace
-    the earlier pending code and write the verification and its message: one
-    transaction, all or nothing."""
+    the earlier pending code and write the verification and its message: all or
+    nothing. On PostgreSQL the replacement and both rows are one statement
+    (:func:`_write_at_once`), and a send that counts nothing else needs no transaction
+    around it: one round trip."""
     recipient, event_key = verification.recipient, verification.event_key
-    with transaction.atomic():
+    spends = not verification.is_test and getattr(stream, "has_budgets", True)  # test mode: no
+    resends = policy.follows and stream.resend_policy == Stream.ResendPolicy.SAME_CODE
+    at_once = connection.vendor == "postgresql" and not stream.webhooks_enabled
+    alone = at_once and not (stream.send_limit_enabled or spends or resends)
+    with nullcontext() if alone else transaction.atomic():
         limits.reserve_send(stream=stream, recipient=recipient, now=now)
-        if not verification.is_test:  # test mode spends nothing
+        if spends:
             budgets.reserve(stream=stream, estimate=message_fields["estimate"], now=now)
-        if policy.follows and stream.resend_policy == Stream.ResendPolicy.SAME_CODE:
+        if resends:
             current = _pending_to_resend(stream, recipient, event_key, now)
             if current is not None:
                 current.stream = stream
@@ -378,6 +413,10 @@ def _store_send(
         earlier = Verification.objects.filter(
             stream=stream, recipient=recipient, event_key=event_key
         )
+        message = new_message(**message_fields)
+        if at_once:
+            _write_at_once(earlier, verification, message, now=now, grace=grace)
+            return SendResult(verification=verification, message=queued(message))
         replaced = (
             list(earlier.pending().values_list("id", flat=True))
             if stream.webhooks_enabled and not grace
@@ -388,7 +427,56 @@ def _store_send(
             webhooks.record_endings(replaced)
         verification.save(force_insert=True)
         webhooks.record(stream=stream, type=webhooks.Type.PENDING, verification=verification)
-        return SendResult(verification=verification, message=queue_message(**message_fields))
+        message.save(force_insert=True)
+        return SendResult(verification=verification, message=queued(message))
+
+
+@sensitive_variables()
+def _write_at_once(
+    earlier: VerificationQuerySet,
+    verification: Verification,
+    message: OutboundMessage,
+    *,
+    now,
+    grace: int,
+) -> None:
+    """Replace the earlier pending code (cancel it and forget its message's code, or,
+    with a grace period, mark it replaced), then insert the verification and then its
+    message, in one statement (PostgreSQL; no webhook events to record). The insert
+    reads the replacement's count, so the earlier code is no longer pending when the
+    new one meets the one-pending-code index; a concurrent send that committed its
+    code first still makes it fail with IntegrityError, as the separate writes do."""
+    if grace:
+        replace_sql, replace_params = statements.update(
+            *earlier.replacing(now=now, by=verification.id, grace_seconds=grace)
+        )
+    else:
+        replace_sql, replace_params = _CANCELING(
+            now=now,
+            by=verification.id,
+            stream_id=verification.stream_id,
+            recipient=verification.recipient,
+            event_key=verification.event_key,
+        )
+    parts = [f"replaced AS ({replace_sql} RETURNING {_V}.{_V_ID} AS id)"]
+    params = [*replace_params]
+    if not grace:
+        # The codes canceled here stop counting: their messages' too. (Every part of
+        # the statement reads the rows as they were before it: the canceled ones are
+        # known by what the cancel returned.)
+        forget_sql, forget_params = forget_codes_statement("SELECT id FROM replaced", now=now)
+        parts.append(f"forgotten AS ({forget_sql})")
+        params += forget_params
+    insert_sql, insert_params = statements.insert_select(
+        verification, source="(SELECT count(*) FROM replaced) AS after_replacing"
+    )
+    parts.append(f"inserted AS ({insert_sql} RETURNING 1 AS one)")
+    params += insert_params
+    message_sql, message_params = statements.insert_select(message, source="inserted")
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} {message_sql}", [*params, *message_params])
+    statements.saved(verification)
+    statements.saved(message)
 
 
 def _pending_verification(stream: Stream, recipient: str, event_key: str) -> Verification | None:
@@ -938,23 +1026,24 @@ def check_code(
         # its own, so the right code costs one UPDATE (and, for a stream with webhooks,
         # its event in the same transaction).
         with transaction.atomic() if stream.webhooks_enabled else nullcontext():
-            if verification.approve(now=now):
+            if _approve_forgetting_code(verification, now):
                 velocity.note_approved(
                     stream=stream, recipient=verification.recipient, now=now.timestamp()
                 )
                 webhooks.record_ending(verification)
-                # Outside a transaction without webhooks (the verify path's query
-                # budget): if this write is lost, the expiry sweep masks the code.
-                forget_codes([verification.id], approved=True)
                 return verification
     else:
-        with transaction.atomic():
-            counted = verification.count_wrong_attempt(now=now)
-            if counted:
-                _record_check(verification, now, Check.Result.WRONG_CODE)
-                if verification.status != Status.PENDING:  # that was the last attempt
-                    forget_codes([verification.id])
-                    webhooks.record_ending(verification)
+        # Short of the last attempt, the count and its check are one statement; the last
+        # one also forgets the code and ends the verification: one transaction.
+        counted = verification.count_wrong_attempt_checked(now=now)
+        if not counted:
+            with transaction.atomic():
+                counted = verification.count_wrong_attempt(now=now)
+                if counted:
+                    _record_check(verification, now, Check.Result.WRONG_CODE)
+                    if verification.status != Status.PENDING:  # that was the last attempt
+                        forget_codes([verification.id])
+                        webhooks.record_ending(verification)
         if counted:
             left = verification.attempts_left
             raise OtpError(
@@ -970,6 +1059,29 @@ def check_code(
     raise _not_pending(verification, now) or OtpError(
         ErrorCode.SERVICE_UNAVAILABLE, "The verification changed meanwhile; retry."
     )
+
+
+def _approve_forgetting_code(verification: Verification, now) -> bool:
+    """Approve the verification and forget its code in its messages: one statement on
+    PostgreSQL (atomic without a transaction); elsewhere two, where a lost second write
+    leaves the code to the expiry sweep, which masks it."""
+    if connection.vendor != "postgresql":
+        if not verification.approve(now=now):
+            return False
+        forget_codes([verification.id], approved=True)
+        return True
+    approve_sql, approve_params = _APPROVING(now=now, pk=verification.pk)
+    forget_sql, forget_params = forget_codes_statement(
+        "SELECT id FROM approved", now=now, approved=True
+    )
+    approved = f"approved AS ({approve_sql} RETURNING {_V}.{_V_ID} AS id)"
+    statement = f"WITH {approved}, forgotten AS ({forget_sql}) SELECT count(*) FROM approved"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*approve_params, *forget_params])
+        [(moved,)] = cursor.fetchall()
+    if moved:
+        verification.approved(now=now)
+    return bool(moved)
 
 
 def _in_grace_matching(newest: Verification, code: str, now) -> Verification | None:

@@ -147,16 +147,14 @@ def check_send(*, stream: Stream, recipient: str, end_user_ip: str | None, now: 
 
 
 def note_approved(*, stream: Stream, recipient: str, now: float) -> None:
-    """A code was used: its groups converted once more."""
-    for scope, identity in _groups(stream, recipient, country_of(recipient)):
-        ratelimit.hit(
-            f"{scope}-approved",
-            identity,
-            limit=math.inf,
-            period=GRAIN,
-            now=now,
-            keep_windows=WINDOWS,
-        )
+    """A code was used: its groups converted once more (one cache round trip)."""
+    ratelimit.hit_and_read(
+        [
+            ratelimit.Counter(f"{scope}-approved", identity, math.inf, GRAIN, WINDOWS)
+            for scope, identity in _groups(stream, recipient, country_of(recipient))
+        ],
+        now=now,
+    )
 
 
 def _count_sent(stream: Stream, recipient: str, country: str, now: float) -> None:

@@ -118,8 +118,9 @@ class Counter:
 
     scope: str
     identity: str
-    limit: int
+    limit: float
     period: int
+    keep_windows: int = 1  # as :func:`hit`'s
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,9 @@ class Lookup:
     cache_down: bool = False
 
 
-def hit_and_read(counters: Sequence[Counter], *, read: str | None = None) -> Lookup:
+def hit_and_read(
+    counters: Sequence[Counter], *, read: str | None = None, now: float | None = None
+) -> Lookup:
     """Hit every counter and read the cache key ``read`` (as ``cache.get`` would), in
     one round trip with Redis: the API's request throttles and its stream lookup share
     it. A cache that is down allows every counter and reads nothing."""
@@ -140,19 +143,22 @@ def hit_and_read(counters: Sequence[Counter], *, read: str | None = None) -> Loo
         return Lookup([], None)
     if known_down():
         return Lookup([Decision(allowed=True, count=0) for _ in counters], None, cache_down=True)
-    now = time.time()
+    now = time.time() if now is None else now
     windows = [int(now // c.period) for c in counters]
     keys = [_key(c.scope, c.identity, w) for c, w in zip(counters, windows, strict=True)]
     try:
         client = _redis_client()
         if client is None:
-            counts = [_increment(k, c.period) for k, c in zip(keys, counters, strict=True)]
+            counts = [
+                _increment(k, c.period * c.keep_windows)
+                for k, c in zip(keys, counters, strict=True)
+            ]
             value = None if read is None else cache.get(read)
         else:
             pipe = client.pipeline(transaction=False)
             for key, counter in zip(keys, counters, strict=True):
                 full_key = cache.make_and_validate_key(key)
-                pipe.set(full_key, 0, nx=True, ex=counter.period + 1)
+                pipe.set(full_key, 0, nx=True, ex=counter.period * counter.keep_windows + 1)
                 pipe.incr(full_key)
             if read is not None:
                 pipe.get(cache.make_and_validate_key(read))
@@ -225,8 +231,14 @@ def recent_totals(
     }
     if known_down():
         return [0] * len(series)
+    wanted = [key for group in keys.values() for key in group]
     try:
-        found = cache.get_many([key for group in keys.values() for key in group])
+        client = _redis_client()
+        if client is None:
+            found = cache.get_many(wanted)
+        else:  # the process's one client (Django's cache builds one per operation)
+            raw = client.mget([cache.make_and_validate_key(key) for key in wanted])
+            found = {k: _SERIALIZER.loads(v) for k, v in zip(wanted, raw, strict=True) if v}
     except Exception as exc:
         if not cache_is_down(exc):
             raise
