@@ -253,15 +253,17 @@ def guard_refusals(account: Account, f: Filters) -> tuple[list[dict], str | None
     """The guard's decisions of the period, per error code, rule and outcome: refused
     sends (blocked or throttled) and, apart, what shadow mode let through. A refused
     send leaves no verification, so these are not part of ``requested``. Decisions
-    know their stream, channel and country but no event and no gateway: with either
-    filter none are counted, and the note says why."""
-    if f.event_key or f.gateway_id is not None:
-        return [], "Refused sends have no event or gateway: clear those filters to see them."
+    know their stream, event, channel and country but no gateway (a refused send never
+    reached one): with the gateway filter none are counted, and the note says why."""
+    if f.gateway_id is not None:
+        return [], "Refused sends never reached a gateway: clear that filter to see them."
     rows = SendDecision.objects.filter(
         stream__account=account, created_at__gte=f.start, created_at__lt=f.end
     )
     if f.stream_ids:
         rows = rows.filter(stream_id__in=f.stream_ids)
+    if f.event_key:
+        rows = rows.filter(event_key=f.event_key)
     if f.channel:
         rows = rows.filter(channel=f.channel)
     if f.country:

@@ -67,6 +67,7 @@ def record_decision(
     rule: str,
     code: str,
     reason: str,
+    event_key: str = "",
     channel: str = SendDecision.Channel.SMS,
     country: str = "",
     prefix: str = "",
@@ -80,6 +81,7 @@ def record_decision(
     return SendDecision.objects.create(
         stream=stream,
         recipient=recipient[:16],
+        event_key=event_key[:64],
         channel=channel,
         country=country[:3],
         prefix=prefix[:16],
@@ -99,6 +101,7 @@ def record_refusal(
     *,
     stream: Stream,
     recipient: str,
+    event_key: str,
     channel: str,
     end_user_ip: str | None = None,
 ) -> SendDecision:
@@ -113,6 +116,7 @@ def record_refusal(
     return record_decision(
         stream=stream,
         recipient=recipient,
+        event_key=event_key,
         channel=channel,
         rule=refusal.rule,
         code=refusal.code,

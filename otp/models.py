@@ -577,6 +577,7 @@ class SendDecision(models.Model):
         "streams.Stream", on_delete=models.CASCADE, related_name="send_decisions"
     )
     recipient = models.CharField(max_length=16)
+    event_key = models.CharField(max_length=64, blank=True)  # the auth request's event
     channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.SMS)
     country = models.CharField(max_length=3, blank=True)  # ISO alpha-2, "001": non-geographic
     prefix = models.CharField(max_length=16, blank=True)

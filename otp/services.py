@@ -128,7 +128,7 @@ def send_otp(
             overrides=overrides,
         )
     except guard.GuardRefusal as refusal:
-        _settle_refusal(refusal, stream, recipient, channel, end_user_ip)
+        _settle_refusal(refusal, stream, recipient, event_key, channel, end_user_ip)
         raise
 
 
@@ -136,10 +136,11 @@ def _settle_refusal(
     refusal: guard.GuardRefusal,
     stream: Stream,
     recipient: str,
+    event_key: str,
     channel: str,
     end_user_ip: str | None,
 ) -> None:
-    record = partial(_keep_decision, refusal, stream, recipient, channel, end_user_ip)
+    record = partial(_keep_decision, refusal, stream, recipient, event_key, channel, end_user_ip)
     # The send's transaction is rolled back by now: the decision outlives it. A
     # caller's transaction would roll it back too: then its handler settles it.
     if transaction.get_connection().in_atomic_block:
@@ -152,6 +153,7 @@ def _keep_decision(
     refusal: guard.GuardRefusal,
     stream: Stream,
     recipient: str,
+    event_key: str,
     channel: str,
     end_user_ip: str | None,
 ) -> None:
@@ -159,6 +161,7 @@ def _keep_decision(
         refusal,
         stream=stream,
         recipient=refusal.decision.pop("recipient", recipient),
+        event_key=event_key,
         channel=channel,
         end_user_ip=end_user_ip,
     )
@@ -269,7 +272,11 @@ def _send(
     now = timezone.now()
     # Last of the checks: only a request that would otherwise be sent is judged.
     velocity.check_send(
-        stream=stream, recipient=recipient, end_user_ip=end_user_ip, now=now.timestamp()
+        stream=stream,
+        recipient=recipient,
+        event_key=event_key,
+        end_user_ip=end_user_ip,
+        now=now.timestamp(),
     )
     verification = Verification(
         id=uuid.uuid4(),
@@ -641,12 +648,20 @@ def resend_verification(
             velocity.check_send(
                 stream=stream,
                 recipient=verification.recipient,
+                event_key=verification.event_key,
                 end_user_ip=end_user_ip,
                 now=now.timestamp(),
             )
             return _resend_same_code(stream, verification, channel, sealed, now)
         except guard.GuardRefusal as refusal:  # destinations, the velocity guard, a budget
-            _settle_refusal(refusal, stream, verification.recipient, channel, end_user_ip)
+            _settle_refusal(
+                refusal,
+                stream,
+                verification.recipient,
+                verification.event_key,
+                channel,
+                end_user_ip,
+            )
             raise
     return send_otp(
         stream=stream,

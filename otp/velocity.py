@@ -97,7 +97,9 @@ def country_of(e164: str) -> str:
         return ""
 
 
-def check_send(*, stream: Stream, recipient: str, end_user_ip: str | None, now: float) -> None:
+def check_send(
+    *, stream: Stream, recipient: str, event_key: str, end_user_ip: str | None, now: float
+) -> None:
     """Judge one auth request (``recipient`` in E.164) before anything is written,
     counting it as an attempt. Enforce mode: raise :class:`GuardRefusal` on a finding.
     Shadow mode: record the finding and return."""
@@ -119,6 +121,7 @@ def check_send(*, stream: Stream, recipient: str, end_user_ip: str | None, now: 
         record_decision(
             stream=stream,
             recipient=recipient,
+            event_key=event_key,
             rule=finding.rule,
             code=ErrorCode.SEND_BLOCKED,
             reason=finding.reason,

@@ -69,6 +69,7 @@ def test_toll_fraud_and_pumping_destinations_are_refused(account, channel, recip
         "destination_not_allowed",
     )
     assert (decision.mode, decision.outcome, decision.channel) == ("enforce", "blocked", channel)
+    assert decision.event_key == "login"  # the overview's event filter counts it
     assert decision.reason == error["message"]
 
 

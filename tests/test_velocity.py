@@ -103,6 +103,7 @@ def test_shadow_mode_records_every_finding_and_refuses_nothing(stream_and_api):
     assert findings.exists()
     assert set(findings.values_list("mode", "outcome")) == {("shadow", "allowed_in_shadow")}
     assert set(findings.values_list("rule", flat=True)) <= {"prefix_velocity", "prefix_conversion"}
+    assert set(findings.values_list("event_key", flat=True)) == {"login"}
 
 
 def test_the_safe_list_is_never_blocked(stream_and_api):

@@ -144,7 +144,7 @@ def seed(
 def seed_decisions(
     streams: list[Stream], *, count: int = 120, hours: int = 72, seed: int = 17
 ) -> list[SendDecision]:
-    """Guard decisions spread over ``hours`` before now, the streams, channels,
+    """Guard decisions spread over ``hours`` before now, the streams, events, channels,
     countries, codes, rules and outcomes."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
@@ -155,6 +155,7 @@ def seed_decisions(
         decision = SendDecision.objects.create(
             stream=rng.choice(streams),
             recipient=RECIPIENTS[country],
+            event_key=rng.choice(["login", "reset"]),
             channel="voice" if rng.random() < 0.2 else "sms",
             country=country,
             rule=rule,
