@@ -187,10 +187,8 @@ def _judge(
 ) -> Finding | None:
     key = stream.public_id.hex
     (prefix_group, country_group) = _groups(stream, recipient, country)
-    counted = {"period": GRAIN, "now": now, "keep_windows": WINDOWS, "limit": math.inf}
-    # This attempt counts, allowed or not: a blocked prefix stays blocked while it is
-    # hit. (Its country counts what was sent: ``_count_sent``.)
-    ratelimit.hit(f"{prefix_group[0]}-attempts", prefix_group[1], **counted)
+    # This attempt counts, allowed or not, in the read's round trip: a blocked prefix
+    # stays blocked while it is hit. (Its country counts what was sent: ``_count_sent``.)
     prefix_attempts, prefix_approved, country_attempts, country_approved = ratelimit.recent_totals(
         [
             (f"{prefix_group[0]}-attempts", prefix_group[1]),
@@ -201,6 +199,7 @@ def _judge(
         period=GRAIN,
         windows=WINDOWS,
         now=now,
+        hit_first=(f"{prefix_group[0]}-attempts", prefix_group[1]),
     )
     # Attempts before this one: the group's record when this request came.
     checks = [

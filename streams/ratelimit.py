@@ -218,11 +218,18 @@ def count(scope: str, identity: str, *, period: int) -> int:
 
 
 def recent_totals(
-    series: list[tuple[str, str]], *, period: int, windows: int, now: float | None = None
+    series: list[tuple[str, str]],
+    *,
+    period: int,
+    windows: int,
+    now: float | None = None,
+    hit_first: tuple[str, str] | None = None,
 ) -> list[int]:
     """For each (scope, identity): its events in the last ``windows`` windows, the
     current one included (a sliding total at the windows' grain), in one cache read
-    (0 when the cache is down: fail open). Counted with ``keep_windows=windows``."""
+    (0 when the cache is down: fail open). Counted with ``keep_windows=windows``.
+    ``hit_first``: a (scope, identity) to count one event of before reading, in the
+    same round trip with Redis (the read sees it)."""
     now = time.time() if now is None else now
     current = int(now // period)
     keys = {
@@ -232,12 +239,21 @@ def recent_totals(
     if known_down():
         return [0] * len(series)
     wanted = [key for group in keys.values() for key in group]
+    hit_key = None if hit_first is None else _key(*hit_first, current)
     try:
         client = _redis_client()
         if client is None:
+            if hit_key is not None:
+                _increment(hit_key, period * windows)
             found = cache.get_many(wanted)
         else:  # the process's one client (Django's cache builds one per operation)
-            raw = client.mget([cache.make_and_validate_key(key) for key in wanted])
+            pipe = client.pipeline(transaction=False)
+            if hit_key is not None:
+                full_key = cache.make_and_validate_key(hit_key)
+                pipe.set(full_key, 0, nx=True, ex=period * windows + 1)
+                pipe.incr(full_key)
+            pipe.mget([cache.make_and_validate_key(key) for key in wanted])
+            raw = pipe.execute()[-1]
             found = {k: _SERIALIZER.loads(v) for k, v in zip(wanted, raw, strict=True) if v}
     except Exception as exc:
         if not cache_is_down(exc):
