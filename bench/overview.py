@@ -84,12 +84,13 @@ CROSS JOIN LATERAL (SELECT CASE
 
 
 # The guard's decisions: one refused send (or shadow finding) per 20 verifications,
-# spread like them over 30 days, the streams, channels, countries, codes and rules.
+# spread like them over 30 days, the streams, events, channels, countries, codes and rules.
 DECISIONS_SQL = """
 INSERT INTO otp_senddecision (
-    stream_id, recipient, channel, country, prefix, end_user_ip, rule, code, reason,
-    measured, threshold, mode, outcome, created_at)
+    stream_id, recipient, event_key, channel, country, prefix, end_user_ip, rule, code,
+    reason, measured, threshold, mode, outcome, created_at)
 SELECT (%(streams)s::bigint[])[1 + h %% 3], '+1415555' || lpad((i %% 10000)::text, 4, '0'),
+       CASE WHEN h %% 10 < 8 THEN 'login' ELSE 'reset' END,
        CASE WHEN h %% 20 = 0 THEN 'voice' ELSE 'sms' END,
        (ARRAY['US','GB','DE','FR','IN','BR','NG','ID'])[1 + (h / 7) %% 8], '', NULL,
        r.rule, r.code, 'bench', NULL, NULL,

@@ -577,7 +577,9 @@ class SendDecision(models.Model):
         "streams.Stream", on_delete=models.CASCADE, related_name="send_decisions"
     )
     recipient = models.CharField(max_length=16)
-    event_key = models.CharField(max_length=64, blank=True)  # the auth request's event
+    # The auth request's event. A database default too, so processes of the release
+    # before it (a rolling deploy) can still write decisions.
+    event_key = models.CharField(max_length=64, blank=True, default="", db_default="")
     channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.SMS)
     country = models.CharField(max_length=3, blank=True)  # ISO alpha-2, "001": non-geographic
     prefix = models.CharField(max_length=16, blank=True)
