@@ -423,14 +423,19 @@ def deliver_batch(*, channel: str, limit: int | None = None) -> int:
         publish_batch(channel)
     outcomes = _send_concurrently([(m, hops_of[m.id][m.route_position]) for m in concurrent])
     sent_by_gateway: dict[Gateway, list[tuple[OutboundMessage, _Try]]] = {}
+    failed = []
     for message, outcome in zip(concurrent, outcomes, strict=True):
         if outcome.error is None:
             gateway = hops_of[message.id][message.route_position]
             sent_by_gateway.setdefault(gateway, []).append((message, outcome))
         else:
-            _walk(message, hops_of[message.id], first=outcome)
+            failed.append((message, outcome))
+    # What the providers took is recorded first: a failover below that dies with its
+    # connection must not leave them unrecorded, to be sent again after the lease.
     for gateway, sent in sent_by_gateway.items():
         _record_sent(gateway, sent)
+    for message, outcome in failed:
+        _walk(message, hops_of[message.id], first=outcome)
     for message in alone:
         _walk(message, hops_of[message.id])
     for message in test_mode:
